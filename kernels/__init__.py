@@ -1,0 +1,13 @@
+"""Triton kernels of tritonsnn (installed as `tritonsnn.kernels`); launchers live in `tritonsnn`."""
+from .leaky import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, leaky_bwd_kernel, leaky_fwd_kernel
+from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
+
+__all__ = [
+    "RESET_NONE",
+    "RESET_SUBTRACT",
+    "RESET_ZERO",
+    "SURROGATE_IDS",
+    "leaky_bwd_kernel",
+    "leaky_fwd_kernel",
+    "surrogate_grad_kernel",
+]

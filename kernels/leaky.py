@@ -1,0 +1,186 @@
+"""Fused Leaky (LIF) kernels: the whole time loop in one launch, forward and backward.
+
+Layout: every sequence is time-major `[T, N]` with the N neurons contiguous; a program owns BLOCK
+neurons and walks time, so each step is one coalesced load or store per tensor. The equations and
+the backward-through-time derivation are in `kernels/README.md`.
+"""
+import triton
+import triton.language as tl
+
+from .surrogates import surrogate_grad
+
+RESET_SUBTRACT = 0
+RESET_ZERO = 1
+RESET_NONE = 2
+
+
+@triton.jit
+def _acc(x, FP64: tl.constexpr):
+    """Upcast to the accumulation type: fp64 for fp64 tensors, fp32 for everything else."""
+    if FP64:
+        return x.to(tl.float64)
+    else:
+        return x.to(tl.float32)
+
+
+@triton.jit
+def _stored(x, ptr, FP64: tl.constexpr):
+    """`x` as it reads back from `ptr`'s dtype: thresholds compare what the backward will see."""
+    return _acc(x.to(ptr.dtype.element_ty), FP64)
+
+
+@triton.jit(do_not_specialize=["T"])
+def leaky_fwd_kernel(
+    x_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr,
+    spk_ptr, mem_ptr, h_ptr,
+    T, N, stride_x_t, stride_beta, stride_thr, stride_gsf,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, HAS_MEM0: tl.constexpr,
+    FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m_n = o_n < N
+    # Parameters are per neuron (stride 1) or one scalar broadcast to the block (stride 0).
+    b_beta = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
+    b_beta = tl.minimum(tl.maximum(b_beta, 0.0), 1.0)
+    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
+    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
+    if HAS_MEM0:
+        b_u = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
+    else:
+        b_u = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    # b_u is the state after the previous step, exactly as stored in mem (mem0 at t = 0).
+    b_r = tl.where(b_u > b_thr, 1.0, 0.0)
+
+    p_x = x_ptr + o_n
+    p_s = spk_ptr + o_n
+    p_m = mem_ptr + o_n
+    if not RESET_DELAY:
+        p_h = h_ptr + o_n
+    for _ in range(0, T):
+        b_x = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+        if RESET == 0:
+            b_v = b_beta * b_u + b_x - b_r * b_thr
+        elif RESET == 1:
+            b_v = tl.where(b_r > 0, 0.0, b_beta * b_u) + b_x
+        else:
+            b_v = b_beta * b_u + b_x
+        b_vs = _stored(b_v, p_m, FP64)
+        b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
+        tl.store(p_s, (b_fire * b_gsf).to(p_s.dtype.element_ty), mask=m_n)
+        if RESET_DELAY:
+            b_u = b_v
+            b_r = b_fire
+        else:
+            # The reset lands in the same step; h keeps the pre-reset membrane for the backward.
+            tl.store(p_h, b_v.to(p_h.dtype.element_ty), mask=m_n)
+            p_h += N
+            b_d = b_fire - b_r
+            if RESET == 0:
+                b_u = b_v - b_d * b_thr
+            elif RESET == 1:
+                b_u = b_v - b_d * b_v
+            else:
+                b_u = b_v
+            b_r = tl.where(_stored(b_u, p_m, FP64) > b_thr, 1.0, 0.0)
+        tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)
+        p_x += stride_x_t
+        p_s += N
+        p_m += N
+
+
+@triton.jit(do_not_specialize=["T"])
+def leaky_bwd_kernel(
+    gs_ptr, gm_ptr, mem_ptr, h_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr,
+    dx_ptr, dmem0_ptr, dbeta_ptr, dthr_ptr, dgsf_ptr,
+    T, N, stride_gs_t, stride_gm_t, stride_beta, stride_thr, stride_gsf, p0, p1,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, HAS_MEM0: tl.constexpr,
+    HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr, SURROGATE: tl.constexpr,
+    FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m_n = o_n < N
+    b_beta_raw = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
+    b_beta = tl.minimum(tl.maximum(b_beta_raw, 0.0), 1.0)
+    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
+    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
+    if HAS_MEM0:
+        b_mem0 = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
+    else:
+        b_mem0 = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+
+    o_last = (T - 1).to(tl.int64)
+    p_gs = gs_ptr + o_last * stride_gs_t + o_n
+    p_m = mem_ptr + o_last * N + o_n
+    p_dx = dx_ptr + o_last * N + o_n
+    if HAS_GM:
+        p_gm = gm_ptr + o_last * stride_gm_t + o_n
+    if not RESET_DELAY:
+        p_h = h_ptr + o_last * N + o_n
+
+    b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    b_carry = b_zero  # dL/d(state after step t), arriving from step t + 1
+    b_dbeta = b_zero
+    b_dthr = b_zero
+    b_dgsf = b_zero
+    if RESET_DELAY:
+        b_u = _acc(tl.load(p_m, mask=m_n, other=0.0), FP64)
+    for i in range(0, T):
+        t = T - 1 - i
+        # State before step t: mem[t - 1], or mem0 at t = 0. With reset_delay=True it is also
+        # the next iteration's pre-reset membrane, so each step reads the saved sequence once.
+        if t > 0:
+            b_p = _acc(tl.load(p_m - N, mask=m_n, other=0.0), FP64)
+        else:
+            b_p = b_mem0
+        if not RESET_DELAY:
+            b_u = _acc(tl.load(p_h, mask=m_n, other=0.0), FP64)
+            p_h -= N
+        b_r = tl.where(b_p > b_thr, 1.0, 0.0)
+        b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
+        b_sg = surrogate_grad(b_u - b_thr, p0, p1, SURROGATE)
+        b_gs = _acc(tl.load(p_gs, mask=m_n, other=0.0), FP64)
+        b_gspk = b_gs * b_gsf * b_sg
+        b_gpost = b_carry  # dL/d(state after step t)
+        if HAS_GM:
+            b_gpost += _acc(tl.load(p_gm, mask=m_n, other=0.0), FP64)
+            p_gm -= stride_gm_t
+        if RESET_DELAY or RESET == 2:
+            b_gu = b_gspk + b_gpost
+        else:
+            # The same-step reset is not detached from the spike: the surrogate enters again.
+            b_d = b_fire - b_r
+            if RESET == 0:
+                b_gu = b_gspk + b_gpost * (1.0 - b_sg * b_thr)
+                if PARAM_GRAD:
+                    b_dthr += b_gpost * (b_sg * b_thr - b_d)
+            else:
+                b_gu = b_gspk + b_gpost * (1.0 - b_d - b_u * b_sg)
+                if PARAM_GRAD:
+                    b_dthr += b_gpost * b_u * b_sg
+        tl.store(p_dx, b_gu.to(p_dx.dtype.element_ty), mask=m_n)
+        # A zero reset cuts the path to the previous state wherever it fired.
+        if RESET == 1:
+            b_gu_kept = tl.where(b_r > 0, 0.0, b_gu)
+        else:
+            b_gu_kept = b_gu
+        if PARAM_GRAD:
+            b_dthr -= b_gspk
+            if RESET == 0:
+                b_dthr -= b_gu * b_r
+            b_dgsf += b_gs * b_fire
+            b_dbeta += b_gu_kept * b_p
+        b_carry = b_gu_kept * b_beta
+        if RESET_DELAY:
+            b_u = b_p
+        p_gs -= stride_gs_t
+        p_m -= N
+        p_dx -= N
+
+    if HAS_MEM0:
+        tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_n)
+    if PARAM_GRAD:
+        # Per-neuron sums over time; the launcher reduces them to each parameter's shape.
+        b_in_range = (b_beta_raw >= 0.0) & (b_beta_raw <= 1.0)
+        tl.store(dbeta_ptr + o_n, tl.where(b_in_range, b_dbeta, 0.0), mask=m_n)
+        tl.store(dthr_ptr + o_n, b_dthr, mask=m_n)
+        tl.store(dgsf_ptr + o_n, b_dgsf, mask=m_n)
