@@ -1,0 +1,12 @@
+"""tritonsnn: spiking neurons whose whole time loop runs as one fused Triton kernel.
+
+A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), with a vectorised torch
+path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
+"""
+from tritonsnn import functional, reference, surrogate
+from tritonsnn.backend import get_backend, set_backend
+from tritonsnn.leaky import Leaky
+
+__version__ = "0.1.0"
+
+__all__ = ["Leaky", "functional", "get_backend", "reference", "set_backend", "surrogate"]

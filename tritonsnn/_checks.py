@@ -1,0 +1,81 @@
+"""Input validation shared by the functional API and the neuron modules: every bad input is an
+exception that names the argument and the problem, before any kernel runs."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
+
+
+def reset_code(reset_mechanism: str) -> int:
+    """snnTorch's reset_mechanism name as the kernels' integer code."""
+    if reset_mechanism not in RESET_MECHANISMS:
+        raise ValueError(
+            f"reset_mechanism must be one of {', '.join(repr(k) for k in RESET_MECHANISMS)}, "
+            f"got {reset_mechanism!r}"
+        )
+    return RESET_MECHANISMS[reset_mechanism]
+
+
+def time_major_input(x: object, name: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() == 0:
+        raise ValueError(
+            f"{name} must be time-major [T, *neurons], but it is 0-d: it has no time dimension"
+        )
+    return x
+
+
+def state(value: object, x: torch.Tensor, name: str) -> torch.Tensor | None:
+    """An initial state: None, or a floating tensor of exactly x.shape[1:] on x's device."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.shape != x.shape[1:]:
+        raise ValueError(
+            f"{name} has shape {tuple(value.shape)} but the input's neuron shape (x.shape[1:]) is "
+            f"{tuple(x.shape[1:])}; a state must match it exactly"
+        )
+    same_device(value, x, name)
+    return value
+
+
+def same_device(t: torch.Tensor, x: torch.Tensor, name: str) -> None:
+    if t.device != x.device:
+        raise ValueError(f"{name} is on {t.device} but the input is on {x.device}; move them to one device")
+
+
+def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
+    """beta / threshold / graded_spikes_factor: a number, a 0-d tensor, or a tensor that broadcasts
+    to the neuron shape x.shape[1:] without enlarging it. Numbers become fp32 tensors (fp64 for an
+    fp64 input); tensors are used as they are, so their gradients reach the caller."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        return torch.tensor(float(value), dtype=dtype, device=x.device)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"{name} must be a real number tensor, got dtype {value.dtype}")
+    same_device(value, x, name)
+    neurons = x.shape[1:]
+    try:
+        fits = torch.broadcast_shapes(value.shape, neurons) == neurons
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{name} has shape {tuple(value.shape)}, which does not broadcast to the neuron shape "
+            f"{tuple(neurons)} (x.shape[1:]); use a scalar or a per-neuron shape such as "
+            f"{tuple(neurons[-1:])}"
+        )
+    if not value.is_floating_point():
+        value = value.to(torch.float32)
+    return value

@@ -1,0 +1,172 @@
+"""Leaky on any device without Triton: the fused kernels' algorithm as vectorised torch code.
+
+This is what CPU tensors run. It computes exactly what `kernels/leaky.py` computes, with no
+per-step autograd graph and as few passes over memory as torch ops allow:
+
+- forward: each step is two or three in-place ops on one `[*neurons]` slice while it is in cache
+  (membrane update, reset, spike); the spikes of step t are the reset signal of step t + 1;
+- backward: the surrogate gradient of every step is one fused in-place pass over the whole
+  `[T, ...]` sequence inside the `dx` buffer itself, leaving one multiply-add per step for the
+  reverse scan. Parameter gradients come back as per-neuron sums over time.
+
+Large temporaries are avoided on purpose: on a CPU each fresh buffer of a sequence's size costs
+page faults on top of the pass that fills it.
+"""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn.kernels.leaky import RESET_SUBTRACT, RESET_ZERO
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulation dtype: fp64 stays fp64, every other float type computes in fp32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _is_one(t: torch.Tensor) -> bool:
+    """True for a CPU scalar equal to 1 (the common graded_spikes_factor: skip a pass over spikes)."""
+    return t.device.type == "cpu" and t.numel() == 1 and t.item() == 1.0
+
+
+def leaky_forward(x, mem0, beta, threshold, gsf, reset: int, reset_delay: bool):
+    """Returns (spk, mem, h): h is the pre-reset membrane when reset_delay=False, else empty."""
+    acc = acc_dtype(x.dtype)
+    xa = x.to(acc)
+    b = beta.to(acc).clamp(0.0, 1.0)
+    thr = threshold.to(acc)
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
+    if reset_delay:
+        h = x.new_empty(0)
+        _delayed_loop(xa, b, thr, mem0, state, spk, mem, reset)
+    else:
+        h = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        _immediate_loop(xa, b, thr, mem0, state, spk, mem, h, reset)
+    if not _is_one(gsf):
+        spk.mul_(gsf.to(acc))
+    return spk, mem, h
+
+
+def _delayed_loop(xa, b, thr, mem0, state, spk, mem, reset):
+    """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
+    the membrane as stored (rounded to x's dtype), which is what the backward reads back, so the
+    forward's spikes and the backward's reconstruction of them always agree."""
+    stored_in_place = mem.dtype == xa.dtype
+    fired = None if mem0 is None else (mem0 > thr).to(xa.dtype)  # r_t: did step t - 1 fire
+    keep = torch.empty_like(state) if reset == RESET_ZERO else None
+    for t in range(xa.shape[0]):
+        out = mem[t] if stored_in_place else state
+        if reset == RESET_ZERO and fired is not None:
+            torch.mul(fired, -b, out=keep).add_(b)  # b (1 - r_t)
+            torch.addcmul(xa[t], state, keep, out=out)
+        else:
+            torch.addcmul(xa[t], state, b, out=out)
+            if reset == RESET_SUBTRACT and fired is not None:
+                out.addcmul_(fired, thr, value=-1.0)
+        if not stored_in_place:
+            mem[t].copy_(out)
+        torch.gt(mem[t], thr, out=spk[t])
+        state, fired = out, spk[t]
+
+
+def _immediate_loop(xa, b, thr, mem0, state, spk, mem, h, reset):
+    """reset_delay=False: the step's own spike resets it at once (snnTorch's `do_reset`)."""
+    stored = state if mem0 is None else mem0
+    fired = torch.empty_like(state)
+    v = torch.empty_like(state)
+    for t in range(xa.shape[0]):
+        torch.gt(stored, thr, out=fired)
+        if reset == RESET_ZERO:
+            torch.addcmul(xa[t], state, b * (1.0 - fired), out=v)
+        else:
+            torch.addcmul(xa[t], state, b, out=v)
+            if reset == RESET_SUBTRACT:
+                v.addcmul_(fired, thr, value=-1.0)
+        h[t].copy_(v)
+        torch.gt(h[t], thr, out=spk[t])
+        do_reset = spk[t].to(v.dtype) - fired
+        if reset == RESET_SUBTRACT:
+            state = v - do_reset * thr
+        elif reset == RESET_ZERO:
+            state = v - do_reset * v
+        else:
+            state = v.clone()
+        mem[t].copy_(state)
+        stored = mem[t]
+
+
+def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int, reset_delay: bool,
+                   grad_, sg_params, param_grad: bool):
+    """Returns (dx, dmem0, dbeta, dthr, dgsf); parameter gradients are per-neuron sums over time
+    (shape x.shape[1:]) or None when param_grad is False; dmem0 is None without mem0.
+    `grad_(x, g, *sg_params)` is the surrogate's torch twin, computing g * dS/dx in place in x."""
+    acc = acc_dtype(mem.dtype)
+    b_raw = beta.to(acc)
+    b = b_raw.clamp(0.0, 1.0)
+    thr = threshold.to(acc)
+    gs = g_spk.to(acc)
+    u = mem if reset_delay else h  # the pre-reset membrane, as stored
+    # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer.
+    gu = torch.sub(u.to(acc), thr)
+    sg = gu.clone() if not reset_delay else None
+    grad_(gu, gs, *sg_params)
+    if not _is_one(gsf):
+        gu.mul_(gsf.to(acc))
+    dthr = -gu.sum(0) if param_grad else None
+    prev0 = mem0.to(acc) if mem0 is not None else u.new_zeros(u.shape[1:], dtype=acc)
+    need_prev = param_grad or reset == RESET_ZERO or not reset_delay
+    if need_prev:
+        prev = torch.cat([prev0.unsqueeze(0), mem[:-1].to(acc)])  # the state before each step
+        fired_before = (prev > thr).to(acc)
+        decay = b * (1.0 - fired_before) if reset == RESET_ZERO else b.expand(prev.shape)
+    if reset_delay:
+        if g_mem is not None:
+            gu.add_(g_mem.to(acc))
+        for t in range(gu.shape[0] - 2, -1, -1):
+            gu[t].addcmul_(gu[t + 1], decay[t + 1] if reset == RESET_ZERO else b)
+    else:
+        grad_(sg, None, *sg_params)
+        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, decay, reset)
+        if param_grad:
+            dthr += dthr_reset
+    dx = gu.to(mem.dtype)
+    dmem0 = None
+    if mem0 is not None:
+        first_decay = b * (prev0 <= thr).to(acc) if reset == RESET_ZERO else b
+        dmem0 = (gu[0] * first_decay).to(mem0.dtype)
+    if not param_grad:
+        return dx, dmem0, None, None, None
+    if reset == RESET_SUBTRACT:
+        dthr -= (gu * fired_before).sum(0)
+    dgsf = (gs * (u > thr)).sum(0)
+    kept = gu * (1.0 - fired_before) if reset == RESET_ZERO else gu
+    dbeta = (kept * prev).sum(0)
+    dbeta = torch.where((b_raw >= 0) & (b_raw <= 1), dbeta, 0.0)
+    return dx, dmem0, dbeta, dthr, dgsf
+
+
+def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, decay, reset):
+    """Reverse scan for reset_delay=False, where U'_t = U_t - (H(U_t - thr) - r_t) * reset_term and
+    the spike inside it is differentiable. Returns dL/dU_t and the threshold gradient of the reset."""
+    d = (u > thr).to(u.dtype) - fired_before
+    if reset == RESET_SUBTRACT:
+        dpost_du = 1.0 - sg * thr
+    elif reset == RESET_ZERO:
+        dpost_du = 1.0 - d - u * sg
+    else:
+        dpost_du = torch.ones_like(u)
+    gu = torch.empty_like(gspk)
+    gpost = torch.zeros_like(gspk) if g_mem is None else g_mem.to(u.dtype, copy=True)
+    for t in range(gu.shape[0] - 1, -1, -1):
+        if t + 1 < gu.shape[0]:
+            gpost[t].addcmul_(gu[t + 1], decay[t + 1])
+        torch.addcmul(gspk[t], gpost[t], dpost_du[t], out=gu[t])
+    if reset == RESET_SUBTRACT:
+        dthr = (gpost * (sg * thr - d)).sum(0)
+    elif reset == RESET_ZERO:
+        dthr = (gpost * u * sg).sum(0)
+    else:
+        dthr = torch.zeros_like(gu[0])
+    return gu, dthr

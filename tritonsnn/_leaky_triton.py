@@ -1,0 +1,96 @@
+"""Launchers of the fused Leaky kernels: allocate outputs, lay tensors out as `[T, N]`, pick the grid."""
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+from torch.library import wrap_triton
+
+from tritonsnn.kernels.leaky import leaky_bwd_kernel, leaky_fwd_kernel
+
+NUM_WARPS = 4
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def block_size(n: int, device: torch.device) -> int:
+    """Neurons per program. Each program walks the whole time loop, so parallelism comes from
+    neurons alone: aim for about 8 programs per SM, from 1 (small layers) up to 8 (large ones)
+    fp32 elements per thread, which keeps every load and store a 128-bit vector access."""
+    if device.type != "cuda":
+        return max(16, min(1024, triton.next_power_of_2(n)))
+    target = max(1, n // (8 * _sm_count(device.index if device.index is not None else torch.cuda.current_device())))
+    return max(32 * NUM_WARPS, min(1024, triton.next_power_of_2(target)))
+
+
+def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """`t` as a `[T, N]` matrix whose neurons are contiguous, and its time stride (no copy when
+    only the time dimension is strided, e.g. a slice along T)."""
+    t2 = t.reshape(t.shape[0], -1)
+    if t2.shape[1] > 1 and t2.stride(1) != 1:
+        t2 = t2.contiguous()
+    return t2, t2.stride(0)
+
+
+def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
+    """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
+    if p.numel() == 1:
+        return p.reshape(1), 0
+    return p.expand(shape).reshape(-1), 1
+
+
+def leaky_forward(x, mem0, beta, threshold, gsf, reset: int, reset_delay: bool):
+    T, shape = x.shape[0], x.shape[1:]
+    n = x[0].numel() if T else shape.numel()
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    h = torch.empty(x.shape if not reset_delay else (0,), dtype=x.dtype, device=x.device)
+    if T == 0 or n == 0:
+        return spk, mem, h
+    x2, stride_x_t = time_major(x)
+    beta1, stride_beta = per_neuron(beta, shape)
+    thr1, stride_thr = per_neuron(threshold, shape)
+    gsf1, stride_gsf = per_neuron(gsf, shape)
+    block = block_size(n, x.device)
+    wrap_triton(leaky_fwd_kernel)[(triton.cdiv(n, block),)](
+        x2, None if mem0 is None else mem0.reshape(-1).contiguous(), beta1, thr1, gsf1,
+        spk, mem, None if reset_delay else h,
+        T, n, stride_x_t, stride_beta, stride_thr, stride_gsf,
+        RESET=reset, RESET_DELAY=reset_delay, HAS_MEM0=mem0 is not None,
+        FP64=x.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+    )
+    return spk, mem, h
+
+
+def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int, reset_delay: bool,
+                   sg_id: int, sg_p0: float, sg_p1: float, param_grad: bool):
+    """Returns (dx, dmem0, dbeta, dthr, dgsf) as `tritonsnn._leaky_torch.leaky_backward` does:
+    parameter gradients are per-neuron sums over time, None when param_grad is False."""
+    T, shape = mem.shape[0], mem.shape[1:]
+    n = shape.numel()
+    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
+    dx = torch.empty(mem.shape, dtype=mem.dtype, device=mem.device)
+    dmem0 = None if mem0 is None else torch.empty(mem0.shape, dtype=mem0.dtype, device=mem0.device)
+    dparams = torch.empty((3, *shape), dtype=acc, device=mem.device) if param_grad else None
+    gs2, stride_gs_t = time_major(g_spk)
+    gm2, stride_gm_t = time_major(g_mem) if g_mem is not None else (None, 0)
+    beta1, stride_beta = per_neuron(beta, shape)
+    thr1, stride_thr = per_neuron(threshold, shape)
+    gsf1, stride_gsf = per_neuron(gsf, shape)
+    block = block_size(n, mem.device)
+    wrap_triton(leaky_bwd_kernel)[(triton.cdiv(n, block),)](
+        gs2, gm2, mem, None if reset_delay else h,
+        None if mem0 is None else mem0.reshape(-1).contiguous(), beta1, thr1, gsf1,
+        dx, dmem0, *((None, None, None) if dparams is None else (dparams[0], dparams[1], dparams[2])),
+        T, n, stride_gs_t, stride_gm_t, stride_beta, stride_thr, stride_gsf, sg_p0, sg_p1,
+        RESET=reset, RESET_DELAY=reset_delay, HAS_MEM0=mem0 is not None, HAS_GM=g_mem is not None,
+        PARAM_GRAD=param_grad, SURROGATE=sg_id, FP64=mem.dtype == torch.float64, BLOCK=block,
+        num_warps=NUM_WARPS,
+    )
+    if dparams is None:
+        return dx, dmem0, None, None, None
+    return dx, dmem0, dparams[0], dparams[1], dparams[2]

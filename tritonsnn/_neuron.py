@@ -1,0 +1,107 @@
+"""What every fused neuron module shares with snnTorch's `SpikingNeuron`: thresholds, graded spikes,
+reset mechanism, surrogate choice and the hidden-state conventions.
+
+Parameters are registered exactly as snnTorch registers them (`nn.Parameter` when learnable, a
+buffer otherwise, under the same names), so state_dicts line up. Deliberate differences from
+snnTorch 1.0.0: there is no global list of instances, and a state of the wrong shape is an error
+rather than silently replaced by zeros (an *empty* state, as `reset_mem()` leaves it, still means
+"start from zeros").
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tritonsnn import _checks
+from tritonsnn.surrogate import DISABLED, Surrogate, resolve
+
+STEP_MODES = ("single", "multi")
+
+
+def _as_tensor(value) -> torch.Tensor:
+    return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+
+
+class SpikingNeuron(nn.Module):
+    """Base of the fused neuron modules (snnTorch's constructor arguments and attributes)."""
+
+    reset_dict = dict(_checks.RESET_MECHANISMS)
+
+    def __init__(
+        self,
+        threshold=1.0,
+        spike_grad=None,
+        surrogate_disable=False,
+        init_hidden=False,
+        inhibition=False,
+        learn_threshold=False,
+        reset_mechanism="subtract",
+        state_quant=False,
+        output=False,
+        graded_spikes_factor=1.0,
+        learn_graded_spikes_factor=False,
+        step_mode="single",
+    ):
+        super().__init__()
+        if inhibition:
+            raise NotImplementedError(
+                "inhibition=True is not implemented by tritonsnn's fused neurons yet"
+            )
+        if state_quant:
+            raise NotImplementedError(
+                "state_quant is not implemented by tritonsnn's fused neurons yet"
+            )
+        if step_mode not in STEP_MODES:
+            raise ValueError(f"step_mode must be 'single' or 'multi', got {step_mode!r}")
+        self.spike_grad = DISABLED if surrogate_disable else spike_grad
+        self._surrogate()  # an unknown surrogate fails here, at construction
+        self.surrogate_disable = surrogate_disable
+        self.init_hidden = init_hidden
+        self.inhibition = inhibition
+        self.state_quant = state_quant
+        self.output = output
+        self.step_mode = step_mode
+        self._register("threshold", threshold, learn_threshold)
+        self._register("graded_spikes_factor", graded_spikes_factor, learn_graded_spikes_factor)
+        self.reset_mechanism = reset_mechanism
+
+    def _register(self, name: str, value, learnable: bool) -> None:
+        value = _as_tensor(value)
+        if learnable:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def _surrogate(self) -> Surrogate:
+        return resolve(self.spike_grad)
+
+    @property
+    def reset_mechanism(self) -> str:
+        """"subtract", "zero" or "none"; setting it updates the `reset_mechanism_val` buffer."""
+        return self._reset_mechanism
+
+    @reset_mechanism.setter
+    def reset_mechanism(self, name: str) -> None:
+        code = _checks.reset_code(name)
+        self._reset_mechanism = name
+        if "reset_mechanism_val" in self._buffers:
+            self.reset_mechanism_val = torch.as_tensor(code, device=self.reset_mechanism_val.device)
+        else:
+            self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
+
+    def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
+        """The stored state to start from: None (zeros) when empty, else it must match."""
+        if not isinstance(state, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor or None, got {type(state).__name__}")
+        if state.numel() == 0 and state.dim() <= 1:
+            return None
+        if state.shape != x_t_shape:
+            raise ValueError(
+                f"{name} has shape {tuple(state.shape)} but this input needs {tuple(x_t_shape)}: "
+                f"pass a matching {name}, or call reset_mem() to start again from zeros "
+                "(snnTorch 1.0.0 silently zero-fills here; tritonsnn does not)"
+            )
+        return state
+
+    def extra_repr(self) -> str:
+        return f"reset_mechanism={self.reset_mechanism!r}, step_mode={self.step_mode!r}"

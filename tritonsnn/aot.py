@@ -1,0 +1,149 @@
+"""Ahead-of-time compilation of every fused-kernel variant for NVIDIA GPUs, with no GPU present.
+
+Each variant is one combination of a kernel's constexpr flags and its tensors' dtypes, as the
+launchers can produce it. Compiling them all for a target (`sm_80`, `sm_90`) proves the Triton code
+lowers to PTX and a cubin there, and the PTX shows what each kernel does to memory.
+
+Run it where Triton is *not* in interpreter mode (TRITON_INTERPRET unset)::
+
+    python -m tritonsnn.aot --arch 80 90
+
+It prints one JSON object: how many variants compiled per architecture and which failed.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+SURROGATES = tuple(range(7))  # every id kernels/surrogates.py dispatches on
+DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Variant:
+    kernel: str
+    dtype: str
+    flags: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        return f"{self.kernel}[{self.dtype}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
+
+
+def variants() -> list[Variant]:
+    """Every variant: all flag combinations of both kernels with every surrogate in fp32, and all
+    flag combinations (ATan) in fp16, bf16 and fp64."""
+    out = []
+    for dtype in DTYPES:
+        for reset, delay, has_mem0 in itertools.product((0, 1, 2), (True, False), (True, False)):
+            out.append(Variant("leaky_fwd_kernel", dtype, (
+                ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0))))
+        surrogates = SURROGATES if dtype == "fp32" else (1,)
+        for reset, delay, has_mem0, has_gm, param_grad, sg in itertools.product(
+                (0, 1, 2), (True, False), (True, False), (True, False), (True, False), surrogates):
+            out.append(Variant("leaky_bwd_kernel", dtype, (
+                ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0),
+                ("HAS_GM", has_gm), ("PARAM_GRAD", param_grad), ("SURROGATE", sg))))
+    return out
+
+
+# Pointer arguments by role: "data" takes the variant's dtype, "acc" its accumulation dtype,
+# "param" fp32 (module buffers); optional ones become constexpr None when their flag is off.
+_POINTERS = {
+    "leaky_fwd_kernel": {
+        "x_ptr": "data", "mem0_ptr": "data", "beta_ptr": "param", "thr_ptr": "param",
+        "gsf_ptr": "param", "spk_ptr": "data", "mem_ptr": "data", "h_ptr": "data",
+    },
+    "leaky_bwd_kernel": {
+        "gs_ptr": "data", "gm_ptr": "data", "mem_ptr": "data", "h_ptr": "data", "mem0_ptr": "data",
+        "beta_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "dx_ptr": "data",
+        "dmem0_ptr": "data", "dbeta_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
+    },
+}
+_FLOAT_SCALARS = {"p0", "p1"}
+_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t"}  # as the JIT marks them for typical shapes
+
+
+def _absent(v: Variant) -> set[str]:
+    flags = dict(v.flags)
+    absent = set()
+    if not flags["HAS_MEM0"]:
+        absent |= {"mem0_ptr", "dmem0_ptr"}
+    if flags["RESET_DELAY"]:
+        absent.add("h_ptr")
+    if not flags.get("HAS_GM", True):
+        absent.add("gm_ptr")
+    if not flags.get("PARAM_GRAD", True):
+        absent |= {"dbeta_ptr", "dthr_ptr", "dgsf_ptr"}
+    return absent
+
+
+def source(v: Variant):
+    """The `ASTSource` of a variant (import triton lazily: the CLI checks the mode first)."""
+    from triton.compiler import ASTSource
+
+    from tritonsnn import kernels
+
+    fn = getattr(kernels, v.kernel)
+    acc = "fp64" if v.dtype == "fp64" else "fp32"
+    constexprs = dict(v.flags, FP64=v.dtype == "fp64", BLOCK=BLOCK)
+    constexprs.update({name: None for name in _absent(v) if name in fn.arg_names})
+    signature, attrs = {}, {}
+    for i, name in enumerate(fn.arg_names):
+        if name in constexprs:
+            signature[name] = "constexpr"
+        elif name in _POINTERS[v.kernel]:
+            role = _POINTERS[v.kernel][name]
+            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32"}[role]
+            attrs[(i,)] = [["tt.divisibility", 16]]
+        elif name in _FLOAT_SCALARS:
+            signature[name] = "fp32"
+        else:
+            signature[name] = "i32"
+            if name in _DIVISIBLE:
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    return ASTSource(fn, signature, constexprs, attrs)
+
+
+def compile_variant(v: Variant, arch: int):
+    """The compiled kernel (`.asm["ptx"]`, `.asm["cubin"]`) of a variant for `sm_<arch>`."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+
+    return triton.compile(source(v), target=GPUTarget("cuda", arch, 32), options={"num_warps": 4})
+
+
+def _compile_ok(job: tuple[Variant, int]) -> str | None:
+    v, arch = job
+    try:
+        kernel = compile_variant(v, arch)
+        if not kernel.asm.get("cubin"):
+            return f"sm_{arch} {v.describe()}: no cubin"
+    except Exception as e:  # report every failure, not just the first
+        return f"sm_{arch} {v.describe()}: {type(e).__name__}: {e}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", type=int, nargs="+", default=[80, 90])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        print("tritonsnn.aot: unset TRITON_INTERPRET; the interpreter cannot compile", file=sys.stderr)
+        return 2
+    jobs = [(v, arch) for arch in args.arch for v in variants()]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        failures = [f for f in pool.map(_compile_ok, jobs, chunksize=8) if f]
+    per_arch = {f"sm_{a}": len(variants()) for a in args.arch}
+    print(json.dumps({"variants": per_arch, "failed": failures}))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Which implementation runs the fused ops: the Triton kernels or the vectorised torch path.
+
+- ``"auto"`` (default): Triton kernels for CUDA tensors, the torch implementation for everything
+  else (CPU tensors in particular, where Triton only has its slow interpreter).
+- ``"triton"``: always the Triton kernels. CPU tensors then run in the Triton interpreter, which
+  needs ``TRITON_INTERPRET=1`` in the environment before triton is first imported (the test suite
+  does this); it is slow and meant for testing the kernels without a GPU.
+- ``"torch"``: always the torch implementation, on any device.
+
+The environment variable ``TRITONSNN_BACKEND`` sets the initial value; :func:`set_backend` changes
+it for the whole process.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+BACKENDS = ("auto", "triton", "torch")
+
+
+def _checked(name: str, source: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r} from {source}; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+_backend = _checked(os.environ.get("TRITONSNN_BACKEND", "auto"), "TRITONSNN_BACKEND")
+
+
+def set_backend(name: str) -> None:
+    """Select the implementation of every fused op: ``"auto"``, ``"triton"`` or ``"torch"``.
+
+    Example::
+
+        >>> import tritonsnn
+        >>> tritonsnn.set_backend("torch")
+        >>> tritonsnn.get_backend()
+        'torch'
+        >>> tritonsnn.set_backend("auto")
+    """
+    global _backend
+    _backend = _checked(name, "set_backend()")
+
+
+def get_backend() -> str:
+    """The backend in force: ``"auto"``, ``"triton"`` or ``"torch"``."""
+    return _backend
+
+
+def triton_interpreter_enabled() -> bool:
+    """True when the kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    from tritonsnn.kernels import leaky_fwd_kernel
+
+    return isinstance(leaky_fwd_kernel, InterpretedFunction)
+
+
+def uses_triton(device: torch.device, backend: str) -> bool:
+    """Whether an op on `device` under `backend` launches the Triton kernels."""
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return device.type == "cuda"
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu" and triton_interpreter_enabled():
+        return True
+    raise RuntimeError(
+        f"backend 'triton' cannot run on {device.type} tensors: Triton kernels need a CUDA device, "
+        "or CPU tensors with TRITON_INTERPRET=1 set before triton is first imported "
+        "(the interpreter, for tests). Use set_backend('auto') or 'torch'."
+    )

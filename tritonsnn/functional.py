@@ -1,0 +1,75 @@
+"""Functional forms of the fused neurons: whole sequences in, whole sequences out.
+
+Inputs are time-major, `x: [T, *neurons]`; every tensor argument that requires grad receives its
+gradient. The backend (Triton kernels or the vectorised torch path) follows
+:func:`tritonsnn.set_backend`.
+"""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import _checks, ops  # noqa: F401  (ops registers torch.ops.tritonsnn.*)
+from tritonsnn.backend import get_backend
+from tritonsnn.surrogate import resolve
+
+__all__ = ["leaky"]
+
+
+def leaky(
+    x: torch.Tensor,
+    beta,
+    mem: torch.Tensor | None = None,
+    threshold=1.0,
+    spike_grad=None,
+    reset_mechanism: str = "subtract",
+    reset_delay: bool = True,
+    graded_spikes_factor=1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leaky integrate-and-fire over a whole sequence, fused into one kernel.
+
+    Per step (snnTorch 1.0.0's `Leaky`), with b = clamp(beta, 0, 1) and r_t = H(U_{t-1} - threshold)::
+
+        subtract: U_t = b U_{t-1} + X_t - r_t threshold
+        zero:     U_t = b (1 - r_t) U_{t-1} + X_t
+        none:     U_t = b U_{t-1} + X_t
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    With `reset_delay=False` the spike resets the membrane in the same step, as in snnTorch.
+
+    Args:
+        x: input current, `[T, *neurons]`, floating point.
+        beta: decay rate: a number, 0-d tensor, or tensor broadcastable to `x.shape[1:]`.
+        mem: initial membrane `U_0` of shape `x.shape[1:]` (zeros if None).
+        threshold: firing threshold, same forms as beta.
+        spike_grad: surrogate gradient (a `tritonsnn.surrogate` factory result or class `.apply`);
+            None means `atan()`.
+        reset_mechanism: "subtract", "zero" or "none".
+        reset_delay: snnTorch's flag; True applies the reset at the next step.
+        graded_spikes_factor: spikes are scaled by it; same forms as beta.
+
+    Returns:
+        `(spk, mem_seq)`: spikes in x's dtype and the membrane `U_1..U_T`, both `[T, *neurons]`.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> x = torch.full((5, 1), 0.5)
+        >>> spk, mem = tritonsnn.functional.leaky(x, beta=0.9)
+        >>> mem.flatten()
+        tensor([0.5000, 0.9500, 1.3550, 0.7195, 1.1475])
+        >>> spk.flatten()
+        tensor([0., 0., 1., 0., 1.])
+    """
+    surrogate = resolve(spike_grad)
+    x = _checks.time_major_input(x)
+    mem = _checks.state(mem, x, "mem")
+    beta = _checks.parameter(beta, x, "beta")
+    threshold = _checks.parameter(threshold, x, "threshold")
+    graded_spikes_factor = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
+    reset = _checks.reset_code(reset_mechanism)
+    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
+    spk, mem_seq, _ = torch.ops.tritonsnn.leaky_fwd(
+        x, mem, beta, threshold, graded_spikes_factor, reset, bool(reset_delay),
+        sg_id, sg_p0, sg_p1, get_backend(),
+    )
+    return spk, mem_seq

@@ -1,0 +1,130 @@
+"""`tritonsnn.Leaky`: snnTorch's first-order leaky integrate-and-fire neuron, fused."""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import functional
+from tritonsnn._neuron import SpikingNeuron
+
+
+class Leaky(SpikingNeuron):
+    """First-order leaky integrate-and-fire neuron with snnTorch 1.0.0's constructor and results.
+
+    Per step, with b = clamp(beta, 0, 1) and r = H(U[t-1] - threshold)::
+
+        subtract: U[t] = b U[t-1] + X[t] - r threshold
+        zero:     U[t] = b (1 - r) U[t-1] + X[t]
+        none:     U[t] = b U[t-1] + X[t]
+        S[t] = H(U[t] - threshold) * graded_spikes_factor
+
+    Two calling conventions:
+
+    - ``step_mode="single"`` (default), exactly as snnTorch: ``spk, mem = lif(x_t, mem)`` for one
+      time step (one fused step).
+    - ``step_mode="multi"``: ``spk_seq, mem_seq = lif(x_seq, mem0)`` with time-major
+      ``x_seq: [T, *neurons]``, the whole sequence in one fused kernel; ``mem_seq`` holds U[1..T].
+
+    Single-step calls keep snnTorch's state handling: the membrane is stored in ``self.mem``, and a
+    call without ``mem`` continues from it. A multi-step call is stateless (``mem0=None`` means
+    zeros) unless ``init_hidden=True``, where the final state carries over to the next call until
+    :meth:`reset_mem`. With ``init_hidden=True`` the call returns only the spikes (``output=True``
+    also returns the membrane). Parameters given with ``learn_*=True`` are ``nn.Parameter``s and receive
+    gradients; beta, threshold and graded_spikes_factor may be scalars or per-neuron tensors that
+    broadcast to the neuron shape. ``inhibition`` and ``state_quant`` are not implemented yet
+    (NotImplementedError).
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> lif = snn.Leaky(beta=0.9)
+        >>> mem = lif.init_leaky()
+        >>> for x_t in torch.full((3, 2), 0.5):
+        ...     spk, mem = lif(x_t, mem)
+        >>> spk, mem
+        (tensor([1., 1.]), tensor([1.3550, 1.3550]))
+        >>> seq = snn.Leaky(beta=0.9, step_mode="multi")
+        >>> spk_seq, mem_seq = seq(torch.full((3, 2), 0.5))
+        >>> mem_seq[:, 0]
+        tensor([0.5000, 0.9500, 1.3550])
+    """
+
+    def __init__(
+        self,
+        beta,
+        threshold=1.0,
+        spike_grad=None,
+        surrogate_disable=False,
+        init_hidden=False,
+        inhibition=False,
+        learn_beta=False,
+        learn_threshold=False,
+        reset_mechanism="subtract",
+        state_quant=False,
+        output=False,
+        graded_spikes_factor=1.0,
+        learn_graded_spikes_factor=False,
+        reset_delay=True,
+        step_mode="single",
+    ):
+        super().__init__(
+            threshold=threshold,
+            spike_grad=spike_grad,
+            surrogate_disable=surrogate_disable,
+            init_hidden=init_hidden,
+            inhibition=inhibition,
+            learn_threshold=learn_threshold,
+            reset_mechanism=reset_mechanism,
+            state_quant=state_quant,
+            output=output,
+            graded_spikes_factor=graded_spikes_factor,
+            learn_graded_spikes_factor=learn_graded_spikes_factor,
+            step_mode=step_mode,
+        )
+        self._register("beta", beta, learn_beta)
+        self.reset_delay = reset_delay
+        self.register_buffer("mem", torch.zeros(0), persistent=False)
+
+    def reset_mem(self) -> torch.Tensor:
+        """Forget the membrane: the next call starts from zeros. Returns the (empty) state."""
+        self.mem = torch.zeros(0, dtype=self.mem.dtype, device=self.mem.device)
+        return self.mem
+
+    def init_leaky(self) -> torch.Tensor:
+        """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""
+        return self.reset_mem()
+
+    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
+        if self.init_hidden and mem is not None:
+            raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
+        multi = self.step_mode == "multi"
+        if not isinstance(input_, torch.Tensor):
+            raise TypeError(f"input_ must be a torch.Tensor, got {type(input_).__name__}")
+        if multi and input_.dim() == 0:
+            raise ValueError("step_mode='multi' needs a time-major input [T, *neurons]; got a 0-d tensor")
+        x = input_ if multi else input_.unsqueeze(0)
+        # A multi-step call without init_hidden is stateless: it starts from `mem` (zeros if None).
+        stateful = self.init_hidden or not multi
+        if stateful and mem is not None:
+            self.mem = mem
+        start = self.mem if stateful else mem
+        mem0 = None if start is None else self._state_or_none(start, x.shape[1:], "mem")
+        spk, mem_seq = functional.leaky(
+            x,
+            self.beta,
+            mem=mem0,
+            threshold=self.threshold,
+            spike_grad=self._surrogate(),
+            reset_mechanism=self.reset_mechanism,
+            reset_delay=self.reset_delay,
+            graded_spikes_factor=self.graded_spikes_factor,
+        )
+        if multi:
+            mem_out = mem_seq
+            if stateful and mem_seq.shape[0]:
+                self.mem = mem_seq[-1]
+        else:
+            spk, mem_out = spk[0], mem_seq[0]
+            self.mem = mem_out
+        if self.init_hidden and not self.output:
+            return spk
+        return spk, mem_out
