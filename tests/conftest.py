@@ -1,0 +1,39 @@
+"""Test setup. Without a GPU the Triton kernels run in Triton's interpreter on CPU tensors, which
+must be switched on before triton (or tritonsnn) is first imported."""
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+import tritonsnn  # noqa: E402
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(params=["triton", "torch"])
+def backend(request):
+    """Run a test once on the fused Triton kernels and once on the vectorised torch path."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend(request.param)
+    yield request.param
+    tritonsnn.set_backend(previous)
+
+
+@pytest.fixture
+def nan_poison(monkeypatch):
+    """Make every torch.empty / empty_like / new_empty return NaN-filled floating tensors, so an
+    output element a kernel forgets to write shows up as NaN."""
+    empty, empty_like, new_empty = torch.empty, torch.empty_like, torch.Tensor.new_empty
+
+    def poisoned(t):
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+        return t
+
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: poisoned(empty(*a, **k)))
+    monkeypatch.setattr(torch, "empty_like", lambda *a, **k: poisoned(empty_like(*a, **k)))
+    monkeypatch.setattr(torch.Tensor, "new_empty", lambda self, *a, **k: poisoned(new_empty(self, *a, **k)))

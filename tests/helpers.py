@@ -1,0 +1,113 @@
+"""Shared test helpers: inputs whose membranes keep clear of the threshold, snnTorch runs, and
+a gradient-collecting runner."""
+from __future__ import annotations
+
+import snntorch
+import torch
+
+import tritonsnn
+
+
+def assert_close(actual, expected, rel, what=""):
+    """Elementwise within `rel` relative, with an absolute floor of `rel` times the largest
+    expected magnitude (so entries that are zero up to rounding do not fail a relative test)."""
+    actual, expected = actual.detach(), expected.detach().to(actual.dtype)
+    floor = rel * float(expected.abs().max()) if expected.numel() else 0.0
+    torch.testing.assert_close(actual, expected, rtol=rel, atol=max(floor, 1e-12), msg=lambda m: f"{what}: {m}")
+
+
+def draw_leaky_inputs(T, shape, beta, threshold, mem0=None, margin=1e-4, reset_mechanism="subtract",
+                      reset_delay=True, scale=0.6, seed=0):
+    """x of shape [T, *shape] such that, in float64, every membrane the neuron passes through (pre-
+    and post-reset) stays at least `margin` away from the threshold. Neurons are independent, so
+    offending neurons are redrawn until none is left."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((T, *shape), generator=gen, dtype=torch.float64) * scale + scale / 2
+    thr64 = torch.as_tensor(threshold, dtype=torch.float64)
+    for _ in range(200):
+        bad = torch.zeros(shape, dtype=torch.bool)
+        if mem0 is not None:
+            bad |= (mem0.double() - thr64).abs() < margin
+        for seq in _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay):
+            bad |= ((seq - thr64).abs() < margin).any(0)
+        if not bad.any():
+            return x
+        fresh = torch.randn((T, *shape), generator=gen, dtype=torch.float64) * scale + scale / 2
+        x = torch.where(bad, fresh, x)
+    raise AssertionError("could not draw inputs clear of the threshold")
+
+
+def _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay):
+    """Pre-reset and stored membranes of the reference in float64."""
+    b = torch.as_tensor(beta, dtype=torch.float64).clamp(0, 1)
+    thr = torch.as_tensor(threshold, dtype=torch.float64)
+    u = torch.zeros(x.shape[1:], dtype=torch.float64) if mem0 is None else mem0.double()
+    pre, post = [], []
+    for x_t in x:
+        r = (u > thr).double()
+        if reset_mechanism == "subtract":
+            u = b * u + x_t - r * thr
+        elif reset_mechanism == "zero":
+            u = b * (1 - r) * u + x_t
+        else:
+            u = b * u + x_t
+        pre.append(u)
+        if not reset_delay:
+            d = (u > thr).double() - r
+            if reset_mechanism == "subtract":
+                u = u - d * thr
+            elif reset_mechanism == "zero":
+                u = u - d * u
+        post.append(u)
+    return torch.stack(pre), torch.stack(post)
+
+
+_SNNTORCH_FACTORY = {
+    "ATan": "atan",
+    "FastSigmoid": "fast_sigmoid",
+    "Sigmoid": "sigmoid",
+    "Heaviside": "heaviside",
+    "StraightThroughEstimator": "straight_through_estimator",
+    "Triangular": "triangular",
+}
+
+
+def snntorch_surrogate(sg: tritonsnn.surrogate.Surrogate):
+    """snnTorch 1.0.0's closure for the same surrogate and parameters."""
+    factory = getattr(snntorch.surrogate, _SNNTORCH_FACTORY[sg.name])
+    return factory(**dict(zip(sg.spec.params, sg.params)))
+
+
+def run_snntorch(x, beta, mem0, threshold, gsf, spike_grad, reset_mechanism, reset_delay, g_spk, g_mem):
+    """snnTorch's Leaky stepped in a Python loop, with every parameter learnable so that it
+    reports their gradients. Returns [spk, mem, dx, dmem0, dbeta, dthreshold, dgsf]."""
+    x = x.clone().requires_grad_()
+    mem = mem0.clone().requires_grad_()
+    lif = snntorch.Leaky(
+        beta=beta.clone(), threshold=threshold.clone(), spike_grad=snntorch_surrogate(spike_grad),
+        learn_beta=True, learn_threshold=True, graded_spikes_factor=gsf.clone(),
+        learn_graded_spikes_factor=True, reset_mechanism=reset_mechanism, reset_delay=reset_delay,
+    )
+    state, spikes, mems = mem, [], []
+    for x_t in x:
+        spk, state = lif(x_t, state)
+        spikes.append(spk)
+        mems.append(state)
+    spk, mem_seq = torch.stack(spikes), torch.stack(mems)
+    ((spk * g_spk).sum() + (mem_seq * g_mem).sum()).backward()
+    return [spk.detach(), mem_seq.detach(), x.grad, mem.grad, lif.beta.grad, lif.threshold.grad,
+            lif.graded_spikes_factor.grad]
+
+
+def run_leaky(fn, x, beta, mem0, threshold, gsf, g_spk, g_mem, **kwargs):
+    """Run `fn` (functional.leaky or reference.leaky) with gradients on every tensor argument.
+    Returns [spk, mem, dx, dmem0, dbeta, dthreshold, dgsf]."""
+    leaves = [t.clone().requires_grad_() for t in (x, mem0, beta, threshold, gsf)]
+    x_, mem0_, beta_, thr_, gsf_ = leaves
+    spk, mem = fn(x_, beta_, mem0_, thr_, graded_spikes_factor=gsf_, **kwargs)
+    loss = (spk * g_spk).sum() + (mem * g_mem).sum()
+    loss.backward()
+    return [spk.detach(), mem.detach()] + [t.grad for t in leaves]
+
+
+NAMES = ["spk", "mem", "dx", "dmem0", "dbeta", "dthreshold", "dgsf"]

@@ -1,0 +1,150 @@
+"""The torch.library ops: schemas, fake and autograd registrations, torch.compile without graph
+breaks, and what the forward saves for the backward."""
+import pytest
+import torch
+from torch import nn
+
+import tritonsnn
+from tritonsnn import surrogate
+from conftest import DEVICE
+from helpers import assert_close
+
+ON_GPU = DEVICE.type == "cuda"
+
+
+def _fwd_args(delay, backend, mem0=True, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, 4, generator=gen, dtype=dtype).to(DEVICE).requires_grad_()
+    m0 = torch.randn(3, 4, generator=gen, dtype=dtype).to(DEVICE).requires_grad_() if mem0 else None
+    beta = torch.rand(4, generator=gen).to(DEVICE).requires_grad_()
+    thr = torch.tensor(1.0, device=DEVICE, requires_grad=True)
+    gsf = torch.tensor(1.5, device=DEVICE)
+    return (x, m0, beta, thr, gsf, 0, delay, 1, 2.0, 0.0, backend)
+
+
+def _bwd_args(fwd_args, param_grad, with_grad_mem):
+    x, m0, beta, thr, gsf, reset, delay, sg_id, p0, p1, backend = fwd_args
+    with torch.no_grad():
+        spk, mem, h = torch.ops.tritonsnn.leaky_fwd(*fwd_args)
+    g_mem = torch.randn_like(mem) if with_grad_mem else None
+    return (torch.randn_like(spk), g_mem, mem, h, None if m0 is None else m0.detach(), beta.detach(),
+            thr.detach(), gsf, reset, delay, sg_id, p0, p1, param_grad, backend)
+
+
+def _opcheck_utils(backend):
+    # The Triton interpreter reads real data pointers, so fake-tensor tracing of the Triton branch
+    # only runs on a GPU; on CPU the interpreter path checks schema and autograd registration.
+    if backend == "triton" and not ON_GPU:
+        return ("test_schema", "test_autograd_registration")
+    return ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+@pytest.mark.parametrize("delay", [True, False])
+@pytest.mark.parametrize("mem0", [True, False])
+@pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
+def test_opcheck(delay, mem0, backend_name):
+    args = _fwd_args(delay, backend_name, mem0)
+    utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
+    torch.library.opcheck(torch.ops.tritonsnn.leaky_fwd, args, test_utils=utils)
+    for param_grad in (True, False):
+        for with_grad_mem in (True, False):
+            bwd = _bwd_args(args, param_grad, with_grad_mem)
+            torch.library.opcheck(torch.ops.tritonsnn.leaky_bwd, bwd, test_utils=utils)
+    if backend_name == "torch":
+        # The opaque torch implementation inside the ops: differentiable only through leaky_fwd.
+        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:7])
+        torch.library.opcheck(torch.ops.tritonsnn.leaky_fwd_torch, inner)
+
+
+def test_saved_for_backward_is_the_membrane_only(backend):
+    """Per neuron-step, the forward saves exactly U's dtype size (plus the 0-d parameters)."""
+    for dtype in (torch.float32, torch.float16):
+        T, B, N = 6, 4, 10
+        x = torch.randn(T, B, N, dtype=dtype, device=DEVICE, requires_grad=True)
+        beta, thr, gsf = (torch.tensor(v, device=DEVICE) for v in (0.9, 1.0, 1.0))
+        saved = {}
+
+        def pack(t):
+            saved[t.data_ptr()] = t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            spk, mem = tritonsnn.functional.leaky(x, beta, threshold=thr, graded_spikes_factor=gsf)
+        params = sum(p.numel() * p.element_size() for p in (beta, thr, gsf))
+        assert sum(saved.values()) == T * B * N * x.element_size() + params
+        spk.sum().backward()
+
+
+def test_inference_saves_nothing(backend):
+    saved = []
+    with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        tritonsnn.functional.leaky(torch.randn(4, 3, device=DEVICE), 0.9)
+    assert saved == []
+
+
+class SNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 16)
+        self.lif1 = tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
+        self.fc2 = nn.Linear(16, 4)
+        self.lif2 = tritonsnn.Leaky(beta=0.8, spike_grad=surrogate.fast_sigmoid(slope=10), step_mode="multi",
+                                    reset_mechanism="zero", learn_threshold=True)
+
+    def forward(self, x):
+        spk1, _ = self.lif1(self.fc1(x))
+        spk2, mem2 = self.lif2(self.fc2(spk1))
+        return spk2.sum(0) + mem2.mean(0)
+
+
+class StepSNN(nn.Module):
+    """The snnTorch style: a Python loop over single steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(10, 8)
+        self.lif = tritonsnn.Leaky(beta=0.85, learn_threshold=True)
+
+    def forward(self, x):
+        mem, total = self.lif.init_leaky(), 0
+        for x_t in x:
+            spk, mem = self.lif(self.fc(x_t), mem)
+            total = total + spk
+        return total
+
+
+def _compiled_matches_eager(model, x, backend_name):
+    torch.manual_seed(0)
+    out = model(x)
+    out.sum().backward()
+    eager = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = torch.compile(model, fullgraph=True, backend=backend_name)
+    out_c = compiled(x)
+    out_c.sum().backward()
+    assert dict(torch._dynamo.utils.counters["graph_break"]) == {}
+    assert_close(out_c, out, 1e-5, "output")
+    for p, g in zip(model.parameters(), eager):
+        assert_close(p.grad, g, 1e-4, "parameter gradient")
+
+
+def test_compile_fullgraph_multi_step_inductor():
+    """torch.compile with Inductor, forward and backward, one graph, same numbers as eager."""
+    x = torch.randn(6, 3, 10, device=DEVICE)
+    _compiled_matches_eager(SNN().to(DEVICE), x, "inductor")
+
+
+def test_compile_fullgraph_single_step_loop():
+    x = torch.randn(5, 3, 10, device=DEVICE)
+    _compiled_matches_eager(StepSNN().to(DEVICE), x, "aot_eager")
+
+
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device")
+def test_one_kernel_for_every_T():
+    from tritonsnn.kernels import leaky_fwd_kernel
+
+    for T in (1, 2, 3, 16, 17, 100):
+        tritonsnn.functional.leaky(torch.randn(T, 256, device=DEVICE), 0.9)
+    assert sum(len(c) for c in leaky_fwd_kernel.device_caches[DEVICE.index or 0][0].values()) <= 2
