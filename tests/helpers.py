@@ -6,6 +6,7 @@ import snntorch
 import torch
 
 import tritonsnn
+from conftest import DEVICE
 
 
 def assert_close(actual, expected, rel, what=""):
@@ -100,14 +101,14 @@ def run_snntorch(x, beta, mem0, threshold, gsf, spike_grad, reset_mechanism, res
 
 
 def run_leaky(fn, x, beta, mem0, threshold, gsf, g_spk, g_mem, **kwargs):
-    """Run `fn` (functional.leaky or reference.leaky) with gradients on every tensor argument.
-    Returns [spk, mem, dx, dmem0, dbeta, dthreshold, dgsf]."""
-    leaves = [t.clone().requires_grad_() for t in (x, mem0, beta, threshold, gsf)]
+    """Run `fn` (functional.leaky or reference.leaky) on the test device with gradients on every
+    tensor argument. Returns [spk, mem, dx, dmem0, dbeta, dthreshold, dgsf] on the CPU."""
+    leaves = [t.to(DEVICE).clone().requires_grad_() for t in (x, mem0, beta, threshold, gsf)]
     x_, mem0_, beta_, thr_, gsf_ = leaves
     spk, mem = fn(x_, beta_, mem0_, thr_, graded_spikes_factor=gsf_, **kwargs)
-    loss = (spk * g_spk).sum() + (mem * g_mem).sum()
+    loss = (spk * g_spk.to(DEVICE)).sum() + (mem * g_mem.to(DEVICE)).sum()
     loss.backward()
-    return [spk.detach(), mem.detach()] + [t.grad for t in leaves]
+    return [t.cpu() for t in [spk.detach(), mem.detach()] + [t.grad for t in leaves]]
 
 
 NAMES = ["spk", "mem", "dx", "dmem0", "dbeta", "dthreshold", "dgsf"]

@@ -8,7 +8,16 @@ from torch import nn
 import tritonsnn
 import tritonsnn as snn
 from tritonsnn import surrogate
+from conftest import DEVICE
 from helpers import assert_close
+
+
+@pytest.fixture(autouse=True)
+def on_test_device():
+    """Tensors (and module buffers) of these tests live on the test device: the GPU when there is
+    one, so that the "triton" backend runs the real kernels there."""
+    with torch.device(DEVICE):
+        yield
 
 TRACES = {  # SEMANTICS.md: beta=.9, threshold=1, X=.5 every step; '*' marks a spike
     ("subtract", True): ".5 .95 1.355* .7195 1.1475* .5328",
@@ -147,7 +156,7 @@ def test_seed_example_runs_with_leaky(backend, monkeypatch):
     """The seed document's example, with `import tritonsnn as snn` and Leaky standing in for Stein
     (Synaptic is a later issue): old-style FastSigmoid.apply with the module-level slope."""
     monkeypatch.setattr(surrogate, "slope", 25)
-    num_inputs, num_hidden, num_outputs, device = 12, 16, 3, torch.device("cpu")
+    num_inputs, num_hidden, num_outputs, device = 12, 16, 3, DEVICE
     beta = 0.85
 
     spike_grad = surrogate.FastSigmoid.apply

@@ -157,7 +157,7 @@ def test_apply_passed_as_spike_grad_is_fused_with_the_module_slope(monkeypatch, 
     assert surrogate.resolve(surrogate.FastSigmoid.apply) == surrogate.fast_sigmoid(slope=10)
     assert surrogate.resolve(surrogate.ATan.apply) == surrogate.atan()
     assert surrogate.resolve(surrogate.Heaviside.apply) == surrogate.heaviside()
-    x = torch.rand(6, 2, 5).requires_grad_()
+    x = torch.rand(6, 2, 5, device=DEVICE).requires_grad_()
     xr = x.detach().clone().requires_grad_()
     spk, _ = tritonsnn.functional.leaky(x, 0.9, spike_grad=surrogate.FastSigmoid.apply)
     spk_r, _ = snntorch_loop(xr, snn_sg.fast_sigmoid(slope=10))

@@ -1,0 +1,34 @@
+"""Benchmark suite setup: every case of a group is timed in the same run, and the summary prints
+each competitor's time as a multiple of tritonsnn's (machine speed cancels in the ratio)."""
+from __future__ import annotations
+
+import pytest
+
+SUBJECT = "tritonsnn"
+
+
+def speedups(benchmarks) -> dict[str, dict[str, float]]:
+    """{group: {competitor: competitor median / tritonsnn median}} over finished benchmarks."""
+    groups: dict[str, dict[str, float]] = {}
+    for bench in benchmarks:
+        if bench and bench.extra_info.get("impl"):
+            groups.setdefault(bench.group, {})[bench.extra_info["impl"]] = bench.stats.median
+    return {
+        group: {impl: t / times[SUBJECT] for impl, t in times.items() if impl != SUBJECT}
+        for group, times in groups.items() if SUBJECT in times
+    }
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["speedups"] = speedups(benchmarks)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None:
+        return
+    for group, ratios in speedups(session.benchmarks).items():
+        terminalreporter.write_line(f"speedup of {SUBJECT} in {group}:")
+        for impl, ratio in sorted(ratios.items()):
+            terminalreporter.write_line(f"  {ratio:7.2f}x faster than {impl}")
