@@ -79,3 +79,17 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     if not value.is_floating_point():
         value = value.to(torch.float32)
     return value
+
+
+def leaky_inputs(x, mem, beta, threshold, graded_spikes_factor, reset_mechanism):
+    """Validate a Leaky call. Returns (x, mem, beta, threshold, gsf, reset code), parameters as
+    tensors."""
+    x = time_major_input(x)
+    return (
+        x,
+        state(mem, x, "mem"),
+        parameter(beta, x, "beta"),
+        parameter(threshold, x, "threshold"),
+        parameter(graded_spikes_factor, x, "graded_spikes_factor"),
+        reset_code(reset_mechanism),
+    )

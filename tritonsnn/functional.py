@@ -61,15 +61,11 @@ def leaky(
         tensor([0., 0., 1., 0., 1.])
     """
     surrogate = resolve(spike_grad)
-    x = _checks.time_major_input(x)
-    mem = _checks.state(mem, x, "mem")
-    beta = _checks.parameter(beta, x, "beta")
-    threshold = _checks.parameter(threshold, x, "threshold")
-    graded_spikes_factor = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
-    reset = _checks.reset_code(reset_mechanism)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
     spk, mem_seq, _ = torch.ops.tritonsnn.leaky_fwd(
-        x, mem, beta, threshold, graded_spikes_factor, reset, bool(reset_delay),
+        x, mem, beta, threshold, gsf, reset, bool(reset_delay),
         sg_id, sg_p0, sg_p1, get_backend(),
     )
     return spk, mem_seq

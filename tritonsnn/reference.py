@@ -26,12 +26,8 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
           reset_delay=True, graded_spikes_factor=1.0):
     """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop."""
     spike_fn = resolve(spike_grad)
-    x = _checks.time_major_input(x)
-    mem = _checks.state(mem, x, "mem")
-    beta = _checks.parameter(beta, x, "beta")
-    thr = _checks.parameter(threshold, x, "threshold")
-    gsf = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
-    mechanism = _checks.reset_code(reset_mechanism)
+    x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     b = beta.to(acc).clamp(0, 1)
     thr, gsf = thr.to(acc), gsf.to(acc)
