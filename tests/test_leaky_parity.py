@@ -152,6 +152,18 @@ def test_spikes_exactly_at_threshold(backend):
     assert torch.equal(spk, ref_spk) and torch.equal(mem, ref_mem)
 
 
+@pytest.mark.parametrize("reset_mechanism", MODES)
+def test_negative_threshold_without_initial_state(backend, reset_mechanism):
+    """With mem=None the initial membrane is 0, which is above a negative threshold: the first
+    step already sees a reset, as in snnTorch."""
+    x = draw_leaky_inputs(6, (2, 7), 0.8, -0.3, reset_mechanism=reset_mechanism, seed=23).float().to(DEVICE)
+    kwargs = dict(threshold=-0.3, reset_mechanism=reset_mechanism)
+    spk, mem = tritonsnn.functional.leaky(x, 0.8, **kwargs)
+    ref_spk, ref_mem = tritonsnn.reference.leaky(x, 0.8, **kwargs)
+    assert torch.equal(spk, ref_spk)
+    assert_close(mem, ref_mem, 1e-5, "mem")
+
+
 def test_unused_outputs_and_partial_gradients(backend):
     """Only spikes used, only membrane used, and only some inputs requiring grad."""
     x, beta, mem0, thr, gsf, g_spk, g_mem = (t.to(DEVICE) for t in _case(5, (2, 9), False, "subtract", True, seed=17))

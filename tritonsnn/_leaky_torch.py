@@ -54,16 +54,16 @@ def _delayed_loop(xa, b, thr, mem0, state, spk, mem, reset):
     the membrane as stored (rounded to x's dtype), which is what the backward reads back, so the
     forward's spikes and the backward's reconstruction of them always agree."""
     stored_in_place = mem.dtype == xa.dtype
-    fired = None if mem0 is None else (mem0 > thr).to(xa.dtype)  # r_t: did step t - 1 fire
+    fired = ((state if mem0 is None else mem0) > thr).to(xa.dtype)  # r_t: did step t - 1 fire
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
     for t in range(xa.shape[0]):
         out = mem[t] if stored_in_place else state
-        if reset == RESET_ZERO and fired is not None:
+        if reset == RESET_ZERO:
             torch.mul(fired, -b, out=keep).add_(b)  # b (1 - r_t)
             torch.addcmul(xa[t], state, keep, out=out)
         else:
             torch.addcmul(xa[t], state, b, out=out)
-            if reset == RESET_SUBTRACT and fired is not None:
+            if reset == RESET_SUBTRACT:
                 out.addcmul_(fired, thr, value=-1.0)
         if not stored_in_place:
             mem[t].copy_(out)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tritonsnn import _checks
-from tritonsnn.surrogate import DISABLED, Surrogate, resolve
+from tritonsnn.surrogate import DISABLED, Surrogate, atan, resolve
 
 STEP_MODES = ("single", "multi")
 
@@ -53,7 +53,9 @@ class SpikingNeuron(nn.Module):
             )
         if step_mode not in STEP_MODES:
             raise ValueError(f"step_mode must be 'single' or 'multi', got {step_mode!r}")
-        self.spike_grad = DISABLED if surrogate_disable else spike_grad
+        # As in snnTorch: None means atan(). A class's `.apply` is kept as given and resolved at
+        # each call, so the module-level slope in force then applies (the seed document's API).
+        self.spike_grad = DISABLED if surrogate_disable else (atan() if spike_grad is None else spike_grad)
         self._surrogate()  # an unknown surrogate fails here, at construction
         self.surrogate_disable = surrogate_disable
         self.init_hidden = init_hidden

@@ -20,7 +20,9 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-SURROGATES = tuple(range(7))  # every id kernels/surrogates.py dispatches on
+from tritonsnn.kernels.surrogates import SURROGATE_IDS
+
+SURROGATES = tuple(sorted(SURROGATE_IDS.values()))  # every id kernels/surrogates.py dispatches on
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
 BLOCK = 512
 
