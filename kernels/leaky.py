@@ -90,12 +90,12 @@ def leaky_fwd_kernel(
 
 @triton.jit(do_not_specialize=["T"])
 def leaky_bwd_kernel(
-    gs_ptr, gm_ptr, mem_ptr, h_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr,
+    gs_ptr, gm_ptr, mem_ptr, h_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr, seed_ptr,
     dx_ptr, dmem0_ptr, dbeta_ptr, dthr_ptr, dgsf_ptr,
     T, N, stride_gs_t, stride_gm_t, stride_beta, stride_thr, stride_gsf, p0, p1,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr, SURROGATE: tl.constexpr,
-    FP64: tl.constexpr, BLOCK: tl.constexpr,
+    SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -112,6 +112,13 @@ def leaky_bwd_kernel(
     p_gs = gs_ptr + o_last * stride_gs_t + o_n
     p_m = mem_ptr + o_last * N + o_n
     p_dx = dx_ptr + o_last * N + o_n
+    # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
+    # away) by every other surrogate.
+    o_rand = o_last * N + o_n
+    if SURROGATE == 8:  # StochasticSpikeOperator: the seed drawn at forward time
+        b_seed = tl.load(seed_ptr)
+    else:
+        b_seed = 0
     if HAS_GM:
         p_gm = gm_ptr + o_last * stride_gm_t + o_n
     if not RESET_DELAY:
@@ -137,7 +144,7 @@ def leaky_bwd_kernel(
             p_h -= N
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
-        b_sg = surrogate_grad(b_u - b_thr, p0, p1, SURROGATE)
+        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
         b_gs = _acc(tl.load(p_gs, mask=m_n, other=0.0), FP64)
         b_gspk = b_gs * b_gsf * b_sg
         b_gpost = b_carry  # dL/d(state after step t)
@@ -175,6 +182,7 @@ def leaky_bwd_kernel(
         p_gs -= stride_gs_t
         p_m -= N
         p_dx -= N
+        o_rand -= N
 
     if HAS_MEM0:
         tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_n)

@@ -1,17 +1,20 @@
 """Surrogate gradients dS/dx as Triton device functions, x = U - threshold.
 
-Each function takes the block `x` and two scalar parameters (unused ones are ignored) and returns
-the derivative only; the fused backward kernels multiply it by the incoming gradient. The torch twin
-of every function lives in `tritonsnn/surrogate.py` under the same snnTorch name, and
+Each function takes the block `x` and its scalar parameters and returns the derivative only; the
+fused backward kernels multiply it by the incoming gradient. The torch twin of every function lives
+in `tritonsnn/surrogate.py` under the same snnTorch (or SpikingJelly) name, and
 `tests/test_surrogate.py` ties the two together through `surrogate_grad_kernel`.
 
 `surrogate_grad` dispatches on a constexpr id, so each backward kernel specialises to exactly one
 surrogate while the parameters stay runtime scalars (a new slope does not recompile anything).
+Ids from USER_ID up belong to surrogates registered at run time
+(`tritonsnn.surrogate.register`): their `@triton.jit` gradient arrives as the constexpr `SG_FN`.
 """
 import triton
 import triton.language as tl
 
-# Kernel id of each surrogate; 0 is "no gradient" (a neuron built with surrogate_disable=True).
+# Kernel id of each built-in surrogate; 0 is "no gradient" (a neuron built with
+# surrogate_disable=True).
 SURROGATE_IDS = {
     "Disabled": 0,
     "ATan": 1,
@@ -20,12 +23,19 @@ SURROGATE_IDS = {
     "Heaviside": 4,
     "StraightThroughEstimator": 5,
     "Triangular": 6,
+    "SpikeRateEscape": 7,
+    "StochasticSpikeOperator": 8,
+    "LeakySpikeOperator": 9,
+    "SparseFastSigmoid": 10,
+    "PiecewiseQuadratic": 11,
+    "PiecewiseExp": 12,
+    "SoftSign": 13,
+    "SuperSpike": 14,
+    "Erf": 15,
+    "LIF.Heaviside": 16,
 }
-
-
-@triton.jit
-def disabled_grad(x, p0, p1):
-    return tl.zeros_like(x)
+USER_ID = 256
+STOCHASTIC_IDS = frozenset({SURROGATE_IDS["StochasticSpikeOperator"]})
 
 
 @triton.jit
@@ -66,8 +76,71 @@ def triangular_grad(x, threshold, p1):
 
 
 @triton.jit
-def surrogate_grad(x, p0, p1, SURROGATE: tl.constexpr):
-    tl.static_assert(SURROGATE >= 0 and SURROGATE <= 6, "unknown surrogate id")
+def spike_rate_escape_grad(x, beta, slope):
+    return slope * tl.exp(-beta * tl.abs(x - 1.0))
+
+
+@triton.jit
+def stochastic_spike_operator_grad(x, mean, variance, u):
+    # 1 where the neuron fired, else uniform noise (u - 0.5 + mean) * variance, u ~ U[0, 1).
+    return tl.where(x > 0, 1.0, (u - 0.5 + mean) * variance).to(x.dtype)
+
+
+@triton.jit
+def leaky_spike_operator_grad(x, slope, p1):
+    return tl.where(x > 0, 1.0, slope).to(x.dtype)
+
+
+@triton.jit
+def sparse_fast_sigmoid_grad(x, slope, b):
+    b_d = slope * tl.abs(x) + 1.0
+    return tl.where(x > b, 1.0 / (b_d * b_d), 0.0)
+
+
+@triton.jit
+def piecewise_quadratic_grad(x, alpha, p1):
+    b_abs = tl.abs(x)
+    return tl.where(b_abs > 1.0 / alpha, 0.0, alpha - alpha * alpha * b_abs)
+
+
+@triton.jit
+def piecewise_exp_grad(x, alpha, p1):
+    return 0.5 * alpha * tl.exp(-alpha * tl.abs(x))
+
+
+@triton.jit
+def soft_sign_grad(x, alpha, p1):
+    b_d = 1.0 / alpha + tl.abs(x)
+    return 1.0 / (2.0 * alpha * b_d * b_d)
+
+
+@triton.jit
+def super_spike_grad(x, alpha, p1):
+    b_d = tl.abs(x) + 1.0
+    return alpha / (b_d * b_d)
+
+
+@triton.jit
+def erf_grad(x, alpha, p1):
+    b_t = alpha * x
+    return 0.5641895835477563 * alpha * tl.exp(-b_t * b_t)  # alpha / sqrt(pi) e^{-(alpha x)^2}
+
+
+@triton.jit
+def old_heaviside_grad(x, p0, p1):
+    # snnTorch 0.x's LIF.Heaviside: the gradient passes where x >= 0 (the forward fires on x > 0).
+    return tl.where(x >= 0, 1.0, 0.0).to(x.dtype)
+
+
+@triton.jit
+def disabled_grad(x, p0, p1):
+    return tl.zeros_like(x)
+
+
+@triton.jit
+def surrogate_grad(x, p0, p1, seed, offsets, SURROGATE: tl.constexpr, SG_FN: tl.constexpr):
+    """dS/dx of surrogate `SURROGATE` at x. `seed` and the int64 `offsets` (unique per neuron and
+    step) drive the counter-based RNG of the stochastic surrogate and are unused otherwise."""
     if SURROGATE == 1:
         b_g = atan_grad(x, p0, p1)
     elif SURROGATE == 2:
@@ -80,18 +153,43 @@ def surrogate_grad(x, p0, p1, SURROGATE: tl.constexpr):
         b_g = straight_through_grad(x, p0, p1)
     elif SURROGATE == 6:
         b_g = triangular_grad(x, p0, p1)
+    elif SURROGATE == 7:
+        b_g = spike_rate_escape_grad(x, p0, p1)
+    elif SURROGATE == 8:
+        b_g = stochastic_spike_operator_grad(x, p0, p1, tl.rand(seed, offsets))
+    elif SURROGATE == 9:
+        b_g = leaky_spike_operator_grad(x, p0, p1)
+    elif SURROGATE == 10:
+        b_g = sparse_fast_sigmoid_grad(x, p0, p1)
+    elif SURROGATE == 11:
+        b_g = piecewise_quadratic_grad(x, p0, p1)
+    elif SURROGATE == 12:
+        b_g = piecewise_exp_grad(x, p0, p1)
+    elif SURROGATE == 13:
+        b_g = soft_sign_grad(x, p0, p1)
+    elif SURROGATE == 14:
+        b_g = super_spike_grad(x, p0, p1)
+    elif SURROGATE == 15:
+        b_g = erf_grad(x, p0, p1)
+    elif SURROGATE == 16:
+        b_g = old_heaviside_grad(x, p0, p1)
+    elif SURROGATE >= 256:
+        b_g = SG_FN(x, p0, p1)
     else:
+        tl.static_assert(SURROGATE == 0, "unknown surrogate id")
         b_g = disabled_grad(x, p0, p1)
     return b_g
 
 
 @triton.jit
-def surrogate_grad_kernel(x_ptr, out_ptr, n, p0, p1, SURROGATE: tl.constexpr, BLOCK: tl.constexpr):
+def surrogate_grad_kernel(x_ptr, out_ptr, seed_ptr, n, p0, p1, SURROGATE: tl.constexpr,
+                          SG_FN: tl.constexpr, BLOCK: tl.constexpr):
     """out = dS/dx(x) elementwise: exposes `surrogate_grad` on its own, for tests and tools."""
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < n
     b_x = tl.load(x_ptr + o_n, mask=m_n, other=0.0)
     if b_x.dtype != tl.float64:
         b_x = b_x.to(tl.float32)
-    b_g = surrogate_grad(b_x, p0, p1, SURROGATE)
+    b_seed = tl.load(seed_ptr)
+    b_g = surrogate_grad(b_x, p0, p1, b_seed, o_n, SURROGATE, SG_FN)
     tl.store(out_ptr + o_n, b_g.to(out_ptr.dtype.element_ty), mask=m_n)

@@ -70,11 +70,16 @@ _SNNTORCH_FACTORY = {
     "Heaviside": "heaviside",
     "StraightThroughEstimator": "straight_through_estimator",
     "Triangular": "triangular",
+    "SpikeRateEscape": "spike_rate_escape",
+    "SparseFastSigmoid": "SFS",
+    "StochasticSpikeOperator": "SSO",
 }
 
 
 def snntorch_surrogate(sg: tritonsnn.surrogate.Surrogate):
     """snnTorch 1.0.0's closure for the same surrogate and parameters."""
+    if sg.fn is not None:
+        return snntorch.surrogate.custom_surrogate(sg.fn)
     factory = getattr(snntorch.surrogate, _SNNTORCH_FACTORY[sg.name])
     return factory(**dict(zip(sg.spec.params, sg.params)))
 

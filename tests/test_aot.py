@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tritonsnn import aot
+from tritonsnn.kernels.surrogates import SURROGATE_IDS, USER_ID
 
 
 def test_every_variant_compiles_for_sm80_and_sm90():
@@ -27,8 +28,12 @@ def test_variants_cover_every_flag_value():
         for name, value in v.flags:
             seen.setdefault((v.kernel, name), set()).add(value)
         seen.setdefault((v.kernel, "dtype"), set()).add(v.dtype)
-    assert seen[("leaky_bwd_kernel", "SURROGATE")] == set(aot.SURROGATES)
+    assert seen[("leaky_bwd_kernel", "SURROGATE")] == set(SURROGATE_IDS.values()) | {USER_ID}
     assert seen[("leaky_fwd_kernel", "RESET")] == {0, 1, 2}
     assert seen[("leaky_bwd_kernel", "dtype")] == set(aot.DTYPES)
     for flag in ("RESET_DELAY", "HAS_MEM0", "HAS_GM", "PARAM_GRAD"):
         assert seen[("leaky_bwd_kernel", flag)] == {True, False}
+    for sg in SURROGATE_IDS.values():  # every surrogate in both code paths and accumulation dtypes
+        paths = {(v.dtype, dict(v.flags)["RESET_DELAY"]) for v in aot.variants()
+                 if v.kernel == "leaky_bwd_kernel" and dict(v.flags)["SURROGATE"] == sg}
+        assert {("fp32", True), ("fp32", False), ("fp64", True), ("fp64", False)} <= paths

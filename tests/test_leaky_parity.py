@@ -55,16 +55,25 @@ def test_fused_matches_snntorch_and_reference(backend, reset_mechanism, reset_de
     _check(fused, snn, against="snnTorch 1.0.0")
 
 
-@pytest.mark.parametrize("sg", [surrogate.atan(alpha=3.0), surrogate.fast_sigmoid(slope=10),
-                                surrogate.sigmoid(slope=5), surrogate.heaviside(),
-                                surrogate.straight_through_estimator(), surrogate.triangular(0.5)],
-                         ids=repr)
-def test_every_surrogate_through_the_sequence(backend, sg):
-    case = _case(8, (2, 19), True, "subtract", True, seed=3)
-    kwargs = dict(spike_grad=sg)
+SNNTORCH_SURROGATES = [surrogate.atan(alpha=3.0), surrogate.fast_sigmoid(slope=10), surrogate.sigmoid(slope=5),
+                       surrogate.heaviside(), surrogate.straight_through_estimator(), surrogate.triangular(0.5),
+                       surrogate.spike_rate_escape(beta=2.0, slope=3.0), surrogate.SFS(slope=5.0, B=0.2)]
+OTHER_SURROGATES = [surrogate.LSO(slope=0.2), surrogate.piecewise_quadratic(alpha=1.5), surrogate.piecewise_exp(),
+                    surrogate.soft_sign(), surrogate.super_spike(alpha=0.5), surrogate.erf(),
+                    surrogate.resolve(tritonsnn.LIF.Heaviside.apply)]
+
+
+@pytest.mark.parametrize("reset_delay", [True, False])
+@pytest.mark.parametrize("sg", SNNTORCH_SURROGATES + OTHER_SURROGATES, ids=repr)
+def test_every_surrogate_through_the_sequence(backend, sg, reset_delay):
+    """Against the reference, and against snnTorch 1.0.0 for every surrogate it computes (its LSO
+    raises; SpikingJelly's surrogates and the old LIF.Heaviside are not in it)."""
+    case = _case(8, (2, 19), True, "subtract", reset_delay, seed=3)
+    kwargs = dict(spike_grad=sg, reset_delay=reset_delay)
     fused = run_leaky(tritonsnn.functional.leaky, *case, **kwargs)
     _check(fused, run_leaky(tritonsnn.reference.leaky, *case, **kwargs), against="reference")
-    _check(fused, run_snntorch(*case[:5], sg, "subtract", True, *case[5:]), against="snnTorch 1.0.0")
+    if sg in SNNTORCH_SURROGATES:
+        _check(fused, run_snntorch(*case[:5], sg, "subtract", reset_delay, *case[5:]), against="snnTorch 1.0.0")
 
 
 @pytest.mark.parametrize("T,shape", [(1, (4, 10)), (33, (5,)), (4, (1000,)), (3, (2, 3, 4, 5))],

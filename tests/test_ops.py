@@ -12,23 +12,25 @@ from helpers import assert_close
 ON_GPU = DEVICE.type == "cuda"
 
 
-def _fwd_args(delay, backend, mem0=True, dtype=torch.float32):
+def _fwd_args(delay, backend, mem0=True, stochastic=False):
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(5, 3, 4, generator=gen, dtype=dtype).to(DEVICE).requires_grad_()
-    m0 = torch.randn(3, 4, generator=gen, dtype=dtype).to(DEVICE).requires_grad_() if mem0 else None
+    x = torch.randn(5, 3, 4, generator=gen).to(DEVICE).requires_grad_()
+    m0 = torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() if mem0 else None
     beta = torch.rand(4, generator=gen).to(DEVICE).requires_grad_()
     thr = torch.tensor(1.0, device=DEVICE, requires_grad=True)
     gsf = torch.tensor(1.5, device=DEVICE)
-    return (x, m0, beta, thr, gsf, 0, delay, 1, 2.0, 0.0, backend)
+    sg = surrogate.SSO(mean=0.1, variance=0.3) if stochastic else surrogate.atan()
+    seed = torch.tensor([7], device=DEVICE) if stochastic else None
+    return (x, m0, beta, thr, gsf, 0, delay, *sg.kernel_args(), seed, backend)
 
 
 def _bwd_args(fwd_args, param_grad, with_grad_mem):
-    x, m0, beta, thr, gsf, reset, delay, sg_id, p0, p1, backend = fwd_args
+    x, m0, beta, thr, gsf, reset, delay, sg_id, p0, p1, seed, backend = fwd_args
     with torch.no_grad():
         spk, mem, h = torch.ops.tritonsnn.leaky_fwd(*fwd_args)
     g_mem = torch.randn_like(mem) if with_grad_mem else None
     return (torch.randn_like(spk), g_mem, mem, h, None if m0 is None else m0.detach(), beta.detach(),
-            thr.detach(), gsf, reset, delay, sg_id, p0, p1, param_grad, backend)
+            thr.detach(), gsf, reset, delay, sg_id, p0, p1, seed, param_grad, backend)
 
 
 def _opcheck_utils(backend):
@@ -39,11 +41,11 @@ def _opcheck_utils(backend):
     return ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
-@pytest.mark.parametrize("delay", [True, False])
-@pytest.mark.parametrize("mem0", [True, False])
+@pytest.mark.parametrize("delay,mem0,stochastic", [(True, True, False), (True, False, False),
+                                                   (False, True, False), (False, False, True)])
 @pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
-def test_opcheck(delay, mem0, backend_name):
-    args = _fwd_args(delay, backend_name, mem0)
+def test_opcheck(delay, mem0, stochastic, backend_name):
+    args = _fwd_args(delay, backend_name, mem0, stochastic)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.leaky_fwd, args, test_utils=utils)
     for param_grad in (True, False):

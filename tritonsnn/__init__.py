@@ -4,9 +4,12 @@ A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), wit
 path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
 """
 from tritonsnn import functional, reference, surrogate
+from tritonsnn._neuron import LIF, SpikingNeuron
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.leaky import Leaky
+from tritonsnn.stein import Stein
 
 __version__ = "0.1.0"
 
-__all__ = ["Leaky", "functional", "get_backend", "reference", "set_backend", "surrogate"]
+__all__ = ["LIF", "Leaky", "SpikingNeuron", "Stein", "functional", "get_backend", "reference",
+           "set_backend", "surrogate"]

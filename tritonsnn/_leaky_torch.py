@@ -101,7 +101,8 @@ def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int,
                    grad_, sg_params, param_grad: bool):
     """Returns (dx, dmem0, dbeta, dthr, dgsf); parameter gradients are per-neuron sums over time
     (shape x.shape[1:]) or None when param_grad is False; dmem0 is None without mem0.
-    `grad_(x, g, *sg_params)` is the surrogate's torch twin, computing g * dS/dx in place in x."""
+    `grad_(x, g, *sg_params)` is the surrogate's torch twin, returning g * dS/dx (dS/dx for
+    g=None) and free to overwrite x."""
     acc = acc_dtype(mem.dtype)
     b_raw = beta.to(acc)
     b = b_raw.clamp(0.0, 1.0)
@@ -109,9 +110,13 @@ def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int,
     gs = g_spk.to(acc)
     u = mem if reset_delay else h  # the pre-reset membrane, as stored
     # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer.
-    gu = torch.sub(u.to(acc), thr)
-    sg = gu.clone() if not reset_delay else None
-    grad_(gu, gs, *sg_params)
+    x_sg = torch.sub(u.to(acc), thr)
+    if reset_delay:
+        sg = None
+        gu = grad_(x_sg, gs, *sg_params)
+    else:  # the surrogate is needed twice (spike and same-step reset): evaluate it once
+        sg = grad_(x_sg, None, *sg_params)
+        gu = sg * gs
     if not _is_one(gsf):
         gu.mul_(gsf.to(acc))
     dthr = -gu.sum(0) if param_grad else None
@@ -127,7 +132,6 @@ def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int,
         for t in range(gu.shape[0] - 2, -1, -1):
             gu[t].addcmul_(gu[t + 1], decay[t + 1] if reset == RESET_ZERO else b)
     else:
-        grad_(sg, None, *sg_params)
         gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, decay, reset)
         if param_grad:
             dthr += dthr_reset

@@ -8,6 +8,7 @@ import triton
 from torch.library import wrap_triton
 
 from tritonsnn.kernels.leaky import leaky_bwd_kernel, leaky_fwd_kernel
+from tritonsnn.surrogate import spec_for_kernel_id
 
 NUM_WARPS = 4
 
@@ -73,7 +74,7 @@ def leaky_forward(x, mem0, beta, threshold, gsf, reset: int, reset_delay: bool):
 
 
 def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int, reset_delay: bool,
-                   sg_id: int, sg_p0: float, sg_p1: float, param_grad: bool):
+                   sg_id: int, sg_p0: float, sg_p1: float, sg_seed, param_grad: bool):
     """Returns (dx, dmem0, dbeta, dthr, dgsf) as `tritonsnn._leaky_torch.leaky_backward` does:
     parameter gradients are per-neuron sums over time, None when param_grad is False."""
     T, shape = mem.shape[0], mem.shape[1:]
@@ -90,11 +91,12 @@ def leaky_backward(g_spk, g_mem, mem, h, mem0, beta, threshold, gsf, reset: int,
     block = block_size(n, mem.device)
     wrap_triton(leaky_bwd_kernel)[(triton.cdiv(n, block),)](
         gs2, gm2, mem, None if reset_delay else h,
-        None if mem0 is None else mem0.reshape(-1).contiguous(), beta1, thr1, gsf1,
+        None if mem0 is None else mem0.reshape(-1).contiguous(), beta1, thr1, gsf1, sg_seed,
         dx, dmem0, *((None, None, None) if dparams is None else (dparams[0], dparams[1], dparams[2])),
         T, n, stride_gs_t, stride_gm_t, stride_beta, stride_thr, stride_gsf, sg_p0, sg_p1,
         RESET=reset, RESET_DELAY=reset_delay, HAS_MEM0=mem0 is not None, HAS_GM=g_mem is not None,
-        PARAM_GRAD=param_grad, SURROGATE=sg_id, FP64=mem.dtype == torch.float64, BLOCK=block,
+        PARAM_GRAD=param_grad, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
+        FP64=mem.dtype == torch.float64, BLOCK=block,
         num_warps=NUM_WARPS,
     )
     if dparams is None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tritonsnn import _checks
-from tritonsnn.surrogate import DISABLED, Surrogate, atan, resolve
+from tritonsnn.surrogate import DISABLED, LIFHeaviside, Surrogate, atan, resolve
 
 STEP_MODES = ("single", "multi")
 
@@ -107,3 +107,18 @@ class SpikingNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         return f"reset_mechanism={self.reset_mechanism!r}, step_mode={self.step_mode!r}"
+
+
+class LIF(SpikingNeuron):
+    """Base of the leaky integrate-and-fire neurons: snnTorch's `LIF`, with the decay rate beta
+    (a buffer, or a parameter with `learn_beta=True`).
+
+    ``LIF.Heaviside`` is snnTorch 0.x's spiking function from the seed document (forward fires on
+    x > 0, backward passes the gradient where x >= 0); ``spike_grad=LIF.Heaviside.apply`` is fused.
+    """
+
+    Heaviside = LIFHeaviside
+
+    def __init__(self, beta, learn_beta=False, **kwargs):
+        super().__init__(**kwargs)
+        self._register("beta", beta, learn_beta)

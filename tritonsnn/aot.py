@@ -20,7 +20,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from tritonsnn.kernels.surrogates import SURROGATE_IDS
+from tritonsnn.kernels.surrogates import STOCHASTIC_IDS, SURROGATE_IDS, USER_ID
 
 SURROGATES = tuple(sorted(SURROGATE_IDS.values()))  # every id kernels/surrogates.py dispatches on
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
@@ -38,20 +38,28 @@ class Variant:
 
 
 def variants() -> list[Variant]:
-    """Every variant: all flag combinations of both kernels with every surrogate in fp32, and all
-    flag combinations (ATan) in fp16, bf16 and fp64."""
+    """Every code path of the kernels: all combinations of the structural flags in every dtype
+    (ATan as the surrogate), and every surrogate (a user-registered one included) in both ways the
+    backward uses it (reset_delay True/False) and both accumulation dtypes. A surrogate is an
+    inlined function of x whose code does not depend on the other flags, so this covers the full
+    product without compiling all of it."""
     out = []
     for dtype in DTYPES:
         for reset, delay, has_mem0 in itertools.product((0, 1, 2), (True, False), (True, False)):
             out.append(Variant("leaky_fwd_kernel", dtype, (
                 ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0))))
-        surrogates = SURROGATES if dtype == "fp32" else (1,)
-        for reset, delay, has_mem0, has_gm, param_grad, sg in itertools.product(
-                (0, 1, 2), (True, False), (True, False), (True, False), (True, False), surrogates):
-            out.append(Variant("leaky_bwd_kernel", dtype, (
-                ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0),
-                ("HAS_GM", has_gm), ("PARAM_GRAD", param_grad), ("SURROGATE", sg))))
+        for reset, delay, has_mem0, has_gm, param_grad in itertools.product(
+                (0, 1, 2), (True, False), (True, False), (True, False), (True, False)):
+            out.append(_bwd(dtype, reset, delay, has_mem0, has_gm, param_grad, SURROGATE_IDS["ATan"]))
+    for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES + (USER_ID,)):
+        out.append(_bwd(dtype, 0, delay, True, True, True, sg))
     return out
+
+
+def _bwd(dtype, reset, delay, has_mem0, has_gm, param_grad, sg) -> Variant:
+    return Variant("leaky_bwd_kernel", dtype, (
+        ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0), ("HAS_GM", has_gm),
+        ("PARAM_GRAD", param_grad), ("SURROGATE", sg)))
 
 
 # Pointer arguments by role: "data" takes the variant's dtype, "acc" its accumulation dtype,
@@ -63,7 +71,7 @@ _POINTERS = {
     },
     "leaky_bwd_kernel": {
         "gs_ptr": "data", "gm_ptr": "data", "mem_ptr": "data", "h_ptr": "data", "mem0_ptr": "data",
-        "beta_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "dx_ptr": "data",
+        "beta_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed", "dx_ptr": "data",
         "dmem0_ptr": "data", "dbeta_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
     },
 }
@@ -82,6 +90,8 @@ def _absent(v: Variant) -> set[str]:
         absent.add("gm_ptr")
     if not flags.get("PARAM_GRAD", True):
         absent |= {"dbeta_ptr", "dthr_ptr", "dgsf_ptr"}
+    if flags.get("SURROGATE") not in STOCHASTIC_IDS:
+        absent.add("seed_ptr")
     return absent
 
 
@@ -94,6 +104,10 @@ def source(v: Variant):
     fn = getattr(kernels, v.kernel)
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, FP64=v.dtype == "fp64", BLOCK=BLOCK)
+    if "SURROGATE" in constexprs:
+        # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
+        # function standing in for the user's.
+        constexprs["SG_FN"] = kernels.surrogates.fast_sigmoid_grad if v.flags[-1][1] >= USER_ID else None
     constexprs.update({name: None for name in _absent(v) if name in fn.arg_names})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
@@ -101,7 +115,7 @@ def source(v: Variant):
             signature[name] = "constexpr"
         elif name in _POINTERS[v.kernel]:
             role = _POINTERS[v.kernel][name]
-            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32"}[role]
+            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "seed": "i64"}[role]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:
             signature[name] = "fp32"

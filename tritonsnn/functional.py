@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks, ops  # noqa: F401  (ops registers torch.ops.tritonsnn.*)
+from tritonsnn import _checks, _leaky_torch, ops
 from tritonsnn.backend import get_backend
-from tritonsnn.surrogate import resolve
+from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
 
 __all__ = ["leaky"]
 
@@ -63,9 +63,51 @@ def leaky(
     surrogate = resolve(spike_grad)
     x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    reset_delay = bool(reset_delay)
+    if not surrogate.fused:
+        spk, mem_seq, _ = _LeakyPythonSurrogate.apply(x, mem, beta, threshold, gsf, reset, reset_delay, surrogate)
+        return spk, mem_seq
     sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
+    # A stochastic surrogate's noise comes from a seed drawn now, from torch's generator.
+    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
     spk, mem_seq, _ = torch.ops.tritonsnn.leaky_fwd(
-        x, mem, beta, threshold, gsf, reset, bool(reset_delay),
-        sg_id, sg_p0, sg_p1, get_backend(),
+        x, mem, beta, threshold, gsf, reset, reset_delay, sg_id, sg_p0, sg_p1, seed, get_backend(),
     )
     return spk, mem_seq
+
+
+class _LeakyPythonSurrogate(torch.autograd.Function):
+    """Leaky with a `custom_surrogate(fn)`: the fused forward, then the backward of the torch path
+    with the user's Python gradient (it cannot run inside a kernel)."""
+
+    @staticmethod
+    def forward(x, mem, beta, threshold, gsf, reset, reset_delay, surrogate):
+        warn_unfused(surrogate)
+        disabled = DISABLED.kernel_args()
+        spk, mem_seq, h = torch.ops.tritonsnn.leaky_fwd(
+            x, mem, beta, threshold, gsf, reset, reset_delay, *disabled, None, get_backend())
+        return spk, mem_seq, h
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, mem, beta, threshold, gsf, reset, reset_delay, surrogate = inputs
+        _, mem_seq, h = output
+        ctx.save_for_backward(mem_seq, h, mem, beta, threshold, gsf)
+        ctx.config = (reset, reset_delay, surrogate)
+        ctx.mark_non_differentiable(h)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad_spk, grad_mem, _):
+        mem_seq, h, mem, beta, threshold, gsf = ctx.saved_tensors
+        reset, reset_delay, surrogate = ctx.config
+        needs = ctx.needs_input_grad
+        if grad_spk is None:
+            grad_spk = torch.zeros_like(mem_seq)
+        param_grad = bool(needs[2] or needs[3] or needs[4])
+        dx, dmem, dbeta, dthr, dgsf = _leaky_torch.leaky_backward(
+            grad_spk, grad_mem, mem_seq, h, mem, beta, threshold, gsf, reset, reset_delay,
+            custom_grad(surrogate.fn), (), param_grad)
+        if param_grad:
+            dbeta, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dbeta, beta), (dthr, threshold), (dgsf, gsf)))
+        return dx, dmem, dbeta, dthr, dgsf, None, None, None

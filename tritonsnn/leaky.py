@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import functional
-from tritonsnn._neuron import SpikingNeuron
+from tritonsnn._neuron import LIF
 
 
-class Leaky(SpikingNeuron):
+class Leaky(LIF):
     """First-order leaky integrate-and-fire neuron with snnTorch 1.0.0's constructor and results.
 
     Per step, with b = clamp(beta, 0, 1) and r = H(U[t-1] - threshold)::
@@ -67,6 +67,8 @@ class Leaky(SpikingNeuron):
         step_mode="single",
     ):
         super().__init__(
+            beta,
+            learn_beta=learn_beta,
             threshold=threshold,
             spike_grad=spike_grad,
             surrogate_disable=surrogate_disable,
@@ -80,7 +82,6 @@ class Leaky(SpikingNeuron):
             learn_graded_spikes_factor=learn_graded_spikes_factor,
             step_mode=step_mode,
         )
-        self._register("beta", beta, learn_beta)
         self.reset_delay = reset_delay
         self.register_buffer("mem", torch.zeros(0), persistent=False)
 

@@ -1,11 +1,11 @@
-"""Surrogate gradients, under their snnTorch names, in one registry shared by every backend.
+"""Surrogate gradients, under their snnTorch (and SpikingJelly) names, in one registry shared by
+every backend.
 
 The forward of every surrogate is the Heaviside step `S = (x > 0)`; only the backward differs. Each
 gradient is written twice, once per backend: as a torch function here (used by the per-step
 `autograd.Function` classes, the CPU path and the reference) and as a `@triton.jit` function in
 `tritonsnn/kernels/surrogates.py` (inlined into the fused backward kernels). Both are looked up by
-the same snnTorch name, and the test suite checks the two against each other and against
-snnTorch 1.0.0.
+the same name, and the test suite checks the two against each other and against snnTorch 1.0.0.
 
 Usage mirrors snnTorch::
 
@@ -15,46 +15,49 @@ Usage mirrors snnTorch::
     lif = snn.Leaky(beta=0.9, spike_grad=surrogate.fast_sigmoid(slope=25))
     spk = surrogate.ATan.apply(mem - 1.0, 2.0)      # one step, snnTorch style
 
-    # The seed document's old style: a class's `.apply` and the module-level slope.
+    # The seed document's old style: a class's `.apply` and the module-level slope, read when the
+    # backward runs.
     surrogate.slope = 10
     lif = snn.Leaky(beta=0.9, spike_grad=surrogate.FastSigmoid.apply)
 
 A factory (`atan()`, `fast_sigmoid()`, ...) returns a :class:`Surrogate`: callable on a tensor like
-snnTorch's closures, and recognised by the fused kernels by its name and parameters.
+snnTorch's closures, and recognised by the fused kernels by its name and parameters. snnTorch
+1.0.0's own closures (`snntorch.surrogate.atan(alpha=3)`) are recognised and mapped to the same
+surrogate. `custom_surrogate(fn)` takes snnTorch's contract for arbitrary Python gradients (a
+slower path: see its docstring), and :func:`register` adds a surrogate whose Triton gradient is
+fused like the built-in ones.
 """
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from tritonsnn.kernels.surrogates import SURROGATE_IDS
+from tritonsnn.kernels.surrogates import STOCHASTIC_IDS, SURROGATE_IDS, USER_ID
 
 __all__ = [
-    "ATan",
-    "FastSigmoid",
-    "Heaviside",
-    "Sigmoid",
-    "StraightThroughEstimator",
-    "Surrogate",
-    "Triangular",
-    "atan",
-    "fast_sigmoid",
-    "heaviside",
-    "registered",
-    "resolve",
-    "sigmoid",
-    "slope",
-    "straight_through_estimator",
-    "triangular",
+    "ATan", "CustomSurrogate", "Erf", "FastSigmoid", "Heaviside", "LIFHeaviside",
+    "LeakySpikeOperator", "LSO", "PiecewiseExp", "PiecewiseQuadratic", "SFS", "SSO", "Sigmoid",
+    "SoftSign", "SparseFastSigmoid", "SpikeRateEscape", "StochasticSpikeOperator",
+    "StraightThroughEstimator", "SuperSpike", "Surrogate", "Triangular", "atan", "custom_surrogate",
+    "erf", "fast_sigmoid", "heaviside", "piecewise_exp", "piecewise_quadratic", "register",
+    "registered", "resolve", "sigmoid", "slope", "soft_sign", "spike_rate_escape",
+    "straight_through_estimator", "super_spike", "triangular",
 ]
 
 slope = 25
-"""Module-level slope of the seed document's API: `FastSigmoid.apply(x)` and `Sigmoid.apply(x)`,
-called with no slope, use the value in force when their backward runs; a neuron given
-`spike_grad=FastSigmoid.apply` uses the value in force when it runs."""
+"""Module-level slope of the seed document's API: `FastSigmoid.apply(x)`, `Sigmoid.apply(x)` and
+`SpikeRateEscape.apply(x)` called without a slope use the value in force when their backward runs,
+and so does a neuron given `spike_grad=FastSigmoid.apply` (or Sigmoid's, SpikeRateEscape's)."""
+
+MODULE_SLOPE = float("nan")
+"""Placeholder in a surrogate's parameters for "the module-level slope when the backward runs".
+NaN is never a meaningful surrogate parameter, so it passes unambiguously through the ops'
+float-only schemas."""
 
 
 # Torch twins of kernels/surrogates.py. Each returns g * dS/dx (dS/dx itself when g is None),
@@ -65,20 +68,20 @@ def _times_g(d: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
     return d if g is None else d.mul_(g)
 
 
-def atan_grad_(x: torch.Tensor, g: torch.Tensor | None, alpha: float = 2.0) -> torch.Tensor:
+def atan_grad_(x, g, alpha=2.0):
     """g * (alpha/2) / (1 + (pi/2 * alpha * x)^2), as g / ((2/alpha) (1 + (pi/2 alpha x)^2))."""
     c = math.pi / 2 * alpha
     torch.addcmul(x.new_full((), 2.0 / alpha), x, x, value=2.0 / alpha * c * c, out=x)
     return x.reciprocal_() if g is None else torch.div(g, x, out=x)
 
 
-def fast_sigmoid_grad_(x: torch.Tensor, g: torch.Tensor | None, slope: float = 25.0) -> torch.Tensor:
+def fast_sigmoid_grad_(x, g, slope=25.0):
     """g / (slope * |x| + 1)^2"""
     x.abs_().mul_(slope).add_(1.0).square_()
     return x.reciprocal_() if g is None else torch.div(g, x, out=x)
 
 
-def sigmoid_grad_(x: torch.Tensor, g: torch.Tensor | None, slope: float = 25.0) -> torch.Tensor:
+def sigmoid_grad_(x, g, slope=25.0):
     """g * slope * s * (1 - s), s = sigmoid(slope * x), computed as slope * e / (1 + e)^2 with
     e = exp(-slope * |x|) <= 1, so it never overflows into inf/inf = NaN."""
     e = x.abs_().mul_(-slope).exp_()
@@ -86,38 +89,101 @@ def sigmoid_grad_(x: torch.Tensor, g: torch.Tensor | None, slope: float = 25.0) 
     return _times_g(e.div_(denominator).mul_(slope), g)
 
 
-def heaviside_grad_(x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+def heaviside_grad_(x, g):
     """g * H(x): the gradient passes where the neuron fired."""
     return _times_g(torch.gt(x, 0, out=x), g)
 
 
-def straight_through_grad_(x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+def straight_through_grad_(x, g):
     """g: the gradient passes unchanged."""
     return x.fill_(1.0) if g is None else x.copy_(g)
 
 
-def triangular_grad_(x: torch.Tensor, g: torch.Tensor | None, threshold: float = 1.0) -> torch.Tensor:
+def triangular_grad_(x, g, threshold=1.0):
     """g * (+threshold where x < 0, -threshold where x >= 0): snnTorch 1.0.0's actual backward."""
     return _times_g(torch.ge(x, 0, out=x).mul_(-2.0 * threshold).add_(threshold), g)
 
 
-def disabled_grad_(x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+def spike_rate_escape_grad_(x, g, beta=1.0, slope=25.0):
+    """g * slope * exp(-beta * |x - 1|)"""
+    return _times_g(x.sub_(1.0).abs_().mul_(-beta).exp_().mul_(slope), g)
+
+
+def stochastic_spike_operator_grad_(x, g, mean=0.0, variance=0.2, generator=None):
+    """g where the neuron fired, else g * (u - 0.5 + mean) * variance with fresh u ~ U[0, 1):
+    from torch's global generator, or from `generator` (the fused CPU path seeds one per forward)."""
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    noise = u.sub_(0.5 - mean).mul_(variance)
+    return _times_g(noise.masked_fill_(x > 0, 1.0), g)
+
+
+def leaky_spike_operator_grad_(x, g, slope=0.1):
+    """g where the neuron fired, slope * g elsewhere (a threshold-shifted leaky ReLU's gradient)."""
+    return _times_g(torch.gt(x, 0, out=x).mul_(1.0 - slope).add_(slope), g)
+
+
+def sparse_fast_sigmoid_grad_(x, g, slope=25.0, B=1.0):
+    """g / (slope * |x| + 1)^2 where x > B, else 0."""
+    above = x > B
+    return _times_g(fast_sigmoid_grad_(x, None, slope).mul_(above), g)
+
+
+def piecewise_quadratic_grad_(x, g, alpha=1.0):
+    """g * (alpha - alpha^2 |x|) where |x| <= 1/alpha, else 0 (SpikingJelly)."""
+    x.abs_()
+    outside = x > 1.0 / alpha
+    return _times_g(x.mul_(-alpha * alpha).add_(alpha).masked_fill_(outside, 0.0), g)
+
+
+def piecewise_exp_grad_(x, g, alpha=1.0):
+    """g * (alpha/2) exp(-alpha |x|) (SpikingJelly)."""
+    return _times_g(x.abs_().mul_(-alpha).exp_().mul_(alpha / 2), g)
+
+
+def soft_sign_grad_(x, g, alpha=2.0):
+    """g / (2 alpha (1/alpha + |x|)^2) (SpikingJelly)."""
+    x.abs_().add_(1.0 / alpha).square_().mul_(2.0 * alpha)
+    return x.reciprocal_() if g is None else torch.div(g, x, out=x)
+
+
+def super_spike_grad_(x, g, alpha=1.0):
+    """g * alpha / (|x| + 1)^2 (SpikingJelly)."""
+    x.abs_().add_(1.0).square_()
+    return (x.reciprocal_() if g is None else torch.div(g, x, out=x)).mul_(alpha)
+
+
+def erf_grad_(x, g, alpha=2.0):
+    """g * (alpha / sqrt(pi)) exp(-(alpha x)^2) (SpikingJelly)."""
+    return _times_g(x.square_().mul_(-alpha * alpha).exp_().mul_(alpha / math.sqrt(math.pi)), g)
+
+
+def old_heaviside_grad_(x, g):
+    """g where x >= 0: snnTorch 0.x's LIF.Heaviside (the forward still fires on x > 0)."""
+    return _times_g(torch.ge(x, 0, out=x), g)
+
+
+def disabled_grad_(x, g):
     """0: no gradient through the spike (a neuron built with surrogate_disable=True)."""
     return x.zero_()
 
 
 @dataclass(frozen=True)
 class SurrogateSpec:
-    """One registry entry: a surrogate's snnTorch name, parameters and both gradients."""
+    """One registry entry: a surrogate's name, parameters and both gradients."""
 
     name: str
-    kernel_id: int
+    kernel_id: int | None  # None: not fused (custom_surrogate)
     params: tuple[str, ...]
     defaults: tuple[float, ...]
     grad_: Callable[..., torch.Tensor]
     function: type[torch.autograd.Function] | None = None
     factory: Callable[..., Surrogate] | None = None
-    slope_from_module: bool = False
+    slope_param: int | None = None  # the parameter that `.apply(x)` reads from the module slope
+    triton_fn: object = None  # the @triton.jit gradient of a surrogate registered at run time
+
+    @property
+    def stochastic(self) -> bool:
+        return self.kernel_id in STOCHASTIC_IDS
 
 
 class Surrogate:
@@ -136,47 +202,70 @@ class Surrogate:
         tensor([0., 1.])
     """
 
-    __slots__ = ("spec", "params")
+    __slots__ = ("spec", "params", "fn")
 
-    def __init__(self, spec: SurrogateSpec, params: tuple[float, ...]):
+    def __init__(self, spec: SurrogateSpec, params: tuple[float, ...], fn: Callable | None = None):
         self.spec = spec
         self.params = params
+        self.fn = fn  # custom_surrogate's Python gradient
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def grad(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def fused(self) -> bool:
+        """Whether the fused backward kernels compute this surrogate inline."""
+        return self.spec.kernel_id is not None
+
+    def resolved_params(self) -> tuple[float, ...]:
+        """The parameters, with the module-level slope in force now in place of MODULE_SLOPE."""
+        return tuple(float(slope) if p is MODULE_SLOPE else p for p in self.params)
+
+    def grad(self, x: torch.Tensor, g: torch.Tensor | None = None, generator=None) -> torch.Tensor:
         """g * dS/dx at x (dS/dx without g), through the torch twin of the kernel's gradient."""
-        return self.spec.grad_(x.clone(), g, *self.params)
+        if self.fn is not None:
+            return custom_grad(self.fn)(x.clone(), g)
+        extra = {"generator": generator} if self.spec.stochastic else {}
+        return self.spec.grad_(x.clone(), g, *self.resolved_params(), **extra)
 
     def kernel_args(self) -> tuple[int, float, float]:
-        """(kernel id, p0, p1): how a fused kernel receives this surrogate."""
+        """(kernel id, p0, p1): how a fused kernel receives this surrogate (MODULE_SLOPE stays
+        NaN here and is resolved when the backward runs)."""
         padded = tuple(float(p) for p in self.params) + (0.0, 0.0)
         return self.spec.kernel_id, padded[0], padded[1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fn is not None:
+            return CustomSurrogate.apply(x, self.fn)
         if self.spec.function is None:
             return (x > 0).to(x.dtype)
-        return self.spec.function.apply(x, *self.params)
+        bound = self.params[: self.params.index(MODULE_SLOPE)] if MODULE_SLOPE in self.params else self.params
+        return self.spec.function.apply(x, *bound)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Surrogate) and (self.spec, self.params) == (other.spec, other.params)
+        return (isinstance(other, Surrogate)
+                and (self.spec, self.params, self.fn) == (other.spec, other.params, other.fn))
 
     def __hash__(self) -> int:
-        return hash((self.spec.name, self.params))
+        return hash((self.spec.name, self.params, self.fn))
 
     def __repr__(self) -> str:
-        factory = self.spec.factory.__name__ if self.spec.factory else self.spec.name
-        args = ", ".join(f"{k}={v!r}" for k, v in zip(self.spec.params, self.params))
+        if self.fn is not None:
+            return f"custom_surrogate({getattr(self.fn, '__name__', self.fn)!s})"
+        factory = self.spec.factory.__name__ if self.spec.factory else self.spec.name + ".apply"
+        args = ", ".join(f"{k}={'<surrogate.slope>' if v is MODULE_SLOPE else repr(v)}"
+                         for k, v in zip(self.spec.params, self.params))
         return f"{factory}({args})"
 
 
 _REGISTRY: dict[str, SurrogateSpec] = {}
 
 
-def _spike_function(spec_name: str, doc: str) -> type[torch.autograd.Function]:
-    """The per-step autograd.Function of a registered surrogate, named after snnTorch's class."""
+def _spike_function(spec_name: str, class_name: str, doc: str) -> type[torch.autograd.Function]:
+    """The per-step autograd.Function of a registered surrogate, named after snnTorch's class.
+    Parameters left out of `.apply(x, ...)` take the module slope (for the slope parameter) or
+    their defaults, when the backward runs."""
 
     def forward(input_: torch.Tensor, *params: float) -> torch.Tensor:
         return (input_ > 0).to(input_.dtype)
@@ -189,13 +278,15 @@ def _spike_function(spec_name: str, doc: str) -> type[torch.autograd.Function]:
     def backward(ctx, grad_output: torch.Tensor):
         (input_,) = ctx.saved_tensors
         spec = _REGISTRY[spec_name]
-        params = ctx.params
-        if not params and spec.slope_from_module:
-            params = (float(slope),)
-        return (spec.grad_(input_.clone(), grad_output, *params),) + (None,) * len(ctx.params)
+        given = ctx.params
+        params = list(given) + [
+            float(slope) if i == spec.slope_param else spec.defaults[i]
+            for i in range(len(given), len(spec.params))
+        ]
+        return (spec.grad_(input_.clone(), grad_output, *params),) + (None,) * len(given)
 
     return type(
-        spec_name,
+        class_name,
         (torch.autograd.Function,),
         {
             "__doc__": doc,
@@ -207,21 +298,16 @@ def _spike_function(spec_name: str, doc: str) -> type[torch.autograd.Function]:
     )
 
 
-def _register(
-    name: str,
-    grad_: Callable[..., torch.Tensor],
-    defaults: dict[str, float],
-    factory_name: str | None,
-    doc: str,
-    slope_from_module: bool = False,
-) -> tuple[type[torch.autograd.Function] | None, Callable[..., Surrogate] | None]:
-    function = _spike_function(name, doc) if factory_name else None
+def _register(name, grad_, defaults, factory_name, doc, *, kernel_id=None, slope_param=None,
+              triton_fn=None, class_name=None):
+    """Add a surrogate to the registry. Returns its (autograd.Function, factory)."""
+    function = _spike_function(name, class_name or name, doc) if name != "Disabled" else None
     params = tuple(defaults)
 
     def factory(*args: float, **kwargs: float) -> Surrogate:
-        values = dict(defaults)
         if len(args) > len(params):
             raise TypeError(f"{factory_name}() takes at most {len(params)} arguments ({', '.join(params)})")
+        values = dict(defaults)
         values.update(zip(params, args))
         unknown = set(kwargs) - set(params)
         if unknown:
@@ -231,49 +317,81 @@ def _register(
 
     if factory_name:
         factory.__name__ = factory.__qualname__ = factory_name
-        factory.__doc__ = f"{name} surrogate with bound parameters ({', '.join(f'{k}={v}' for k, v in defaults.items()) or 'none'}).\n\n{doc}"
+        defaults_text = ", ".join(f"{k}={v}" for k, v in defaults.items()) or "none"
+        factory.__doc__ = f"{name} surrogate with bound parameters ({defaults_text}).\n\n{doc}"
     _REGISTRY[name] = SurrogateSpec(
         name=name,
-        kernel_id=SURROGATE_IDS[name],
+        kernel_id=SURROGATE_IDS[name] if kernel_id is None else kernel_id,
         params=params,
         defaults=tuple(float(v) for v in defaults.values()),
         grad_=grad_,
         function=function,
         factory=factory if factory_name else None,
-        slope_from_module=slope_from_module,
+        slope_param=slope_param,
+        triton_fn=triton_fn,
     )
     return function, (factory if factory_name else None)
 
 
+# snnTorch 1.0.0's surrogates.
 ATan, atan = _register(
     "ATan", atan_grad_, {"alpha": 2.0}, "atan",
-    "Arc-tangent surrogate (snnTorch's default): dS/dx = (alpha/2) / (1 + (pi/2 alpha x)^2).",
-)
+    "Arc-tangent surrogate (snnTorch's default): dS/dx = (alpha/2) / (1 + (pi/2 alpha x)^2).")
 FastSigmoid, fast_sigmoid = _register(
     "FastSigmoid", fast_sigmoid_grad_, {"slope": 25.0}, "fast_sigmoid",
-    "Fast sigmoid surrogate: dS/dx = 1 / (slope |x| + 1)^2. `FastSigmoid.apply(x)` with no "
-    "slope uses the module-level `tritonsnn.surrogate.slope`.",
-    slope_from_module=True,
-)
+    "Fast sigmoid surrogate: dS/dx = 1 / (slope |x| + 1)^2. `FastSigmoid.apply(x)` with no slope "
+    "uses the module-level `tritonsnn.surrogate.slope`.", slope_param=0)
 Sigmoid, sigmoid = _register(
     "Sigmoid", sigmoid_grad_, {"slope": 25.0}, "sigmoid",
     "Sigmoid surrogate: dS/dx = slope s (1 - s), s = sigmoid(slope x); never NaN. "
-    "`Sigmoid.apply(x)` with no slope uses the module-level `tritonsnn.surrogate.slope`.",
-    slope_from_module=True,
-)
+    "`Sigmoid.apply(x)` with no slope uses the module-level `tritonsnn.surrogate.slope`.", slope_param=0)
 Heaviside, heaviside = _register(
     "Heaviside", heaviside_grad_, {}, "heaviside",
-    "Heaviside surrogate: dS/dx = H(x), the gradient passes where the neuron fired.",
-)
+    "Heaviside surrogate: dS/dx = H(x), the gradient passes where the neuron fired.")
 StraightThroughEstimator, straight_through_estimator = _register(
     "StraightThroughEstimator", straight_through_grad_, {}, "straight_through_estimator",
-    "Straight-through estimator: dS/dx = 1.",
-)
+    "Straight-through estimator: dS/dx = 1.")
 Triangular, triangular = _register(
     "Triangular", triangular_grad_, {"threshold": 1.0}, "triangular",
     "Triangular surrogate as snnTorch 1.0.0 computes it: dS/dx = +threshold where x < 0 and "
-    "-threshold where x >= 0.",
-)
+    "-threshold where x >= 0.")
+SpikeRateEscape, spike_rate_escape = _register(
+    "SpikeRateEscape", spike_rate_escape_grad_, {"beta": 1.0, "slope": 25.0}, "spike_rate_escape",
+    "Spike rate escape (Boltzmann) surrogate: dS/dx = slope exp(-beta |x - 1|). "
+    "`SpikeRateEscape.apply(x)` uses beta=1 and the module-level slope.", slope_param=1)
+StochasticSpikeOperator, SSO = _register(
+    "StochasticSpikeOperator", stochastic_spike_operator_grad_, {"mean": 0.0, "variance": 0.2}, "SSO",
+    "Stochastic spike operator: dS/dx = 1 where the neuron fired, else (u - 0.5 + mean) variance "
+    "with u ~ U[0, 1) drawn afresh for every backward (in the fused kernels: Philox, seeded from "
+    "torch's generator at forward time, so torch.manual_seed makes runs reproducible).")
+LeakySpikeOperator, LSO = _register(
+    "LeakySpikeOperator", leaky_spike_operator_grad_, {"slope": 0.1}, "LSO",
+    "Leaky spike operator: dS/dx = 1 where the neuron fired, slope elsewhere (snnTorch 1.0.0's "
+    "LSO raises; this one works).")
+SparseFastSigmoid, SFS = _register(
+    "SparseFastSigmoid", sparse_fast_sigmoid_grad_, {"slope": 25.0, "B": 1.0}, "SFS",
+    "Sparse fast sigmoid: dS/dx = 1 / (slope |x| + 1)^2 where x > B, else 0.")
+# SpikingJelly 2.0's Triton surrogates, under its names; the parameter is alpha.
+PiecewiseQuadratic, piecewise_quadratic = _register(
+    "PiecewiseQuadratic", piecewise_quadratic_grad_, {"alpha": 1.0}, "piecewise_quadratic",
+    "SpikingJelly's piecewise quadratic: dS/dx = alpha - alpha^2 |x| where |x| <= 1/alpha, else 0.")
+PiecewiseExp, piecewise_exp = _register(
+    "PiecewiseExp", piecewise_exp_grad_, {"alpha": 1.0}, "piecewise_exp",
+    "SpikingJelly's piecewise exponential: dS/dx = (alpha/2) exp(-alpha |x|).")
+SoftSign, soft_sign = _register(
+    "SoftSign", soft_sign_grad_, {"alpha": 2.0}, "soft_sign",
+    "SpikingJelly's soft sign: dS/dx = 1 / (2 alpha (1/alpha + |x|)^2).")
+SuperSpike, super_spike = _register(
+    "SuperSpike", super_spike_grad_, {"alpha": 1.0}, "super_spike",
+    "SpikingJelly's SuperSpike: dS/dx = alpha / (|x| + 1)^2.")
+Erf, erf = _register(
+    "Erf", erf_grad_, {"alpha": 2.0}, "erf",
+    "SpikingJelly's Gaussian-error surrogate: dS/dx = (alpha / sqrt(pi)) exp(-(alpha x)^2).")
+# The seed document's default: snnTorch 0.x's LIF.Heaviside (also reachable as tritonsnn.LIF.Heaviside).
+LIFHeaviside, _ = _register(
+    "LIF.Heaviside", old_heaviside_grad_, {}, None,
+    "snnTorch 0.x's default spiking function LIF.Heaviside: forward H(x) (x > 0), backward passes "
+    "the gradient where x >= 0.", class_name="Heaviside")
 _register("Disabled", disabled_grad_, {}, None, "No gradient through the spike (surrogate_disable=True).")
 
 DISABLED = Surrogate(_REGISTRY["Disabled"], ())
@@ -281,8 +399,8 @@ DISABLED = Surrogate(_REGISTRY["Disabled"], ())
 
 
 def registered() -> list[str]:
-    """The snnTorch names of every surrogate the fused kernels know."""
-    return [name for name, spec in _REGISTRY.items() if spec.factory is not None]
+    """The names of every surrogate the fused kernels know (built-in and registered)."""
+    return [name for name, spec in _REGISTRY.items() if spec.function is not None]
 
 
 def spec_for_kernel_id(kernel_id: int) -> SurrogateSpec:
@@ -293,34 +411,179 @@ def spec_for_kernel_id(kernel_id: int) -> SurrogateSpec:
     raise ValueError(f"no surrogate has kernel id {kernel_id}; registered: {', '.join(registered())}")
 
 
+def register(name: str, grad_triton, grad_torch: Callable[..., torch.Tensor], **defaults: float):
+    """Add a surrogate whose `@triton.jit` gradient is inlined into the fused kernels.
+
+    Args:
+        name: a new registry name.
+        grad_triton: ``@triton.jit def grad(x, p0, p1)`` returning dS/dx for the block `x`
+            (fp32, or fp64 for fp64 inputs); p0/p1 are the parameters in the order of `defaults`
+            (unused ones are 0).
+        grad_torch: ``grad(x, *params) -> dS/dx``, its torch twin (CPU path, per-step use).
+        defaults: at most two float parameters and their defaults.
+
+    Returns:
+        ``(Function, factory)``: the per-step `autograd.Function` (``Function.apply(x, *params)``)
+        and the factory whose result a neuron takes as ``spike_grad``.
+
+    Example::
+
+        @triton.jit
+        def box_grad(x, width, p1):
+            return tl.where(tl.abs(x) < width, 0.5 / width, 0.0)
+
+        Box, box = surrogate.register("Box", box_grad, lambda x, width: (x.abs() < width) * (0.5 / width), width=0.5)
+        lif = tritonsnn.Leaky(beta=0.9, spike_grad=box(width=0.25))
+    """
+    if name in _REGISTRY:
+        raise ValueError(f"a surrogate named {name!r} is already registered")
+    if len(defaults) > 2:
+        raise ValueError(f"a fused surrogate takes at most two parameters, got {list(defaults)}")
+    if not callable(grad_triton) or not hasattr(grad_triton, "fn"):
+        raise TypeError("grad_triton must be a @triton.jit function grad(x, p0, p1)")
+    kernel_id = USER_ID + sum(spec.triton_fn is not None for spec in _REGISTRY.values())
+
+    def grad_(x, g, *params):
+        return _times_g(grad_torch(x, *params).to(x.dtype), g)
+
+    return _register(name, grad_, defaults, name, f"User-registered surrogate {name!r}.",
+                     kernel_id=kernel_id, triton_fn=grad_triton)
+
+
+class CustomSurrogate(torch.autograd.Function):
+    """snnTorch's contract for a gradient written in Python: forward H(x); backward
+    ``fn(input_, grad_input, out)`` with `out` the forward's spikes."""
+
+    @staticmethod
+    def forward(input_: torch.Tensor, fn) -> torch.Tensor:
+        return (input_ > 0).to(input_.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        input_, fn = inputs
+        ctx.save_for_backward(input_, output)
+        ctx.fn = fn
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input_, out = ctx.saved_tensors
+        return ctx.fn(input_, grad_output.clone(), out), None
+
+
+_CUSTOM_SPEC = SurrogateSpec(name="CustomSurrogate", kernel_id=None, params=(), defaults=(), grad_=None,
+                             function=CustomSurrogate)
+_warned_custom: set[int] = set()
+
+
+def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
+    """A surrogate whose gradient is arbitrary Python, with snnTorch's contract
+    ``fn(input_, grad_input, out) -> grad`` (input_ = U - threshold, out = the spikes).
+
+    Python cannot run inside a kernel, so neurons using it take a slower path: the forward stays
+    fused, and the backward runs the time loop with torch ops, calling `fn` on the saved membrane
+    (once for the whole sequence; per step with reset_delay=False, where `fn` is assumed linear in
+    grad_input, as every surrogate gradient is). A warning says so once per function.
+
+    Example::
+
+        def my_grad(input_, grad_input, out):
+            return grad_input / (25 * input_.abs() + 1) ** 2
+
+        lif = tritonsnn.Leaky(beta=0.9, spike_grad=surrogate.custom_surrogate(my_grad))
+    """
+    if not callable(custom_surrogate_function):
+        raise TypeError(f"custom_surrogate needs a callable fn(input_, grad_input, out), got {custom_surrogate_function!r}")
+    return Surrogate(_CUSTOM_SPEC, (), fn=custom_surrogate_function)
+
+
+def warn_unfused(sg: Surrogate) -> None:
+    """Say once per function that a custom surrogate's backward is not fused."""
+    if id(sg.fn) not in _warned_custom:
+        _warned_custom.add(id(sg.fn))
+        warnings.warn(
+            f"{sg!r}: a Python surrogate gradient cannot run inside the fused backward kernel; "
+            "the forward stays fused and the backward runs with torch ops (slower). Register a "
+            "Triton gradient with tritonsnn.surrogate.register() to fuse it.",
+            UserWarning, stacklevel=3,
+        )
+
+
+def custom_grad(fn: Callable) -> Callable:
+    """snnTorch's fn(input_, grad_input, out) as a twin: (x, g) -> g * dS/dx."""
+
+    def grad_(x, g):
+        out = (x > 0).to(x.dtype)
+        grad_input = torch.ones_like(x) if g is None else g.expand_as(x).clone()
+        return fn(x, grad_input, out)
+
+    return grad_
+
+
+# snnTorch 1.0.0's factories, by the name of the closure they return ("atan.<locals>.inner").
+_SNNTORCH_FACTORIES = {
+    "atan": "ATan", "fast_sigmoid": "FastSigmoid", "sigmoid": "Sigmoid", "heaviside": "Heaviside",
+    "straight_through_estimator": "StraightThroughEstimator", "triangular": "Triangular",
+    "spike_rate_escape": "SpikeRateEscape", "SSO": "StochasticSpikeOperator",
+    "LSO": "LeakySpikeOperator", "SFS": "SparseFastSigmoid",
+}
+
+
+def _from_snntorch(fn: object) -> Surrogate | None:
+    """The surrogate behind one of snnTorch 1.0.0's factory closures, read from its captured
+    parameters. Raises TypeError for snnTorch's classes, which cannot be mapped reliably."""
+    if getattr(fn, "__module__", None) != "snntorch.surrogate":
+        owner = getattr(fn, "__self__", None)
+        if getattr(owner, "__module__", None) == "snntorch.surrogate":
+            raise TypeError(
+                f"spike_grad={fn!r} is snnTorch's {owner.__name__}.apply; use tritonsnn's class of the "
+                f"same name (tritonsnn.surrogate.{owner.__name__}.apply) or its factory, which the "
+                "fused kernels understand.")
+        return None
+    match = re.fullmatch(r"(\w+)\.<locals>\.inner", getattr(fn, "__qualname__", ""))
+    if not match:
+        return None
+    cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    if match.group(1) == "custom_surrogate":
+        return custom_surrogate(cells["func"])
+    name = _SNNTORCH_FACTORIES.get(match.group(1))
+    if name is None:
+        return None
+    spec = _REGISTRY[name]
+    return Surrogate(spec, tuple(float(cells[p]) for p in spec.params))
+
+
 def _from_apply(fn: object) -> Surrogate | None:
-    """`X.apply` of a registered class, as the seed document passes it, bound to its defaults
-    (or, for FastSigmoid and Sigmoid, to the module-level slope now in force)."""
-    owner = getattr(fn, "__self__", None)
+    """`X.apply` of a registered class, as the seed document passes it: its defaults, with the
+    slope left to the module-level value when the backward runs."""
     if getattr(fn, "__func__", None) is not torch.autograd.Function.apply.__func__:
         return None
+    owner = getattr(fn, "__self__", None)
     for spec in _REGISTRY.values():
         if spec.function is not None and owner is spec.function:
-            params = (float(slope),) if spec.slope_from_module else spec.defaults
+            params = tuple(MODULE_SLOPE if i == spec.slope_param else d for i, d in enumerate(spec.defaults))
             return Surrogate(spec, params)
+    if owner is CustomSurrogate:
+        raise TypeError("CustomSurrogate.apply needs its function: pass custom_surrogate(fn) instead")
     return None
 
 
 def resolve(spike_grad: object) -> Surrogate:
     """The :class:`Surrogate` a neuron uses for `spike_grad` (None means `atan()`).
 
-    Raises TypeError for anything the fused kernels do not know, naming the registered surrogates:
-    an unknown surrogate is never replaced by a zero or default gradient.
+    Accepts factory results, registered classes' `.apply`, `custom_surrogate(fn)`, and snnTorch
+    1.0.0's factory closures (mapped to the same surrogate). Raises TypeError for anything else,
+    naming the registered surrogates: an unknown surrogate is never replaced by a zero or default
+    gradient.
     """
     if spike_grad is None:
         return atan()
     if isinstance(spike_grad, Surrogate):
         return spike_grad
-    from_apply = _from_apply(spike_grad)
-    if from_apply is not None:
-        return from_apply
+    found = _from_apply(spike_grad) or _from_snntorch(spike_grad)
+    if found is not None:
+        return found
     raise TypeError(
         f"spike_grad={spike_grad!r} is not a tritonsnn surrogate. Pass a factory result such as "
-        f"tritonsnn.surrogate.atan(alpha=2.0), or a class's .apply (e.g. surrogate.FastSigmoid.apply); "
-        f"registered surrogates: {', '.join(registered())}."
+        f"tritonsnn.surrogate.atan(alpha=2.0), a class's .apply (e.g. surrogate.FastSigmoid.apply), "
+        f"or custom_surrogate(fn) for a Python gradient; registered surrogates: {', '.join(registered())}."
     )
