@@ -29,6 +29,21 @@ def _stored(x, ptr, FP64: tl.constexpr):
     return _acc(x.to(ptr.dtype.element_ty), FP64)
 
 
+@triton.jit
+def _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr, stride_beta, stride_thr,
+                  stride_gsf, HAS_MEM0: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
+    """A block's beta (unclamped), threshold, graded-spikes factor and initial membrane (zeros
+    without mem0). Parameters are per neuron (stride 1) or one scalar broadcast (stride 0)."""
+    b_beta = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
+    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
+    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
+    if HAS_MEM0:
+        b_mem0 = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
+    else:
+        b_mem0 = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    return b_beta, b_thr, b_gsf, b_mem0
+
+
 @triton.jit(do_not_specialize=["T"])
 def leaky_fwd_kernel(
     x_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr,
@@ -39,15 +54,9 @@ def leaky_fwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    # Parameters are per neuron (stride 1) or one scalar broadcast to the block (stride 0).
-    b_beta = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
+    b_beta, b_thr, b_gsf, b_u = _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr, stride_beta,
+                                              stride_thr, stride_gsf, HAS_MEM0, FP64, BLOCK)
     b_beta = tl.minimum(tl.maximum(b_beta, 0.0), 1.0)
-    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
-    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
-    if HAS_MEM0:
-        b_u = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
-    else:
-        b_u = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
     # b_u is the state after the previous step, exactly as stored in mem (mem0 at t = 0).
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
 
@@ -99,14 +108,9 @@ def leaky_bwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_beta_raw = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
+    b_beta_raw, b_thr, b_gsf, b_mem0 = _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr,
+                                                     stride_beta, stride_thr, stride_gsf, HAS_MEM0, FP64, BLOCK)
     b_beta = tl.minimum(tl.maximum(b_beta_raw, 0.0), 1.0)
-    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
-    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
-    if HAS_MEM0:
-        b_mem0 = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
-    else:
-        b_mem0 = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
 
     o_last = (T - 1).to(tl.int64)
     p_gs = gs_ptr + o_last * stride_gs_t + o_n
