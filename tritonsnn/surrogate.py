@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -472,7 +473,7 @@ class CustomSurrogate(torch.autograd.Function):
 
 _CUSTOM_SPEC = SurrogateSpec(name="CustomSurrogate", kernel_id=None, params=(), defaults=(), grad_=None,
                              function=CustomSurrogate)
-_warned_custom: set[int] = set()
+_warned_custom: weakref.WeakSet = weakref.WeakSet()  # functions already announced
 
 
 def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
@@ -498,14 +499,18 @@ def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
 
 def warn_unfused(sg: Surrogate) -> None:
     """Say once per function that a custom surrogate's backward is not fused."""
-    if id(sg.fn) not in _warned_custom:
-        _warned_custom.add(id(sg.fn))
-        warnings.warn(
-            f"{sg!r}: a Python surrogate gradient cannot run inside the fused backward kernel; "
-            "the forward stays fused and the backward runs with torch ops (slower). Register a "
-            "Triton gradient with tritonsnn.surrogate.register() to fuse it.",
-            UserWarning, stacklevel=3,
-        )
+    try:
+        if sg.fn in _warned_custom:
+            return
+        _warned_custom.add(sg.fn)
+    except TypeError:  # a callable that cannot be weakly referenced: warn every time instead
+        pass
+    warnings.warn(
+        f"{sg!r}: a Python surrogate gradient cannot run inside the fused backward kernel; "
+        "the forward stays fused and the backward runs with torch ops (slower). Register a "
+        "Triton gradient with tritonsnn.surrogate.register() to fuse it.",
+        UserWarning, stacklevel=3,
+    )
 
 
 def custom_grad(fn: Callable) -> Callable:
