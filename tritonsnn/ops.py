@@ -19,10 +19,9 @@ import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import _leaky_torch
+from tritonsnn import _leaky_torch, surrogate
 from tritonsnn._leaky_triton import leaky_backward as _triton_leaky_backward
 from tritonsnn._leaky_triton import leaky_forward as _triton_leaky_forward
-from tritonsnn import surrogate
 from tritonsnn.backend import uses_triton
 from tritonsnn.surrogate import spec_for_kernel_id
 
