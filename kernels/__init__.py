@@ -1,5 +1,5 @@
 """Triton kernels of tritonsnn (installed as `tritonsnn.kernels`); launchers live in `tritonsnn`."""
-from .leaky import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, leaky_bwd_kernel, leaky_fwd_kernel
+from .lif import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, lif_bwd_kernel, lif_fwd_kernel
 from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
 
 __all__ = [
@@ -7,7 +7,7 @@ __all__ = [
     "RESET_SUBTRACT",
     "RESET_ZERO",
     "SURROGATE_IDS",
-    "leaky_bwd_kernel",
-    "leaky_fwd_kernel",
+    "lif_bwd_kernel",
+    "lif_fwd_kernel",
     "surrogate_grad_kernel",
 ]

@@ -18,18 +18,21 @@ def assert_close(actual, expected, rel, what=""):
 
 
 def draw_leaky_inputs(T, shape, beta, threshold, mem0=None, margin=1e-4, reset_mechanism="subtract",
-                      reset_delay=True, scale=0.6, seed=0):
+                      reset_delay=True, scale=0.6, seed=0, alpha=None, syn0=None, reset_input=None):
     """x of shape [T, *shape] such that, in float64, every membrane the neuron passes through (pre-
     and post-reset) stays at least `margin` away from the threshold. Neurons are independent, so
-    offending neurons are redrawn until none is left."""
+    offending neurons are redrawn until none is left. `alpha` (with `syn0`) makes it a Synaptic
+    neuron, whose zero reset also clears the input (as `reset_input=True` does for Lapicque)."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((T, *shape), generator=gen, dtype=torch.float64) * scale + scale / 2
     thr64 = torch.as_tensor(threshold, dtype=torch.float64)
+    reset_input = alpha is not None if reset_input is None else reset_input
     for _ in range(200):
         bad = torch.zeros(shape, dtype=torch.bool)
         if mem0 is not None:
             bad |= (mem0.double() - thr64).abs() < margin
-        for seq in _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay):
+        inputs = x if alpha is None else _currents(x, alpha, syn0)
+        for seq in _membranes(inputs, beta, threshold, mem0, reset_mechanism, reset_delay, reset_input):
             bad |= ((seq - thr64).abs() < margin).any(0)
         if not bad.any():
             return x
@@ -38,8 +41,18 @@ def draw_leaky_inputs(T, shape, beta, threshold, mem0=None, margin=1e-4, reset_m
     raise AssertionError("could not draw inputs clear of the threshold")
 
 
-def _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay):
-    """Pre-reset and stored membranes of the reference in float64."""
+def _currents(x, alpha, syn0):
+    a = torch.as_tensor(alpha, dtype=torch.float64).clamp(0, 1)
+    i = torch.zeros(x.shape[1:], dtype=torch.float64) if syn0 is None else syn0.double()
+    out = []
+    for x_t in x:
+        i = a * i + x_t
+        out.append(i)
+    return torch.stack(out)
+
+
+def _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay, reset_input=False):
+    """Pre-reset and stored membranes in float64 (beta is the decay as used, clamped)."""
     b = torch.as_tensor(beta, dtype=torch.float64).clamp(0, 1)
     thr = torch.as_tensor(threshold, dtype=torch.float64)
     u = torch.zeros(x.shape[1:], dtype=torch.float64) if mem0 is None else mem0.double()
@@ -49,7 +62,7 @@ def _membranes(x, beta, threshold, mem0, reset_mechanism, reset_delay):
         if reset_mechanism == "subtract":
             u = b * u + x_t - r * thr
         elif reset_mechanism == "zero":
-            u = b * (1 - r) * u + x_t
+            u = (1 - r) * (b * u + x_t) if reset_input else b * (1 - r) * u + x_t
         else:
             u = b * u + x_t
         pre.append(u)

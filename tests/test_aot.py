@@ -22,18 +22,16 @@ def test_every_variant_compiles_for_sm80_and_sm90():
     assert proc.returncode == 0
 
 
-def test_variants_cover_every_flag_value():
-    seen = {}
-    for v in aot.variants():
-        for name, value in v.flags:
-            seen.setdefault((v.kernel, name), set()).add(value)
-        seen.setdefault((v.kernel, "dtype"), set()).add(v.dtype)
-    assert seen[("leaky_bwd_kernel", "SURROGATE")] == set(SURROGATE_IDS.values()) | {USER_ID}
-    assert seen[("leaky_fwd_kernel", "RESET")] == {0, 1, 2}
-    assert seen[("leaky_bwd_kernel", "dtype")] == set(aot.DTYPES)
-    for flag in ("RESET_DELAY", "HAS_MEM0", "HAS_GM", "PARAM_GRAD"):
-        assert seen[("leaky_bwd_kernel", flag)] == {True, False}
-    for sg in SURROGATE_IDS.values():  # every surrogate in both code paths and accumulation dtypes
-        paths = {(v.dtype, dict(v.flags)["RESET_DELAY"]) for v in aot.variants()
-                 if v.kernel == "leaky_bwd_kernel" and dict(v.flags)["SURROGATE"] == sg}
+def test_variants_cover_every_flag_value_in_context():
+    variants = aot.variants()
+    for kernel, presence in aot.PRESENCE.items():
+        mine = [dict(v.flags) for v in variants if v.kernel == kernel]
+        cores = {tuple(f[name] for name in aot.CORE) for f in mine}
+        assert len(cores) == 3 * 2 * 2 * 2  # every combination of the core flags
+        for name in presence:
+            assert {f[name] for f in mine} == {True, False}
+        assert {v.dtype for v in variants if v.kernel == kernel} == set(aot.DTYPES)
+    for sg in list(SURROGATE_IDS.values()) + [USER_ID]:  # each in both code paths and accumulation dtypes
+        paths = {(v.dtype, dict(v.flags)["RESET_DELAY"]) for v in variants
+                 if v.kernel == "lif_bwd_kernel" and dict(v.flags)["SURROGATE"] == sg}
         assert {("fp32", True), ("fp32", False), ("fp64", True), ("fp64", False)} <= paths

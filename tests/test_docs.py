@@ -22,7 +22,8 @@ def test_readme_has_exactly_two_setup_commands():
     assert len(re.findall(r"```bash\n", setup)) == 2
 
 
-@pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.surrogate, tritonsnn.backend])
+@pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque,
+                                    tritonsnn.surrogate, tritonsnn.backend])
 def test_docstring_examples(module):
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("auto")

@@ -12,25 +12,32 @@ from helpers import assert_close
 ON_GPU = DEVICE.type == "cuda"
 
 
-def _fwd_args(delay, backend, mem0=True, stochastic=False):
+def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(5, 3, 4, generator=gen).to(DEVICE).requires_grad_()
     m0 = torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() if mem0 else None
-    beta = torch.rand(4, generator=gen).to(DEVICE).requires_grad_()
+    s0 = torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() if synaptic and mem0 else None
+    alpha = torch.rand(4, generator=gen).to(DEVICE).requires_grad_() if synaptic else None
+    decay = torch.rand(4, generator=gen).to(DEVICE).requires_grad_()
     thr = torch.tensor(1.0, device=DEVICE, requires_grad=True)
     gsf = torch.tensor(1.5, device=DEVICE)
     sg = surrogate.SSO(mean=0.1, variance=0.3) if stochastic else surrogate.atan()
     seed = torch.tensor([7], device=DEVICE) if stochastic else None
-    return (x, m0, beta, thr, gsf, 0, delay, *sg.kernel_args(), seed, backend)
+    return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, *sg.kernel_args(), seed, backend)
 
 
-def _bwd_args(fwd_args, param_grad, with_grad_mem):
-    x, m0, beta, thr, gsf, reset, delay, sg_id, p0, p1, seed, backend = fwd_args
+def _bwd_args(fwd_args, param_grad, with_grads):
+    x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, sg_id, p0, p1, seed, backend = fwd_args
     with torch.no_grad():
-        spk, mem, h = torch.ops.tritonsnn.leaky_fwd(*fwd_args)
-    g_mem = torch.randn_like(mem) if with_grad_mem else None
-    return (torch.randn_like(spk), g_mem, mem, h, None if m0 is None else m0.detach(), beta.detach(),
-            thr.detach(), gsf, reset, delay, sg_id, p0, p1, seed, param_grad, backend)
+        spk, mem, h, syn = torch.ops.tritonsnn.lif_fwd(*fwd_args)
+    g_mem = torch.randn_like(mem) if with_grads else None
+    g_syn = torch.randn_like(syn) if with_grads and alpha is not None else None
+
+    def d(t):
+        return None if t is None else t.detach()
+    return (torch.randn_like(spk), g_mem, g_syn, mem, h, syn, d(m0), d(s0), d(alpha), d(decay),
+            d(thr), gsf, reset, delay, reset_input, sg_id, p0, p1, seed, param_grad,
+            alpha is not None and param_grad, backend)
 
 
 def _opcheck_utils(backend):
@@ -41,21 +48,22 @@ def _opcheck_utils(backend):
     return ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
-@pytest.mark.parametrize("delay,mem0,stochastic", [(True, True, False), (True, False, False),
-                                                   (False, True, False), (False, False, True)])
+@pytest.mark.parametrize("delay,mem0,stochastic,synaptic", [
+    (True, True, False, False), (True, False, False, False), (False, True, False, False),
+    (False, False, True, False), (True, True, False, True), (False, False, False, True)])
 @pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
-def test_opcheck(delay, mem0, stochastic, backend_name):
-    args = _fwd_args(delay, backend_name, mem0, stochastic)
+def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
+    args = _fwd_args(delay, backend_name, mem0, stochastic, synaptic)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
-    torch.library.opcheck(torch.ops.tritonsnn.leaky_fwd, args, test_utils=utils)
+    torch.library.opcheck(torch.ops.tritonsnn.lif_fwd, args, test_utils=utils)
     for param_grad in (True, False):
-        for with_grad_mem in (True, False):
-            bwd = _bwd_args(args, param_grad, with_grad_mem)
-            torch.library.opcheck(torch.ops.tritonsnn.leaky_bwd, bwd, test_utils=utils)
+        for with_grads in (True, False):
+            bwd = _bwd_args(args, param_grad, with_grads)
+            torch.library.opcheck(torch.ops.tritonsnn.lif_bwd, bwd, test_utils=utils)
     if backend_name == "torch":
-        # The opaque torch implementation inside the ops: differentiable only through leaky_fwd.
-        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:7])
-        torch.library.opcheck(torch.ops.tritonsnn.leaky_fwd_torch, inner)
+        # The opaque torch implementation inside the ops: differentiable only through lif_fwd.
+        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:10])
+        torch.library.opcheck(torch.ops.tritonsnn.lif_fwd_torch, inner)
 
 
 def test_saved_for_backward_is_the_membrane_only(backend):
@@ -145,8 +153,8 @@ def test_compile_fullgraph_single_step_loop():
 
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device")
 def test_one_kernel_for_every_T():
-    from tritonsnn.kernels import leaky_fwd_kernel
+    from tritonsnn.kernels import lif_fwd_kernel
 
     for T in (1, 2, 3, 16, 17, 100):
         tritonsnn.functional.leaky(torch.randn(T, 256, device=DEVICE), 0.9)
-    assert sum(len(c) for c in leaky_fwd_kernel.device_caches[DEVICE.index or 0][0].values()) <= 2
+    assert sum(len(c) for c in lif_fwd_kernel.device_caches[DEVICE.index or 0][0].values()) <= 2

@@ -115,12 +115,3 @@ def test_register_refuses_bad_definitions():
         surrogate.register("Three", box_grad, box_grad_torch, a=1.0, b=2.0, c=3.0)
     with pytest.raises(TypeError, match="@triton.jit"):
         surrogate.register("NotJit", box_grad_torch, box_grad_torch)
-
-
-def test_stein_validates_its_surrogate_then_says_it_is_not_implemented():
-    with pytest.raises(NotImplementedError, match="Synaptic"):
-        tritonsnn.Stein(alpha=0.9, beta=0.85, spike_grad=surrogate.FastSigmoid.apply)
-    with pytest.raises(NotImplementedError, match="Synaptic"):
-        tritonsnn.Stein(alpha=0.9, beta=0.85)
-    with pytest.raises(TypeError, match="not a tritonsnn surrogate"):
-        tritonsnn.Stein(alpha=0.9, beta=0.85, spike_grad=lambda x: x)

@@ -93,3 +93,32 @@ def leaky_inputs(x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
         parameter(graded_spikes_factor, x, "graded_spikes_factor"),
         reset_code(reset_mechanism),
     )
+
+
+def lapicque_circuit(beta, R, C, time_step, x):
+    """The membrane decay and input scale of Lapicque's RC circuit, from beta, or R and C, or beta
+    with one of them (snnTorch's rules). Returns (decay, scale) as tensors, differentiable in
+    whichever of beta, R, C require grad."""
+    if isinstance(time_step, torch.Tensor) and time_step.numel() != 1:
+        raise ValueError("time_step must be a single value")
+    if float(time_step) <= 0:
+        raise ValueError(f"time_step must be positive, got {float(time_step)}")
+    beta = None if beta is None or beta is False else parameter(beta, x, "beta")
+    R = None if R is None or R is False else parameter(R, x, "R")
+    C = None if C is None or C is False else parameter(C, x, "C")
+    for name, value in (("beta", beta), ("R", R), ("C", C)):
+        if value is not None and not bool((value > 0).all()):
+            raise ValueError(f"Lapicque's {name} must be positive")
+    if beta is not None and bool((beta >= 1).any()):
+        raise ValueError("Lapicque's beta must be below 1 (the circuit's R C = dt / ln(1/beta))")
+    dt = time_step
+    if beta is None:
+        if R is None or C is None:
+            raise ValueError("Lapicque needs beta, or both R and C, or beta with one of R and C")
+        return 1 - dt / (R * C), dt / C
+    if R is not None and C is not None:
+        raise ValueError("Lapicque takes beta, or R and C, or beta with one of them, not all three")
+    log_inv_beta = -torch.log(beta)
+    if C is not None:
+        return 1 - log_inv_beta, dt / C
+    return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta

@@ -91,6 +91,55 @@ class SpikingNeuron(nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
+    def _forward_states(self, input_: torch.Tensor, given: tuple, run):
+        """The calling conventions every neuron shares (see :class:`tritonsnn.Leaky`).
+
+        `given` holds the states passed to this call, in the order of ``self.state_names``;
+        ``run(x, *initial_states)`` runs the functional neuron over a time-major `x` and returns
+        ``(spk, *state_sequences)`` in the same order."""
+        if self.init_hidden and any(g is not None for g in given):
+            raise TypeError(
+                f"{', '.join(self.state_names)} should not be passed as arguments while `init_hidden=True`")
+        if not isinstance(input_, torch.Tensor):
+            raise TypeError(f"input_ must be a torch.Tensor, got {type(input_).__name__}")
+        multi = self.step_mode == "multi"
+        if multi and input_.dim() == 0:
+            raise ValueError("step_mode='multi' needs a time-major input [T, *neurons]; got a 0-d tensor")
+        x = input_ if multi else input_.unsqueeze(0)
+        # A multi-step call without init_hidden is stateless: it starts from the given states.
+        stateful = self.init_hidden or not multi
+        starts = []
+        for name, value in zip(self.state_names, given):
+            if stateful and value is not None:
+                setattr(self, name, value)
+            start = getattr(self, name) if stateful else value
+            starts.append(None if start is None else self._state_or_none(start, x.shape[1:], name))
+        spk, *sequences = run(x, *starts)
+        if multi:
+            outputs = sequences
+            if stateful and spk.shape[0]:
+                for name, seq in zip(self.state_names, sequences):
+                    setattr(self, name, seq[-1])
+        else:
+            spk, outputs = spk[0], [seq[0] for seq in sequences]
+            for name, value in zip(self.state_names, outputs):
+                setattr(self, name, value)
+        if self.init_hidden and not self.output:
+            return spk
+        return (spk, *outputs)
+
+    def _register_states(self) -> None:
+        for name in self.state_names:
+            self.register_buffer(name, torch.zeros(0), persistent=False)
+
+    def reset_mem(self):
+        """Forget the states: the next call starts from zeros. Returns the (empty) states."""
+        for name in self.state_names:
+            old = getattr(self, name)
+            setattr(self, name, torch.zeros(0, dtype=old.dtype, device=old.device))
+        states = tuple(getattr(self, name) for name in self.state_names)
+        return states[0] if len(states) == 1 else states
+
     def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
         """The stored state to start from: None (zeros) when empty, else it must match."""
         if not isinstance(state, torch.Tensor):

@@ -37,61 +37,92 @@ class Variant:
         return f"{self.kernel}[{self.dtype}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
 
 
+CORE = ("RESET", "RESET_DELAY", "RESET_INPUT", "SYNAPTIC")  # flags that change the time step's math
+PRESENCE = {  # flags that add an optional tensor (and the code that reads or writes it)
+    "lif_fwd_kernel": ("HAS_MEM0", "HAS_SYN0"),
+    "lif_bwd_kernel": ("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD"),
+}
+SYNAPTIC_ONLY = {"HAS_SYN0", "HAS_GI", "ALPHA_GRAD"}
+
+
+def _kernel_variant(kernel, dtype, core, present=(), sg=None) -> Variant:
+    flags = dict(zip(CORE, core))
+    for name in PRESENCE[kernel]:
+        flags[name] = name in present and (flags["SYNAPTIC"] or name not in SYNAPTIC_ONLY)
+    if kernel == "lif_bwd_kernel":
+        flags["SURROGATE"] = SURROGATE_IDS["ATan"] if sg is None else sg
+    return Variant(kernel, dtype, tuple(flags.items()))
+
+
 def variants() -> list[Variant]:
-    """Every code path of the kernels: all combinations of the structural flags in every dtype
-    (ATan as the surrogate), and every surrogate (a user-registered one included) in both ways the
-    backward uses it (reset_delay True/False) and both accumulation dtypes. A surrogate is an
-    inlined function of x whose code does not depend on the other flags, so this covers the full
-    product without compiling all of it."""
+    """The variants compiled: every combination of the core flags (reset mechanism, reset delay,
+    input reset, synaptic current) with every optional tensor present and with none, in fp32;
+    each optional tensor alone on Leaky's and Synaptic's default core; the defaults in fp16, bf16
+    and fp64; and every surrogate (a user-registered one included) in both ways the backward uses
+    it (reset_delay True/False) and both accumulation dtypes. Flags guard independent blocks of
+    code, so this reaches every line of every kernel in every context that changes its types or
+    its control flow, without compiling the full product (thousands of variants)."""
+    cores = list(itertools.product((0, 1, 2), (True, False), (True, False), (True, False)))
     out = []
-    for dtype in DTYPES:
-        for reset, delay, has_mem0 in itertools.product((0, 1, 2), (True, False), (True, False)):
-            out.append(Variant("leaky_fwd_kernel", dtype, (
-                ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0))))
-        for reset, delay, has_mem0, has_gm, param_grad in itertools.product(
-                (0, 1, 2), (True, False), (True, False), (True, False), (True, False)):
-            out.append(_bwd(dtype, reset, delay, has_mem0, has_gm, param_grad, SURROGATE_IDS["ATan"]))
+    for kernel in PRESENCE:
+        everything = PRESENCE[kernel]
+        for core in cores:
+            out.append(_kernel_variant(kernel, "fp32", core, everything))
+            out.append(_kernel_variant(kernel, "fp32", core, ()))
+        for default in ((0, True, False, False), (0, True, True, True)):  # Leaky, Synaptic
+            for name in everything:
+                out.append(_kernel_variant(kernel, "fp32", default, (name,)))
+            for dtype in ("fp16", "bf16", "fp64"):
+                out.append(_kernel_variant(kernel, dtype, default, everything))
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES + (USER_ID,)):
-        out.append(_bwd(dtype, 0, delay, True, True, True, sg))
-    return out
-
-
-def _bwd(dtype, reset, delay, has_mem0, has_gm, param_grad, sg) -> Variant:
-    return Variant("leaky_bwd_kernel", dtype, (
-        ("RESET", reset), ("RESET_DELAY", delay), ("HAS_MEM0", has_mem0), ("HAS_GM", has_gm),
-        ("PARAM_GRAD", param_grad), ("SURROGATE", sg)))
+        out.append(_kernel_variant("lif_bwd_kernel", dtype, (0, delay, False, False), PRESENCE["lif_bwd_kernel"], sg))
+    return list(dict.fromkeys(out))
 
 
 # Pointer arguments by role: "data" takes the variant's dtype, "acc" its accumulation dtype,
-# "param" fp32 (module buffers); optional ones become constexpr None when their flag is off.
+# "param" fp32 (module buffers), "seed" int64; optional ones become constexpr None when their
+# flag is off.
 _POINTERS = {
-    "leaky_fwd_kernel": {
-        "x_ptr": "data", "mem0_ptr": "data", "beta_ptr": "param", "thr_ptr": "param",
-        "gsf_ptr": "param", "spk_ptr": "data", "mem_ptr": "data", "h_ptr": "data",
+    "lif_fwd_kernel": {
+        "x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
+        "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "data",
+        "mem_ptr": "data", "h_ptr": "data", "syn_ptr": "data",
     },
-    "leaky_bwd_kernel": {
-        "gs_ptr": "data", "gm_ptr": "data", "mem_ptr": "data", "h_ptr": "data", "mem0_ptr": "data",
-        "beta_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed", "dx_ptr": "data",
-        "dmem0_ptr": "data", "dbeta_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
+    "lif_bwd_kernel": {
+        "gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data", "h_ptr": "data",
+        "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
+        "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed",
+        "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data", "dalpha_ptr": "acc",
+        "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
     },
 }
 _FLOAT_SCALARS = {"p0", "p1"}
-_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t"}  # as the JIT marks them for typical shapes
+_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t"}  # as the JIT marks them for typical shapes
 
 
 def _absent(v: Variant) -> set[str]:
     flags = dict(v.flags)
+    backward = v.kernel == "lif_bwd_kernel"
     absent = set()
     if not flags["HAS_MEM0"]:
         absent |= {"mem0_ptr", "dmem0_ptr"}
+    if not flags["HAS_SYN0"]:
+        absent |= {"syn0_ptr", "dsyn0_ptr"}
     if flags["RESET_DELAY"]:
         absent.add("h_ptr")
-    if not flags.get("HAS_GM", True):
-        absent.add("gm_ptr")
-    if not flags.get("PARAM_GRAD", True):
-        absent |= {"dbeta_ptr", "dthr_ptr", "dgsf_ptr"}
-    if flags.get("SURROGATE") not in STOCHASTIC_IDS:
-        absent.add("seed_ptr")
+    if not flags["SYNAPTIC"]:
+        absent |= {"alpha_ptr"} | ({"gi_ptr", "syn_ptr", "dalpha_ptr"} if backward else {"syn_ptr"})
+    if backward:
+        if not flags["HAS_GM"]:
+            absent.add("gm_ptr")
+        if not flags["HAS_GI"]:
+            absent.add("gi_ptr")
+        if not flags["ALPHA_GRAD"]:
+            absent |= {"syn_ptr", "dalpha_ptr"}
+        if not flags["PARAM_GRAD"]:
+            absent |= {"ddecay_ptr", "dthr_ptr", "dgsf_ptr"}
+        if flags["SURROGATE"] not in STOCHASTIC_IDS:
+            absent.add("seed_ptr")
     return absent
 
 
@@ -107,7 +138,7 @@ def source(v: Variant):
     if "SURROGATE" in constexprs:
         # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
         # function standing in for the user's.
-        constexprs["SG_FN"] = kernels.surrogates.fast_sigmoid_grad if v.flags[-1][1] >= USER_ID else None
+        constexprs["SG_FN"] = kernels.surrogates.fast_sigmoid_grad if constexprs["SURROGATE"] >= USER_ID else None
     constexprs.update({name: None for name in _absent(v) if name in fn.arg_names})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):

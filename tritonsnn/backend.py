@@ -52,9 +52,9 @@ def triton_interpreter_enabled() -> bool:
     """True when the kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
     from triton.runtime.interpreter import InterpretedFunction
 
-    from tritonsnn.kernels import leaky_fwd_kernel
+    from tritonsnn.kernels import lif_fwd_kernel
 
-    return isinstance(leaky_fwd_kernel, InterpretedFunction)
+    return isinstance(lif_fwd_kernel, InterpretedFunction)
 
 
 def uses_triton(device: torch.device, backend: str) -> bool:

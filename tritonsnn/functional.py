@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks, _leaky_torch, ops
+from tritonsnn import _checks, _lif_torch, ops
 from tritonsnn.backend import get_backend
 from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
 
-__all__ = ["leaky"]
+__all__ = ["lapicque", "leaky", "synaptic"]
 
 
 def leaky(
@@ -63,51 +63,153 @@ def leaky(
     surrogate = resolve(spike_grad)
     x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
-    reset_delay = bool(reset_delay)
-    if not surrogate.fused:
-        spk, mem_seq, _ = _LeakyPythonSurrogate.apply(x, mem, beta, threshold, gsf, reset, reset_delay, surrogate)
-        return spk, mem_seq
-    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
-    # A stochastic surrogate's noise comes from a seed drawn now, from torch's generator.
-    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
-    spk, mem_seq, _ = torch.ops.tritonsnn.leaky_fwd(
-        x, mem, beta, threshold, gsf, reset, reset_delay, sg_id, sg_p0, sg_p1, seed, get_backend(),
-    )
+    spk, mem_seq, _ = _lif(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
+                           bool(reset_delay), False, surrogate)
     return spk, mem_seq
 
 
-class _LeakyPythonSurrogate(torch.autograd.Function):
-    """Leaky with a `custom_surrogate(fn)`: the fused forward, then the backward of the torch path
-    with the user's Python gradient (it cannot run inside a kernel)."""
+def synaptic(
+    x: torch.Tensor,
+    alpha,
+    beta,
+    syn: torch.Tensor | None = None,
+    mem: torch.Tensor | None = None,
+    threshold=1.0,
+    spike_grad=None,
+    reset_mechanism: str = "subtract",
+    reset_delay: bool = True,
+    graded_spikes_factor=1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Synaptic-conductance LIF (snnTorch's `Synaptic`, the seed document's `Stein`) over a whole
+    sequence, fused into one kernel.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1), r_t = H(U_{t-1} - threshold)::
+
+        I_t = a I_{t-1} + X_t                       (the synaptic current is never reset)
+        subtract: U_t = b U_{t-1} + I_t - r_t threshold
+        zero:     U_t = (1 - r_t) (b U_{t-1} + I_t)  (the input is zeroed too, unlike Leaky)
+        none:     U_t = b U_{t-1} + I_t
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    Args:
+        x: input current, `[T, *neurons]`.
+        alpha, beta: decay rates of the current and the membrane (numbers, 0-d or per-neuron
+            tensors broadcastable to `x.shape[1:]`).
+        syn, mem: initial current and membrane of shape `x.shape[1:]` (zeros if None).
+        threshold, spike_grad, reset_mechanism, reset_delay, graded_spikes_factor: as for
+            :func:`leaky`.
+
+    Returns:
+        `(spk, syn_seq, mem_seq)`, each `[T, *neurons]` in x's dtype.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> x = torch.full((4, 1), 0.5)
+        >>> spk, syn, mem = tritonsnn.functional.synaptic(x, alpha=0.8, beta=0.9)
+        >>> spk.flatten(), syn.flatten(), mem.flatten()
+        (tensor([0., 1., 1., 1.]), tensor([0.5000, 0.9000, 1.2200, 1.4760]), tensor([0.5000, 1.3500, 1.4350, 1.7675]))
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    syn = _checks.state(syn, x, "syn")
+    alpha = _checks.parameter(alpha, x, "alpha")
+    spk, mem_seq, syn_seq = _lif(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
+                                 reset, bool(reset_delay), True, surrogate)
+    return spk, syn_seq, mem_seq
+
+
+def lapicque(
+    x: torch.Tensor,
+    beta=None,
+    mem: torch.Tensor | None = None,
+    R=None,
+    C=None,
+    time_step=1.0,
+    threshold=1.0,
+    spike_grad=None,
+    reset_mechanism: str = "subtract",
+    graded_spikes_factor=1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lapicque's RC neuron (snnTorch's `Lapicque`) over a whole sequence, fused into one kernel.
+
+    Per step, with dt = time_step and r_t = H(U_{t-1} - threshold)::
+
+        V_t = X_t dt / C + (1 - dt / (R C)) U_{t-1}
+        subtract: U_t = V_t - r_t threshold;  zero: U_t = (1 - r_t) V_t;  none: U_t = V_t
+
+    The circuit comes from `beta`, or `R` and `C`, or `beta` with one of them, as in snnTorch:
+    with beta, R C = dt / ln(1/beta) (R = 1 unless given), so the decay is 1 - ln(1/beta). A
+    beta (or R, C) that requires grad receives its gradient through these formulas.
+
+    Returns:
+        `(spk, mem_seq)`, each `[T, *neurons]` in x's dtype.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> spk, mem = tritonsnn.functional.lapicque(torch.full((2, 1), 0.5), beta=0.9)
+        >>> mem.flatten()
+        tensor([0.0527, 0.0998])
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, _, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
+    decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
+    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, surrogate)
+    return spk, mem_seq
+
+
+def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate):
+    """The fused LIF op with a resolved surrogate. Returns (spk, mem_seq, syn_seq)."""
+    if not surrogate.fused:
+        spk, mem_seq, _, syn_seq = _LIFPythonSurrogate.apply(
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate)
+        return spk, mem_seq, syn_seq
+    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
+    # A stochastic surrogate's noise comes from a seed drawn now, from torch's generator.
+    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
+    spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
+        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+        sg_id, sg_p0, sg_p1, seed, get_backend())
+    return spk, mem_seq, syn_seq
+
+
+class _LIFPythonSurrogate(torch.autograd.Function):
+    """A neuron with a `custom_surrogate(fn)`: the fused forward, then the backward of the torch
+    path with the user's Python gradient (it cannot run inside a kernel)."""
 
     @staticmethod
-    def forward(x, mem, beta, threshold, gsf, reset, reset_delay, surrogate):
+    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate):
         warn_unfused(surrogate)
-        disabled = DISABLED.kernel_args()
-        spk, mem_seq, h = torch.ops.tritonsnn.leaky_fwd(
-            x, mem, beta, threshold, gsf, reset, reset_delay, *disabled, None, get_backend())
-        return spk, mem_seq, h
+        return torch.ops.tritonsnn.lif_fwd(
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+            *DISABLED.kernel_args(), None, get_backend())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, mem, beta, threshold, gsf, reset, reset_delay, surrogate = inputs
-        _, mem_seq, h = output
-        ctx.save_for_backward(mem_seq, h, mem, beta, threshold, gsf)
-        ctx.config = (reset, reset_delay, surrogate)
+        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate = inputs
+        _, mem_seq, h, syn_seq = output
+        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.config = (reset, reset_delay, reset_input, surrogate)
         ctx.mark_non_differentiable(h)
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def backward(ctx, grad_spk, grad_mem, _):
-        mem_seq, h, mem, beta, threshold, gsf = ctx.saved_tensors
-        reset, reset_delay, surrogate = ctx.config
+    def backward(ctx, grad_spk, grad_mem, _, grad_syn):
+        mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf = ctx.saved_tensors
+        reset, reset_delay, reset_input, surrogate = ctx.config
         needs = ctx.needs_input_grad
         if grad_spk is None:
             grad_spk = torch.zeros_like(mem_seq)
-        param_grad = bool(needs[2] or needs[3] or needs[4])
-        dx, dmem, dbeta, dthr, dgsf = _leaky_torch.leaky_backward(
-            grad_spk, grad_mem, mem_seq, h, mem, beta, threshold, gsf, reset, reset_delay,
-            custom_grad(surrogate.fn), (), param_grad)
+        param_grad = bool(needs[4] or needs[5] or needs[6])
+        alpha_grad = bool(needs[3])
+        dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = _lif_torch.lif_backward(
+            grad_spk, grad_mem, grad_syn, mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold,
+            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad)
+        if alpha_grad:
+            dalpha = ops.to_param_shape(dalpha, alpha)
         if param_grad:
-            dbeta, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dbeta, beta), (dthr, threshold), (dgsf, gsf)))
-        return dx, dmem, dbeta, dthr, dgsf, None, None, None
+            ddecay, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
+        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None

@@ -83,49 +83,19 @@ class Leaky(LIF):
             step_mode=step_mode,
         )
         self.reset_delay = reset_delay
-        self.register_buffer("mem", torch.zeros(0), persistent=False)
+        self._register_states()
 
-    def reset_mem(self) -> torch.Tensor:
-        """Forget the membrane: the next call starts from zeros. Returns the (empty) state."""
-        self.mem = torch.zeros(0, dtype=self.mem.dtype, device=self.mem.device)
-        return self.mem
+    state_names = ("mem",)
 
     def init_leaky(self) -> torch.Tensor:
         """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""
         return self.reset_mem()
 
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
-        if self.init_hidden and mem is not None:
-            raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
-        multi = self.step_mode == "multi"
-        if not isinstance(input_, torch.Tensor):
-            raise TypeError(f"input_ must be a torch.Tensor, got {type(input_).__name__}")
-        if multi and input_.dim() == 0:
-            raise ValueError("step_mode='multi' needs a time-major input [T, *neurons]; got a 0-d tensor")
-        x = input_ if multi else input_.unsqueeze(0)
-        # A multi-step call without init_hidden is stateless: it starts from `mem` (zeros if None).
-        stateful = self.init_hidden or not multi
-        if stateful and mem is not None:
-            self.mem = mem
-        start = self.mem if stateful else mem
-        mem0 = None if start is None else self._state_or_none(start, x.shape[1:], "mem")
-        spk, mem_seq = functional.leaky(
-            x,
-            self.beta,
-            mem=mem0,
-            threshold=self.threshold,
-            spike_grad=self._surrogate(),
-            reset_mechanism=self.reset_mechanism,
-            reset_delay=self.reset_delay,
-            graded_spikes_factor=self.graded_spikes_factor,
-        )
-        if multi:
-            mem_out = mem_seq
-            if stateful and mem_seq.shape[0]:
-                self.mem = mem_seq[-1]
-        else:
-            spk, mem_out = spk[0], mem_seq[0]
-            self.mem = mem_out
-        if self.init_hidden and not self.output:
-            return spk
-        return spk, mem_out
+        def run(x, mem0):
+            return functional.leaky(
+                x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
+                graded_spikes_factor=self.graded_spikes_factor)
+
+        return self._forward_states(input_, (mem,), run)

@@ -1,13 +1,14 @@
 """The fused ops as `torch.library` operators in the `tritonsnn` namespace.
 
-`torch.ops.tritonsnn.leaky_fwd` / `leaky_bwd` are `triton_op`s: on the Triton path they launch the
-kernels through `wrap_triton`, so `torch.compile` sees the kernels themselves; elsewhere they call
-the vectorised torch implementation, registered as the opaque ops `leaky_fwd_torch` /
-`leaky_bwd_torch` so that the compiler neither traces nor unrolls its time loop. The schemas hold
-no Python objects: a surrogate travels as its kernel id and two float parameters.
+`torch.ops.tritonsnn.lif_fwd` / `lif_bwd` run the first-order LIF family (Leaky, Synaptic,
+Lapicque). They are `triton_op`s: on the Triton path they launch the kernels through
+`wrap_triton`, so `torch.compile` sees the kernels themselves; elsewhere they call the vectorised
+torch implementation, registered as the opaque ops `lif_fwd_torch` / `lif_bwd_torch` so that the
+compiler neither traces nor unrolls its time loop. The schemas hold no Python objects: a surrogate
+travels as its kernel id and two float parameters (plus a seed tensor for the stochastic one).
 
-Autograd is registered on `leaky_fwd` (`register_autograd`); its backward calls `leaky_bwd`,
-which has no derivative of its own (double backward through a fused neuron is not supported).
+Autograd is registered on `lif_fwd` (`register_autograd`); its backward calls `lif_bwd`, which
+has no derivative of its own (double backward through a fused neuron is not supported).
 """
 from __future__ import annotations
 
@@ -19,30 +20,38 @@ import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import _leaky_torch, surrogate
-from tritonsnn._leaky_triton import leaky_backward as _triton_leaky_backward
-from tritonsnn._leaky_triton import leaky_forward as _triton_leaky_forward
+from tritonsnn import _lif_torch, surrogate
+from tritonsnn._lif_triton import lif_backward as _triton_lif_backward
+from tritonsnn._lif_triton import lif_forward as _triton_lif_forward
 from tritonsnn.backend import uses_triton
 from tritonsnn.surrogate import spec_for_kernel_id
 
+Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
+Out7 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
-def _empty_like_seq(x: Tensor, present: bool) -> Tensor:
+
+def _seq_or_empty(x: Tensor, present: bool) -> Tensor:
     return x.new_empty(x.shape if present else (0,))
 
 
-@torch.library.custom_op("tritonsnn::leaky_fwd_torch", mutates_args=())
-def leaky_fwd_torch(
-    x: Tensor, mem0: Optional[Tensor], beta: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, reset_delay: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+def _fwd_outputs_like(x: Tensor, reset_delay: bool, synaptic: bool) -> Out4:
+    return (x.new_empty(x.shape), x.new_empty(x.shape), _seq_or_empty(x, not reset_delay),
+            _seq_or_empty(x, synaptic))
+
+
+@torch.library.custom_op("tritonsnn::lif_fwd_torch", mutates_args=())
+def lif_fwd_torch(
+    x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
+    decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
+) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
-        return x.new_empty(x.shape), x.new_empty(x.shape), _empty_like_seq(x, not reset_delay)
-    return _leaky_torch.leaky_forward(x, mem0, beta, threshold, gsf, reset, reset_delay)
+        return _fwd_outputs_like(x, reset_delay, alpha is not None)
+    return _lif_torch.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input)
 
 
-@leaky_fwd_torch.register_fake
-def _(x, mem0, beta, threshold, gsf, reset, reset_delay):
-    return torch.empty_like(x), torch.empty_like(x), _empty_like_seq(x, not reset_delay)
+@lif_fwd_torch.register_fake
+def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input):
+    return _fwd_outputs_like(x, reset_delay, alpha is not None)
 
 
 def torch_surrogate_grad(sg_id: int, sg_seed: Optional[Tensor], device: torch.device):
@@ -56,41 +65,55 @@ def torch_surrogate_grad(sg_id: int, sg_seed: Optional[Tensor], device: torch.de
     return functools.partial(spec.grad_, generator=generator)
 
 
-@torch.library.custom_op("tritonsnn::leaky_bwd_torch", mutates_args=())
-def leaky_bwd_torch(
-    grad_spk: Tensor, grad_mem: Optional[Tensor], mem: Tensor, h: Tensor, mem0: Optional[Tensor],
-    beta: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool,
+@torch.library.custom_op("tritonsnn::lif_bwd_torch", mutates_args=())
+def lif_bwd_torch(
+    grad_spk: Tensor, grad_mem: Optional[Tensor], grad_syn: Optional[Tensor], mem: Tensor, h: Tensor,
+    syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
+    decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
     sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    alpha_grad: bool,
+) -> Out7:
     n_params = len(spec_for_kernel_id(sg_id).params)
-    dx, dmem0, dbeta, dthr, dgsf = _leaky_torch.leaky_backward(
-        grad_spk, grad_mem, mem, h, mem0, beta, threshold, gsf, reset, reset_delay,
-        torch_surrogate_grad(sg_id, sg_seed, mem.device), (sg_p0, sg_p1)[:n_params], param_grad,
+    grads = _lif_torch.lif_backward(
+        grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
+        reset_delay, reset_input, torch_surrogate_grad(sg_id, sg_seed, mem.device),
+        (sg_p0, sg_p1)[:n_params], param_grad, alpha_grad,
     )
-    return (dx, *(mem.new_empty(0) if g is None else g for g in (dmem0, dbeta, dthr, dgsf)))
+    return tuple(mem.new_empty(0) if g is None else g for g in grads)
 
 
-@leaky_bwd_torch.register_fake
-def _(grad_spk, grad_mem, mem, h, mem0, beta, threshold, gsf, reset, reset_delay, sg_id, sg_p0,
-      sg_p1, sg_seed, param_grad):
+@lif_bwd_torch.register_fake
+def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
+      reset_delay, reset_input, sg_id, sg_p0, sg_p1, sg_seed, param_grad, alpha_grad):
     acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
-    per_neuron = [mem.new_empty(mem.shape[1:] if param_grad else (0,), dtype=acc) for _ in range(3)]
-    return torch.empty_like(mem), mem.new_empty(0) if mem0 is None else torch.empty_like(mem0), *per_neuron
+
+    def per_neuron(present):
+        return mem.new_empty(mem.shape[1:] if present else (0,), dtype=acc)
+
+    def like(t):
+        return mem.new_empty(0) if t is None else torch.empty_like(t)
+
+    return (torch.empty_like(mem), like(mem0), like(syn0), per_neuron(alpha_grad),
+            per_neuron(param_grad), per_neuron(param_grad), per_neuron(param_grad))
 
 
-@triton_op("tritonsnn::leaky_fwd", mutates_args=())
-def leaky_fwd(
-    x: Tensor, mem0: Optional[Tensor], beta: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, reset_delay: bool, sg_id: int, sg_p0: float, sg_p1: float,
-    sg_seed: Optional[Tensor], backend: str,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Leaky over `x: [T, *neurons]`. Returns (spikes, membrane U_1..U_T, pre-reset membrane when
-    reset_delay=False else an empty tensor). The surrogate (id, parameters, and the random seed of
-    a stochastic one) only matters to the backward; a NaN parameter stands for the module-level
-    slope at backward time (`tritonsnn.surrogate.MODULE_SLOPE`)."""
+@triton_op("tritonsnn::lif_fwd", mutates_args=())
+def lif_fwd(
+    x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
+    decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
+    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], backend: str,
+) -> Out4:
+    """A first-order LIF neuron over `x: [T, *neurons]`: Leaky (alpha None), Synaptic (alpha
+    given: a synaptic current in front of the membrane), Lapicque (Leaky with reset_input).
+    `decay` is the membrane decay as used (already clamped). Returns (spikes, membrane U_1..U_T,
+    pre-reset membrane if reset_delay=False, synaptic current if alpha is given), the last two
+    empty otherwise. The surrogate (id, parameters, and the seed of a stochastic one) only
+    matters to the backward; a NaN parameter stands for the module-level slope at backward time
+    (`tritonsnn.surrogate.MODULE_SLOPE`)."""
     if uses_triton(x.device, backend):
-        return _triton_leaky_forward(x, mem0, beta, threshold, gsf, reset, reset_delay)
-    return torch.ops.tritonsnn.leaky_fwd_torch(x, mem0, beta, threshold, gsf, reset, reset_delay)
+        return _triton_lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input)
+    return torch.ops.tritonsnn.lif_fwd_torch(x, mem0, syn0, alpha, decay, threshold, gsf, reset,
+                                             reset_delay, reset_input)
 
 
 def to_param_shape(per_neuron: Tensor, param: Tensor) -> Tensor:
@@ -101,42 +124,49 @@ def to_param_shape(per_neuron: Tensor, param: Tensor) -> Tensor:
     return per_neuron.sum_to_size(param.shape).to(param.dtype)
 
 
-@triton_op("tritonsnn::leaky_bwd", mutates_args=())
-def leaky_bwd(
-    grad_spk: Tensor, grad_mem: Optional[Tensor], mem: Tensor, h: Tensor, mem0: Optional[Tensor],
-    beta: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool,
-    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool, backend: str,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Backward of `leaky_fwd` through time. Returns (dx, dmem0, dbeta, dthreshold, dgsf); dmem0 is
-    empty without mem0, the parameter gradients (in each parameter's shape) are empty unless
-    param_grad."""
+@triton_op("tritonsnn::lif_bwd", mutates_args=())
+def lif_bwd(
+    grad_spk: Tensor, grad_mem: Optional[Tensor], grad_syn: Optional[Tensor], mem: Tensor, h: Tensor,
+    syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
+    decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
+    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
+    alpha_grad: bool, backend: str,
+) -> Out7:
+    """Backward of `lif_fwd` through time. Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthreshold,
+    dgsf), the parameter gradients in each parameter's shape; an entry is empty where its input is
+    absent or its gradient was not asked for (`param_grad` for decay/threshold/gsf, `alpha_grad`,
+    which needs `syn`, for alpha)."""
+    empty = [mem.new_empty(0) for _ in range(6)]
     if mem.shape[0] == 0 or mem[0].numel() == 0:
-        dmem0 = mem.new_empty(0) if mem0 is None else torch.zeros_like(mem0)
-        params = [torch.zeros_like(p) if param_grad else mem.new_empty(0) for p in (beta, threshold, gsf)]
-        return torch.zeros_like(mem), dmem0, *params
+        zeros = [torch.zeros_like(t) if t is not None and wanted else e
+                 for t, wanted, e in zip((mem0, syn0, alpha, decay, threshold, gsf),
+                                         (True, True, alpha_grad, param_grad, param_grad, param_grad), empty)]
+        return (torch.zeros_like(mem), *zeros)
+    args = (grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
+            reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, sg_seed, param_grad, alpha_grad)
     if uses_triton(mem.device, backend):
-        dx, dmem0, dbeta, dthr, dgsf = _triton_leaky_backward(
-            grad_spk, grad_mem, mem, h, mem0, beta, threshold, gsf, reset, reset_delay,
-            sg_id, sg_p0, sg_p1, sg_seed, param_grad,
-        )
-        dmem0 = mem.new_empty(0) if dmem0 is None else dmem0
+        dx, *rest = _triton_lif_backward(*args)
+        rest = [e if g is None else g for g, e in zip(rest, empty)]
     else:
-        dx, dmem0, dbeta, dthr, dgsf = torch.ops.tritonsnn.leaky_bwd_torch(
-            grad_spk, grad_mem, mem, h, mem0, beta, threshold, gsf, reset, reset_delay,
-            sg_id, sg_p0, sg_p1, sg_seed, param_grad,
-        )
-    if not param_grad:
-        return dx, dmem0, mem.new_empty(0), mem.new_empty(0), mem.new_empty(0)
-    return (dx, dmem0, to_param_shape(dbeta, beta), to_param_shape(dthr, threshold),
-            to_param_shape(dgsf, gsf))
+        dx, *rest = torch.ops.tritonsnn.lif_bwd_torch(*args)
+    dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = rest
+    if alpha_grad:
+        dalpha = to_param_shape(dalpha, alpha)
+    if param_grad:
+        ddecay, dthr, dgsf = (to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
+    return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
 
 
-def _leaky_setup_context(ctx, inputs, output) -> None:
-    x, mem0, beta, threshold, gsf, reset, reset_delay, sg_id, sg_p0, sg_p1, sg_seed, backend = inputs
-    _, mem, h = output
-    # U (plus the pre-reset membrane when the reset is not delayed) is all the backward needs.
-    ctx.save_for_backward(mem, h, mem0, beta, threshold, gsf, sg_seed)
-    ctx.config = (reset, reset_delay, sg_id, sg_p0, sg_p1, backend)
+def _lif_setup_context(ctx, inputs, output) -> None:
+    (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+     sg_id, sg_p0, sg_p1, sg_seed, backend) = inputs
+    _, mem, h, syn = output
+    # The membrane (plus the pre-reset one when the reset is not delayed) is all the backward
+    # needs; the synaptic current only for alpha's gradient.
+    alpha_grad = alpha is not None and alpha.requires_grad
+    ctx.save_for_backward(mem, h, syn if alpha_grad else None, mem0, syn0, alpha, decay, threshold,
+                          gsf, sg_seed)
+    ctx.config = (reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, backend, alpha_grad)
     ctx.set_materialize_grads(False)
 
 
@@ -144,27 +174,24 @@ def _module_slope_if_nan(p: float) -> float:
     return float(surrogate.slope) if math.isnan(p) else p
 
 
-def _leaky_backward(ctx, grad_spk, grad_mem, grad_h):
-    mem, h, mem0, beta, threshold, gsf, sg_seed = ctx.saved_tensors
-    reset, reset_delay, sg_id, sg_p0, sg_p1, backend = ctx.config
+def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
+    mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_seed = ctx.saved_tensors
+    reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, backend, alpha_grad = ctx.config
     needs = ctx.needs_input_grad
-    if grad_spk is None and grad_mem is None:
-        return (None,) * 12
+    if grad_spk is None and grad_mem is None and grad_syn is None:
+        return (None,) * 15
     if grad_spk is None:
         grad_spk = torch.zeros_like(mem)
-    param_grad = bool(needs[2] or needs[3] or needs[4])
-    dx, dmem0, dbeta, dthr, dgsf = torch.ops.tritonsnn.leaky_bwd(
-        grad_spk, grad_mem, mem, h, mem0, beta, threshold, gsf, reset, reset_delay,
-        sg_id, _module_slope_if_nan(sg_p0), _module_slope_if_nan(sg_p1), sg_seed, param_grad, backend,
+    param_grad = bool(needs[4] or needs[5] or needs[6])
+    dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch.ops.tritonsnn.lif_bwd(
+        grad_spk, grad_mem, grad_syn, mem, h, mem.new_empty(0) if syn is None else syn, mem0, syn0,
+        alpha, decay, threshold, gsf, reset, reset_delay, reset_input, sg_id,
+        _module_slope_if_nan(sg_p0), _module_slope_if_nan(sg_p1), sg_seed, param_grad,
+        alpha_grad and bool(needs[3]), backend,
     )
-    return (
-        dx if needs[0] else None,
-        dmem0 if mem0 is not None and needs[1] else None,
-        dbeta if needs[2] else None,
-        dthr if needs[3] else None,
-        dgsf if needs[4] else None,
-        None, None, None, None, None, None, None,
-    )
+    wanted = (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
+    present = (True, mem0 is not None, syn0 is not None, alpha_grad, True, True, True)
+    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 8
 
 
-leaky_fwd.register_autograd(_leaky_backward, setup_context=_leaky_setup_context)
+lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)

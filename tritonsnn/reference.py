@@ -28,31 +28,95 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc = _acc(x)
     b = beta.to(acc).clamp(0, 1)
+
+    def membrane(u, x_t, reset):
+        if mechanism == 0:
+            return b * u + x_t - reset * thr.to(acc)
+        if mechanism == 1:
+            return b * ((1 - reset) * u) + x_t           # Leaky's zero reset keeps the input
+        return b * u + x_t
+
+    spk, mems = _run(x.to(acc), mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype)
+    return spk, mems
+
+
+def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
+             reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0):
+    """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop."""
+    spike_fn = resolve(spike_grad)
+    x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    syn = _checks.state(syn, x, "syn")
+    acc = _acc(x)
+    a = _checks.parameter(alpha, x, "alpha").to(acc).clamp(0, 1)
+    b = beta.to(acc).clamp(0, 1)
+    current = torch.zeros(x.shape[1:], dtype=acc, device=x.device) if syn is None else syn.to(acc)
+    currents = []
+    for x_t in x.to(acc):
+        current = a * current + x_t                   # I_t = a I_{t-1} + X_t, never reset
+        currents.append(current)
+
+    def membrane(u, i_t, reset):
+        base = b * u + i_t
+        if mechanism == 0:
+            return base - reset * thr.to(acc)
+        if mechanism == 1:
+            return base - base * reset                # the whole new membrane, input included
+        return base
+
+    inputs = torch.stack(currents) if currents else x.to(acc)
+    spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype)
+    return spk, inputs.to(x.dtype), mems
+
+
+def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.0, spike_grad=None,
+             reset_mechanism="subtract", graded_spikes_factor=1.0):
+    """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop."""
+    spike_fn = resolve(spike_grad)
+    x, mem, _, thr, gsf, mechanism = _checks.leaky_inputs(
+        x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
+    decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
+    acc = _acc(x)
+
+    def membrane(u, x_t, reset):
+        base = x_t * scale + decay * u               # X dt / C + (1 - dt / (R C)) U
+        if mechanism == 0:
+            return base - reset * thr.to(acc)
+        if mechanism == 1:
+            return base - reset * base
+        return base
+
+    return _run(x.to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype)
+
+
+def _acc(x):
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype):
+    """The time loop every LIF shares: reset signal, membrane update, spike, optional same-step
+    reset. Returns (spikes, membrane sequence) in `dtype`."""
+    acc = inputs.dtype
     thr, gsf = thr.to(acc), gsf.to(acc)
-    u = torch.zeros(x.shape[1:], dtype=acc, device=x.device) if mem is None else mem.to(acc)
+    u = torch.zeros(inputs.shape[1:], dtype=acc, device=inputs.device) if mem is None else mem.to(acc)
     u_stored = u
     spikes, mems = [], []
-    for x_t in x.to(acc):
+    for x_t in inputs:
         reset = spike_fn(u_stored - thr).detach()    # r_t = H(U_{t-1} - thr), no gradient
-        if mechanism == 0:
-            u = b * u + x_t - reset * thr
-        elif mechanism == 1:
-            u = b * ((1 - reset) * u) + x_t
-        else:
-            u = b * u + x_t
-        spk = spike_fn(_stored(u, x.dtype) - thr) * gsf
+        u = membrane(u, x_t, reset)
+        spk = spike_fn(_stored(u, dtype) - thr) * gsf
         if not reset_delay:
             do_reset = spk / gsf - reset              # not detached, as in snnTorch
             if mechanism == 0:
                 u = u - do_reset * thr
             elif mechanism == 1:
                 u = u - do_reset * u
-        u_stored = _stored(u, x.dtype)
+        u_stored = _stored(u, dtype)
         spikes.append(spk)
         mems.append(u_stored)
     if not spikes:
-        empty = x.new_empty(x.shape)
+        empty = inputs.new_empty(inputs.shape, dtype=dtype)
         return empty, empty.clone()
-    return torch.stack(spikes).to(x.dtype), torch.stack(mems).to(x.dtype)
+    return torch.stack(spikes).to(dtype), torch.stack(mems).to(dtype)

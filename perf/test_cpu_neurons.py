@@ -1,5 +1,7 @@
-"""One Leaky layer, forward + backward, x [25, 128, 1000] fp32 on the CPU, against snnTorch 1.0.0's
-per-step loop, SpikingJelly 2.0's multi-step LIFNode (when installed) and the naive reference.
+"""One neuron layer, forward + backward, x [25, 128, 1000] fp32 on the CPU: Leaky against snnTorch
+1.0.0's per-step loop, SpikingJelly 2.0's multi-step LIFNode (when installed) and the naive
+reference; Synaptic and Lapicque against snnTorch and the reference (SpikingJelly has no
+equivalent of either).
 
 Run: pytest perf --benchmark-only
 """
@@ -10,7 +12,9 @@ import torch
 import tritonsnn
 
 SHAPE = (25, 128, 1000)
-GROUP = "leaky-fwd+bwd-[25,128,1000]-fp32-cpu"
+
+def group(neuron: str) -> str:
+    return f"{neuron}-fwd+bwd-[25,128,1000]-fp32-cpu"
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +84,64 @@ def reference_step(x):
     return step
 
 
-IMPLS = {"tritonsnn": tritonsnn_step, "snntorch": snntorch_step, "snntorch_indexed": snntorch_indexed_step,
-         "spikingjelly": spikingjelly_step, "reference": reference_step}
+def snntorch_loop(make, init):
+    """snnTorch's per-step loop over the input (the fastest way to run it)."""
+    def factory(x):
+        lif = make()
+
+        def step():
+            xs = x.clone().requires_grad_()
+            states, spikes = list(init(lif)), []
+            for x_t in xs:
+                spk, *states = lif(x_t, *states)
+                spikes.append(spk)
+            torch.stack(spikes).sum().backward()
+        return step
+    return factory
 
 
-@pytest.mark.parametrize("impl", list(IMPLS))
-def test_leaky_forward_backward(benchmark, x, impl):
+def fused_sequence(make):
+    def factory(x):
+        lif = make()
+
+        def step():
+            xs = x.clone().requires_grad_()
+            lif(xs)[0].sum().backward()
+        return step
+    return factory
+
+
+def reference_sequence(fn):
+    def factory(x):
+        def step():
+            xs = x.clone().requires_grad_()
+            fn(xs)[0].sum().backward()
+        return step
+    return factory
+
+
+CASES = {
+    ("leaky", "tritonsnn"): tritonsnn_step,
+    ("leaky", "snntorch"): snntorch_step,
+    ("leaky", "snntorch_indexed"): snntorch_indexed_step,
+    ("leaky", "spikingjelly"): spikingjelly_step,
+    ("leaky", "reference"): reference_step,
+    ("synaptic", "tritonsnn"): fused_sequence(lambda: tritonsnn.Synaptic(alpha=0.8, beta=0.9, step_mode="multi")),
+    ("synaptic", "snntorch"): snntorch_loop(lambda: snntorch.Synaptic(alpha=0.8, beta=0.9), lambda lif: lif.init_synaptic()),
+    ("synaptic", "reference"): reference_sequence(lambda x: tritonsnn.reference.synaptic(x, 0.8, 0.9)),
+    ("lapicque", "tritonsnn"): fused_sequence(lambda: tritonsnn.Lapicque(beta=0.9, step_mode="multi")),
+    ("lapicque", "snntorch"): snntorch_loop(lambda: snntorch.Lapicque(beta=0.9), lambda lif: [lif.init_lapicque()]),
+    ("lapicque", "reference"): reference_sequence(lambda x: tritonsnn.reference.lapicque(x, beta=0.9)),
+}
+
+
+@pytest.mark.parametrize("neuron,impl", list(CASES), ids=[f"{n}-{i}" for n, i in CASES])
+def test_forward_backward(benchmark, x, neuron, impl):
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("auto")
     try:
-        step = IMPLS[impl](x)
-        benchmark.group = GROUP
+        step = CASES[(neuron, impl)](x)
+        benchmark.group = group(neuron)
         benchmark.extra_info.update(impl=impl, neuron_steps=x.numel(), threads=torch.get_num_threads())
         benchmark.pedantic(step, rounds=30, warmup_rounds=3)
     finally:

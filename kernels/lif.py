@@ -1,4 +1,11 @@
-"""Fused Leaky (LIF) kernels: the whole time loop in one launch, forward and backward.
+"""Fused kernels of the first-order LIF family — snnTorch's Leaky, Synaptic and Lapicque — each
+running the whole time loop in one launch, forward and backward.
+
+One pair of kernels serves the three neurons through two constexpr flags: SYNAPTIC adds the
+synaptic current I_t = alpha I_{t-1} + X_t in front of the membrane (Synaptic), and RESET_INPUT
+makes a zero reset clear the step's input as well as the decayed membrane (Synaptic, Lapicque;
+Leaky's zero reset keeps the input). The membrane decay arrives already clamped (or, for Lapicque,
+as 1 - dt/(RC)), so the kernels only see `decay`.
 
 Layout: every sequence is time-major `[T, N]` with the N neurons contiguous; a program owns BLOCK
 neurons and walks time, so each step is one coalesced load or store per tensor. The equations and
@@ -30,35 +37,41 @@ def _stored(x, ptr, FP64: tl.constexpr):
 
 
 @triton.jit
-def _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr, stride_beta, stride_thr,
-                  stride_gsf, HAS_MEM0: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
-    """A block's beta (unclamped), threshold, graded-spikes factor and initial membrane (zeros
-    without mem0). Parameters are per neuron (stride 1) or one scalar broadcast (stride 0)."""
-    b_beta = _acc(tl.load(beta_ptr + o_n * stride_beta, mask=m_n, other=0.0), FP64)
-    b_thr = _acc(tl.load(thr_ptr + o_n * stride_thr, mask=m_n, other=0.0), FP64)
-    b_gsf = _acc(tl.load(gsf_ptr + o_n * stride_gsf, mask=m_n, other=0.0), FP64)
-    if HAS_MEM0:
-        b_mem0 = _acc(tl.load(mem0_ptr + o_n, mask=m_n, other=0.0), FP64)
+def _param(ptr, o_n, m_n, stride, FP64: tl.constexpr):
+    """A parameter for the block: per neuron (stride 1) or one scalar broadcast (stride 0)."""
+    return _acc(tl.load(ptr + o_n * stride, mask=m_n, other=0.0), FP64)
+
+
+@triton.jit
+def _state0(ptr, o_n, m_n, PRESENT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
+    """An initial state for the block: loaded, or zeros when not given."""
+    if PRESENT:
+        return _acc(tl.load(ptr + o_n, mask=m_n, other=0.0), FP64)
     else:
-        b_mem0 = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
-    return b_beta, b_thr, b_gsf, b_mem0
+        return _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
 
 
 @triton.jit(do_not_specialize=["T"])
-def leaky_fwd_kernel(
-    x_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr,
-    spk_ptr, mem_ptr, h_ptr,
-    T, N, stride_x_t, stride_beta, stride_thr, stride_gsf,
-    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, HAS_MEM0: tl.constexpr,
+def lif_fwd_kernel(
+    x_ptr, mem0_ptr, syn0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr,
+    spk_ptr, mem_ptr, h_ptr, syn_ptr,
+    T, N, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
+    SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr,
     FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_beta, b_thr, b_gsf, b_u = _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr, stride_beta,
-                                              stride_thr, stride_gsf, HAS_MEM0, FP64, BLOCK)
-    b_beta = tl.minimum(tl.maximum(b_beta, 0.0), 1.0)
+    b_decay = _param(decay_ptr, o_n, m_n, stride_decay, FP64)
+    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
     # b_u is the state after the previous step, exactly as stored in mem (mem0 at t = 0).
+    b_u = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
+    if SYNAPTIC:
+        b_alpha = _param(alpha_ptr, o_n, m_n, stride_alpha, FP64)
+        b_i = _state0(syn0_ptr, o_n, m_n, HAS_SYN0, FP64, BLOCK)
+        p_i = syn_ptr + o_n
 
     p_x = x_ptr + o_n
     p_s = spk_ptr + o_n
@@ -66,13 +79,21 @@ def leaky_fwd_kernel(
     if not RESET_DELAY:
         p_h = h_ptr + o_n
     for _ in range(0, T):
-        b_x = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+        b_in = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+        if SYNAPTIC:
+            b_i = b_alpha * b_i + b_in
+            tl.store(p_i, b_i.to(p_i.dtype.element_ty), mask=m_n)
+            p_i += N
+            b_in = b_i
         if RESET == 0:
-            b_v = b_beta * b_u + b_x - b_r * b_thr
+            b_v = b_decay * b_u + b_in - b_r * b_thr
         elif RESET == 1:
-            b_v = tl.where(b_r > 0, 0.0, b_beta * b_u) + b_x
+            if RESET_INPUT:
+                b_v = tl.where(b_r > 0, 0.0, b_decay * b_u + b_in)
+            else:
+                b_v = tl.where(b_r > 0, 0.0, b_decay * b_u) + b_in
         else:
-            b_v = b_beta * b_u + b_x
+            b_v = b_decay * b_u + b_in
         b_vs = _stored(b_v, p_m, FP64)
         b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
         tl.store(p_s, (b_fire * b_gsf).to(p_s.dtype.element_ty), mask=m_n)
@@ -98,19 +119,24 @@ def leaky_fwd_kernel(
 
 
 @triton.jit(do_not_specialize=["T"])
-def leaky_bwd_kernel(
-    gs_ptr, gm_ptr, mem_ptr, h_ptr, mem0_ptr, beta_ptr, thr_ptr, gsf_ptr, seed_ptr,
-    dx_ptr, dmem0_ptr, dbeta_ptr, dthr_ptr, dgsf_ptr,
-    T, N, stride_gs_t, stride_gm_t, stride_beta, stride_thr, stride_gsf, p0, p1,
-    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, HAS_MEM0: tl.constexpr,
-    HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr, SURROGATE: tl.constexpr,
-    SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+def lif_bwd_kernel(
+    gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, mem0_ptr, syn0_ptr,
+    alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, seed_ptr,
+    dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
+    T, N, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
+    stride_gsf, p0, p1,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
+    SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
+    HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
+    SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_beta_raw, b_thr, b_gsf, b_mem0 = _block_params(o_n, m_n, beta_ptr, thr_ptr, gsf_ptr, mem0_ptr,
-                                                     stride_beta, stride_thr, stride_gsf, HAS_MEM0, FP64, BLOCK)
-    b_beta = tl.minimum(tl.maximum(b_beta_raw, 0.0), 1.0)
+    b_decay = _param(decay_ptr, o_n, m_n, stride_decay, FP64)
+    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_mem0 = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
+    b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
 
     o_last = (T - 1).to(tl.int64)
     p_gs = gs_ptr + o_last * stride_gs_t + o_n
@@ -127,10 +153,18 @@ def leaky_bwd_kernel(
         p_gm = gm_ptr + o_last * stride_gm_t + o_n
     if not RESET_DELAY:
         p_h = h_ptr + o_last * N + o_n
+    if SYNAPTIC:
+        b_alpha = _param(alpha_ptr, o_n, m_n, stride_alpha, FP64)
+        b_carry_i = b_zero  # dL/dI_t arriving from step t + 1
+        b_dalpha = b_zero
+        if HAS_GI:
+            p_gi = gi_ptr + o_last * stride_gi_t + o_n
+        if ALPHA_GRAD:
+            b_syn0 = _state0(syn0_ptr, o_n, m_n, HAS_SYN0, FP64, BLOCK)
+            p_i = syn_ptr + o_last * N + o_n
 
-    b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
-    b_carry = b_zero  # dL/d(state after step t), arriving from step t + 1
-    b_dbeta = b_zero
+    b_carry = b_zero  # dL/d(membrane state after step t), arriving from step t + 1
+    b_ddecay = b_zero
     b_dthr = b_zero
     b_dgsf = b_zero
     if RESET_DELAY:
@@ -168,19 +202,38 @@ def leaky_bwd_kernel(
                 b_gu = b_gspk + b_gpost * (1.0 - b_d - b_u * b_sg)
                 if PARAM_GRAD:
                     b_dthr += b_gpost * b_u * b_sg
-        tl.store(p_dx, b_gu.to(p_dx.dtype.element_ty), mask=m_n)
-        # A zero reset cuts the path to the previous state wherever it fired.
+        # A zero reset cuts the path to the previous state wherever it fired (and to the step's
+        # input too with RESET_INPUT).
         if RESET == 1:
             b_gu_kept = tl.where(b_r > 0, 0.0, b_gu)
         else:
             b_gu_kept = b_gu
+        if RESET == 1 and RESET_INPUT:
+            b_gin = b_gu_kept
+        else:
+            b_gin = b_gu
+        if SYNAPTIC:
+            b_gi = b_gin + b_carry_i
+            if HAS_GI:
+                b_gi += _acc(tl.load(p_gi, mask=m_n, other=0.0), FP64)
+                p_gi -= stride_gi_t
+            if ALPHA_GRAD:
+                if t > 0:
+                    b_iprev = _acc(tl.load(p_i - N, mask=m_n, other=0.0), FP64)
+                else:
+                    b_iprev = b_syn0
+                p_i -= N
+                b_dalpha += b_gi * b_iprev
+            b_carry_i = b_gi * b_alpha
+            b_gin = b_gi
+        tl.store(p_dx, b_gin.to(p_dx.dtype.element_ty), mask=m_n)
         if PARAM_GRAD:
             b_dthr -= b_gspk
             if RESET == 0:
                 b_dthr -= b_gu * b_r
             b_dgsf += b_gs * b_fire
-            b_dbeta += b_gu_kept * b_p
-        b_carry = b_gu_kept * b_beta
+            b_ddecay += b_gu_kept * b_p
+        b_carry = b_gu_kept * b_decay
         if RESET_DELAY:
             b_u = b_p
         p_gs -= stride_gs_t
@@ -190,9 +243,13 @@ def leaky_bwd_kernel(
 
     if HAS_MEM0:
         tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_n)
+    if SYNAPTIC:
+        if HAS_SYN0:
+            tl.store(dsyn0_ptr + o_n, b_carry_i.to(dsyn0_ptr.dtype.element_ty), mask=m_n)
+        if ALPHA_GRAD:
+            tl.store(dalpha_ptr + o_n, b_dalpha, mask=m_n)
     if PARAM_GRAD:
         # Per-neuron sums over time; the launcher reduces them to each parameter's shape.
-        b_in_range = (b_beta_raw >= 0.0) & (b_beta_raw <= 1.0)
-        tl.store(dbeta_ptr + o_n, tl.where(b_in_range, b_dbeta, 0.0), mask=m_n)
+        tl.store(ddecay_ptr + o_n, b_ddecay, mask=m_n)
         tl.store(dthr_ptr + o_n, b_dthr, mask=m_n)
         tl.store(dgsf_ptr + o_n, b_dgsf, mask=m_n)

@@ -1,0 +1,220 @@
+"""The LIF family (Leaky, Synaptic, Lapicque) on any device without Triton: the fused kernels'
+algorithm as vectorised torch code.
+
+This is what CPU tensors run. It computes exactly what `kernels/lif.py` computes, with no per-step
+autograd graph and as few passes over memory as torch ops allow:
+
+- forward: each step is two to four in-place ops on one `[*neurons]` slice while it is in cache
+  (synaptic current, membrane update, reset, spike); the spikes of step t are the reset signal of
+  step t + 1;
+- backward: the surrogate gradient of every step is one fused in-place pass over the whole
+  `[T, ...]` sequence inside the `dx` buffer itself, leaving one multiply-add per step and state
+  for the reverse scans. Parameter gradients come back as per-neuron sums over time.
+
+Large temporaries are avoided on purpose: on a CPU each fresh buffer of a sequence's size costs
+page faults on top of the pass that fills it.
+"""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulation dtype: fp64 stays fp64, every other float type computes in fp32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _is_one(t: torch.Tensor) -> bool:
+    """True for a CPU scalar equal to 1 (the common graded_spikes_factor: skip a pass over spikes)."""
+    return t.device.type == "cpu" and t.numel() == 1 and t.item() == 1.0
+
+
+def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
+                reset_input: bool):
+    """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
+    synaptic current when alpha is given; each is an empty tensor otherwise."""
+    acc = acc_dtype(x.dtype)
+    xa = x.to(acc)
+    decay, thr = decay.to(acc), threshold.to(acc)
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    syn = x.new_empty(0)
+    if alpha is not None:  # the synaptic current is not reset and compares with nothing: one scan
+        syn = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        xa = _synaptic_current(xa, syn0, alpha.to(acc), syn)
+    state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
+    if reset_delay:
+        h = x.new_empty(0)
+        _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input)
+    else:
+        h = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input)
+    if not _is_one(gsf):
+        spk.mul_(gsf.to(acc))
+    return spk, mem, h, syn
+
+
+def _synaptic_current(xa, syn0, alpha, syn):
+    """I_t = alpha I_{t-1} + X_t into `syn`; returns the current in the accumulation dtype."""
+    current = xa.clone() if syn.dtype != xa.dtype else syn
+    prev = None if syn0 is None else syn0.to(xa.dtype)
+    for t in range(xa.shape[0]):
+        if prev is None:
+            current[t].copy_(xa[t])
+        else:
+            torch.addcmul(xa[t], prev, alpha, out=current[t])
+        prev = current[t]
+    if current is not syn:
+        syn.copy_(current)
+    return current
+
+
+def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input):
+    """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
+    the membrane as stored (rounded to x's dtype), which is what the backward reads back, so the
+    forward's spikes and the backward's reconstruction of them always agree."""
+    stored_in_place = mem.dtype == xa.dtype
+    fired = ((state if mem0 is None else mem0) > thr).to(xa.dtype)  # r_t: did step t - 1 fire
+    keep = torch.empty_like(state) if reset == RESET_ZERO else None
+    for t in range(xa.shape[0]):
+        out = mem[t] if stored_in_place else state
+        if reset == RESET_ZERO and reset_input:
+            torch.addcmul(xa[t], state, decay, out=out)
+            out.mul_(torch.mul(fired, -1.0, out=keep).add_(1.0))  # (1 - r_t) (decay U + X)
+        elif reset == RESET_ZERO:
+            torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
+            torch.addcmul(xa[t], state, keep, out=out)
+        else:
+            torch.addcmul(xa[t], state, decay, out=out)
+            if reset == RESET_SUBTRACT:
+                out.addcmul_(fired, thr, value=-1.0)
+        if not stored_in_place:
+            mem[t].copy_(out)
+        torch.gt(mem[t], thr, out=spk[t])
+        state, fired = out, spk[t]
+
+
+def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input):
+    """reset_delay=False: the step's own spike resets it at once (snnTorch's `do_reset`)."""
+    stored = state if mem0 is None else mem0
+    fired = torch.empty_like(state)
+    v = torch.empty_like(state)
+    for t in range(xa.shape[0]):
+        torch.gt(stored, thr, out=fired)
+        torch.addcmul(xa[t], state, decay, out=v)
+        if reset == RESET_ZERO and reset_input:
+            v.mul_(1.0 - fired)
+        elif reset == RESET_ZERO:
+            torch.addcmul(xa[t], state, decay * (1.0 - fired), out=v)
+        elif reset == RESET_SUBTRACT:
+            v.addcmul_(fired, thr, value=-1.0)
+        h[t].copy_(v)
+        torch.gt(h[t], thr, out=spk[t])
+        do_reset = spk[t].to(v.dtype) - fired
+        if reset == RESET_SUBTRACT:
+            state = v - do_reset * thr
+        elif reset == RESET_ZERO:
+            state = v - do_reset * v
+        else:
+            state = v.clone()
+        mem[t].copy_(state)
+        stored = mem[t]
+
+
+def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
+                 reset: int, reset_delay: bool, reset_input: bool, grad_, sg_params,
+                 param_grad: bool, alpha_grad: bool):
+    """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf); parameter gradients are per-neuron
+    sums over time (shape x.shape[1:]), None where not asked for (or without that state).
+    `grad_(x, g, *sg_params)` is the surrogate's torch twin, returning g * dS/dx (dS/dx for
+    g=None) and free to overwrite x."""
+    acc = acc_dtype(mem.dtype)
+    decay, thr = decay.to(acc), threshold.to(acc)
+    gs = g_spk.to(acc)
+    u = mem if reset_delay else h  # the pre-reset membrane, as stored
+    # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer.
+    x_sg = torch.sub(u.to(acc), thr)
+    if reset_delay:
+        sg = None
+        gu = grad_(x_sg, gs, *sg_params)
+    else:  # the surrogate is needed twice (spike and same-step reset): evaluate it once
+        sg = grad_(x_sg, None, *sg_params)
+        gu = sg * gs
+    if not _is_one(gsf):
+        gu.mul_(gsf.to(acc))
+    dthr = -gu.sum(0) if param_grad else None
+    prev0 = mem0.to(acc) if mem0 is not None else u.new_zeros(u.shape[1:], dtype=acc)
+    zero_reset = reset == RESET_ZERO
+    need_prev = param_grad or zero_reset or not reset_delay
+    if need_prev:
+        prev = torch.cat([prev0.unsqueeze(0), mem[:-1].to(acc)])  # the state before each step
+        fired_before = (prev > thr).to(acc)
+        carry = decay * (1.0 - fired_before) if zero_reset else decay.expand(prev.shape)
+    if reset_delay:
+        if g_mem is not None:
+            gu.add_(g_mem.to(acc))
+        for t in range(gu.shape[0] - 2, -1, -1):
+            gu[t].addcmul_(gu[t + 1], carry[t + 1] if zero_reset else decay)
+    else:
+        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, carry, reset)
+        if param_grad:
+            dthr += dthr_reset
+    dmem0 = None
+    if mem0 is not None:
+        first = decay * (prev0 <= thr).to(acc) if zero_reset else decay
+        dmem0 = (gu[0] * first).to(mem0.dtype)
+    ddecay = dgsf = None
+    if param_grad:
+        if reset == RESET_SUBTRACT:
+            dthr -= (gu * fired_before).sum(0)
+        dgsf = (gs * (u > thr)).sum(0)
+        kept = gu * (1.0 - fired_before) if zero_reset else gu
+        ddecay = (kept * prev).sum(0)
+    gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
+    dsyn0 = dalpha = None
+    if alpha is not None:
+        gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad)
+    return gin.to(mem.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
+
+
+def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad):
+    """dL/dI_t = dL/d(input of step t) + dL/dsyn_t + alpha dL/dI_{t+1}, in place; it is also
+    dL/dX_t. Returns it with the initial current's and alpha's gradients."""
+    if g_syn is not None:
+        gin.add_(g_syn.to(gin.dtype))
+    for t in range(gin.shape[0] - 2, -1, -1):
+        gin[t].addcmul_(gin[t + 1], alpha)
+    dsyn0 = None if syn0 is None else (gin[0] * alpha).to(syn0.dtype)
+    dalpha = None
+    if alpha_grad:
+        first = syn0.to(gin.dtype) if syn0 is not None else gin.new_zeros(gin.shape[1:])
+        previous = torch.cat([first.unsqueeze(0), syn[:-1].to(gin.dtype)])
+        dalpha = (gin * previous).sum(0)
+    return gin, dsyn0, dalpha
+
+
+def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset):
+    """Reverse scan for reset_delay=False, where U'_t = U_t - (H(U_t - thr) - r_t) * reset_term and
+    the spike inside it is differentiable. Returns dL/dU_t and the threshold gradient of the reset."""
+    d = (u > thr).to(u.dtype) - fired_before
+    if reset == RESET_SUBTRACT:
+        dpost_du = 1.0 - sg * thr
+    elif reset == RESET_ZERO:
+        dpost_du = 1.0 - d - u * sg
+    else:
+        dpost_du = torch.ones_like(u)
+    gu = torch.empty_like(gspk)
+    gpost = torch.zeros_like(gspk) if g_mem is None else g_mem.to(u.dtype, copy=True)
+    for t in range(gu.shape[0] - 1, -1, -1):
+        if t + 1 < gu.shape[0]:
+            gpost[t].addcmul_(gu[t + 1], carry[t + 1])
+        torch.addcmul(gspk[t], gpost[t], dpost_du[t], out=gu[t])
+    if reset == RESET_SUBTRACT:
+        dthr = (gpost * (sg * thr - d)).sum(0)
+    elif reset == RESET_ZERO:
+        dthr = (gpost * u * sg).sum(0)
+    else:
+        dthr = torch.zeros_like(gu[0])
+    return gu, dthr

@@ -1,0 +1,126 @@
+"""Launchers of the fused LIF-family kernels: allocate outputs, lay tensors out as `[T, N]`, pick
+the grid."""
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+from torch.library import wrap_triton
+
+from tritonsnn.kernels.lif import lif_bwd_kernel, lif_fwd_kernel
+from tritonsnn.surrogate import spec_for_kernel_id
+
+NUM_WARPS = 4
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def block_size(n: int, device: torch.device) -> int:
+    """Neurons per program. Each program walks the whole time loop, so parallelism comes from
+    neurons alone: aim for at least 8 programs per SM, with 1 (small layers) up to 8 (large ones)
+    fp32 elements per thread; every load and store stays a vector access. Written as comparisons
+    so that a symbolic `n` (torch.compile, dynamic shapes) only adds range guards."""
+    if device.type != "cuda":
+        # The interpreter (tests): small blocks, so that modest shapes still span several
+        # programs and a masked tail.
+        return 64
+    sms = _sm_count(device.index if device.index is not None else torch.cuda.current_device())
+    for block in (1024, 512, 256):
+        if n >= 8 * sms * block:
+            return block
+    return 32 * NUM_WARPS
+
+
+def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """`t` as a `[T, N]` matrix whose neurons are contiguous, and its time stride (no copy when
+    only the time dimension is strided, e.g. a slice along T)."""
+    t2 = t.reshape(t.shape[0], -1)
+    if t2.shape[1] > 1 and t2.stride(1) != 1:
+        t2 = t2.contiguous()
+    return t2, t2.stride(0)
+
+
+def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
+    """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
+    if p.numel() == 1:
+        return p.reshape(1), 0
+    return p.expand(shape).reshape(-1), 1
+
+
+def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.reshape(-1).contiguous()
+
+
+def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
+                reset_input: bool):
+    """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
+    synaptic current when alpha is given; each is an empty tensor otherwise."""
+    T, shape = x.shape[0], x.shape[1:]
+    n = shape.numel()
+    synaptic = alpha is not None
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    h = torch.empty(x.shape if not reset_delay else (0,), dtype=x.dtype, device=x.device)
+    syn = torch.empty(x.shape if synaptic else (0,), dtype=x.dtype, device=x.device)
+    if T == 0 or n == 0:
+        return spk, mem, h, syn
+    x2, stride_x_t = time_major(x)
+    alpha1, stride_alpha = per_neuron(alpha, shape) if synaptic else (None, 0)
+    decay1, stride_decay = per_neuron(decay, shape)
+    thr1, stride_thr = per_neuron(threshold, shape)
+    gsf1, stride_gsf = per_neuron(gsf, shape)
+    block = block_size(n, x.device)
+    wrap_triton(lif_fwd_kernel)[(triton.cdiv(n, block),)](
+        x2, _flat(mem0), _flat(syn0), alpha1, decay1, thr1, gsf1,
+        spk, mem, None if reset_delay else h, syn if synaptic else None,
+        T, n, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
+        RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
+        HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
+        FP64=x.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+    )
+    return spk, mem, h, syn
+
+
+def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
+                 reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_p0: float,
+                 sg_p1: float, sg_seed, param_grad: bool, alpha_grad: bool):
+    """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `tritonsnn._lif_torch.lif_backward`
+    does: parameter gradients are per-neuron sums over time; None where not asked for."""
+    T, shape = mem.shape[0], mem.shape[1:]
+    n = shape.numel()
+    synaptic = alpha is not None
+    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
+
+    def like(t):
+        return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
+
+    dx, dmem0, dsyn0 = like(mem), like(mem0), like(syn0)
+    # Separate buffers: a per-neuron sum already in its parameter's shape is returned as it is.
+    ddecay, dthr, dgsf = (torch.empty(shape, dtype=acc, device=mem.device) if param_grad else None
+                          for _ in range(3))
+    dalpha = torch.empty(shape, dtype=acc, device=mem.device) if alpha_grad else None
+    gs2, stride_gs_t = time_major(g_spk)
+    gm2, stride_gm_t = time_major(g_mem) if g_mem is not None else (None, 0)
+    gi2, stride_gi_t = time_major(g_syn) if g_syn is not None else (None, 0)
+    alpha1, stride_alpha = per_neuron(alpha, shape) if synaptic else (None, 0)
+    decay1, stride_decay = per_neuron(decay, shape)
+    thr1, stride_thr = per_neuron(threshold, shape)
+    gsf1, stride_gsf = per_neuron(gsf, shape)
+    block = block_size(n, mem.device)
+    wrap_triton(lif_bwd_kernel)[(triton.cdiv(n, block),)](
+        gs2, gm2, gi2, mem, None if reset_delay else h, syn if alpha_grad else None,
+        _flat(mem0), _flat(syn0), alpha1, decay1, thr1, gsf1, sg_seed,
+        dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf,
+        T, n, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
+        stride_gsf, sg_p0, sg_p1,
+        RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
+        HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
+        HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,
+        SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
+        FP64=mem.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+    )
+    return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf

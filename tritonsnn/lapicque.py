@@ -1,0 +1,115 @@
+"""`tritonsnn.Lapicque`: snnTorch's RC-circuit LIF, fused."""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import functional
+from tritonsnn._neuron import LIF
+
+
+def _given(value) -> bool:
+    return value is not None and value is not False
+
+
+class Lapicque(LIF):
+    """Lapicque's RC neuron with snnTorch 1.0.0's constructor and results.
+
+    Per step, with dt = time_step and r = H(U[t-1] - threshold)::
+
+        V[t] = X[t] dt / C + (1 - dt / (R C)) U[t-1]
+        subtract: U[t] = V[t] - r threshold;  zero: U[t] = (1 - r) V[t];  none: U[t] = V[t]
+
+    Give ``beta``, or ``R`` and ``C``, or ``beta`` with one of them: the rest follows as in snnTorch
+    (with beta alone R = 1 and C = dt / ln(1/beta), so the decay is 1 - ln(1/beta)). R, C and
+    time_step are buffers. ``learn_beta=True`` makes beta a parameter that sets the dynamics
+    (through R C = dt / ln(1/beta)) and receives gradients; in snnTorch 1.0.0 it is registered but
+    unused. Calls and state handling as for :class:`tritonsnn.Leaky`.
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> lif = snn.Lapicque(beta=0.9, step_mode="multi")
+        >>> spk, mem = lif(torch.full((2, 1), 0.5))
+        >>> mem.flatten()
+        tensor([0.0527, 0.0998])
+    """
+
+    state_names = ("mem",)
+
+    def __init__(
+        self,
+        beta=False,
+        R=False,
+        C=False,
+        time_step=1,
+        threshold=1.0,
+        spike_grad=None,
+        surrogate_disable=False,
+        init_hidden=False,
+        inhibition=False,
+        learn_beta=False,
+        learn_threshold=False,
+        reset_mechanism="subtract",
+        state_quant=False,
+        output=False,
+        graded_spikes_factor=1.0,
+        learn_graded_spikes_factor=False,
+        step_mode="single",
+    ):
+        dt = torch.as_tensor(time_step)
+        if dt.numel() != 1 or float(dt) <= 0:
+            raise ValueError(f"time_step must be a positive number, got {time_step!r}")
+        beta, R, C = self._circuit(beta, R, C, float(dt))
+        super().__init__(
+            beta,
+            learn_beta=learn_beta,
+            threshold=threshold,
+            spike_grad=spike_grad,
+            surrogate_disable=surrogate_disable,
+            init_hidden=init_hidden,
+            inhibition=inhibition,
+            learn_threshold=learn_threshold,
+            reset_mechanism=reset_mechanism,
+            state_quant=state_quant,
+            output=output,
+            graded_spikes_factor=graded_spikes_factor,
+            learn_graded_spikes_factor=learn_graded_spikes_factor,
+            step_mode=step_mode,
+        )
+        self.learn_beta = learn_beta
+        self.register_buffer("time_step", dt)
+        self.register_buffer("R", torch.as_tensor(R))
+        self.register_buffer("C", torch.as_tensor(C))
+        self._register_states()
+
+    @staticmethod
+    def _circuit(beta, R, C, dt):
+        """(beta, R, C) completed from what was given, by snnTorch's rules."""
+        has_beta, has_r, has_c = _given(beta), _given(R), _given(C)
+        if has_beta and has_r and has_c:
+            raise ValueError("Lapicque takes beta, or R and C, or beta with one of them, not all three")
+        if not has_beta and not (has_r and has_c):
+            raise ValueError("Either beta or 2 of beta, R and C must be specified as an input argument.")
+        if not has_beta:
+            return torch.exp(-dt / (torch.as_tensor(R) * torch.as_tensor(C))), R, C
+        log_inv_beta = -torch.log(torch.as_tensor(beta, dtype=torch.float32))
+        if has_c:
+            return beta, dt / (torch.as_tensor(C) * log_inv_beta), C
+        R = R if has_r else 1.0
+        return beta, R, dt / (torch.as_tensor(R) * log_inv_beta)
+
+    def init_lapicque(self) -> torch.Tensor:
+        """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""
+        return self.reset_mem()
+
+    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
+        # With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch.
+        circuit = (dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C))
+
+        def run(x, mem0):
+            return functional.lapicque(
+                x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
+                spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                graded_spikes_factor=self.graded_spikes_factor, **circuit)
+
+        return self._forward_states(input_, (mem,), run)

@@ -1,0 +1,104 @@
+"""`tritonsnn.Synaptic` (and `Stein`, its old name): snnTorch's synaptic-conductance LIF, fused."""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import functional
+from tritonsnn._neuron import LIF
+from tritonsnn.surrogate import LIFHeaviside
+
+
+class Synaptic(LIF):
+    """Two-state LIF neuron with snnTorch 1.0.0's constructor and results: a synaptic current that
+    decays with alpha feeds a membrane that decays with beta.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1), r = H(U[t-1] - threshold)::
+
+        I[t] = a I[t-1] + X[t]                          (never reset)
+        subtract: U[t] = b U[t-1] + I[t] - r threshold
+        zero:     U[t] = (1 - r) (b U[t-1] + I[t])
+        none:     U[t] = b U[t-1] + I[t]
+        S[t] = H(U[t] - threshold) * graded_spikes_factor
+
+    Calls: ``spk, syn, mem = lif(x_t, syn, mem)`` one step at a time (``step_mode="single"``), or
+    ``spk_seq, syn_seq, mem_seq = lif(x_seq, syn0, mem0)`` over a time-major sequence
+    (``step_mode="multi"``); state handling as for :class:`tritonsnn.Leaky`. ``learn_alpha``,
+    ``learn_beta``, ``learn_threshold`` and ``learn_graded_spikes_factor`` make those parameters
+    (scalar or per-neuron) learnable; ``graded_spikes_factor`` is an addition to snnTorch's
+    signature, which fixes it at 1.
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> lif = snn.Synaptic(alpha=0.8, beta=0.9)
+        >>> syn, mem = lif.init_synaptic()
+        >>> for x_t in torch.full((2, 1), 0.5):
+        ...     spk, syn, mem = lif(x_t, syn, mem)
+        >>> spk, syn, mem
+        (tensor([1.]), tensor([0.9000]), tensor([1.3500]))
+    """
+
+    state_names = ("syn", "mem")
+
+    def __init__(
+        self,
+        alpha,
+        beta,
+        threshold=1.0,
+        spike_grad=None,
+        surrogate_disable=False,
+        init_hidden=False,
+        inhibition=False,
+        learn_alpha=False,
+        learn_beta=False,
+        learn_threshold=False,
+        reset_mechanism="subtract",
+        state_quant=False,
+        output=False,
+        reset_delay=True,
+        graded_spikes_factor=1.0,
+        learn_graded_spikes_factor=False,
+        step_mode="single",
+    ):
+        super().__init__(
+            beta,
+            learn_beta=learn_beta,
+            threshold=threshold,
+            spike_grad=spike_grad,
+            surrogate_disable=surrogate_disable,
+            init_hidden=init_hidden,
+            inhibition=inhibition,
+            learn_threshold=learn_threshold,
+            reset_mechanism=reset_mechanism,
+            state_quant=state_quant,
+            output=output,
+            graded_spikes_factor=graded_spikes_factor,
+            learn_graded_spikes_factor=learn_graded_spikes_factor,
+            step_mode=step_mode,
+        )
+        self._register("alpha", alpha, learn_alpha)
+        self.reset_delay = reset_delay
+        self._register_states()
+
+    def init_synaptic(self):
+        """snnTorch's name for :meth:`reset_mem`: returns the (empty) ``(syn, mem)``."""
+        return self.reset_mem()
+
+    def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None):
+        def run(x, syn0, mem0):
+            return functional.synaptic(
+                x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
+                spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor)
+
+        return self._forward_states(input_, (syn, mem), run)
+
+
+class Stein(Synaptic):
+    """The seed document's name for :class:`Synaptic` (snnTorch 0.x), with its default surrogate
+    ``LIF.Heaviside`` (forward x > 0, gradient passed where x >= 0). It follows today's Synaptic
+    timing: a spike is emitted in the step the membrane crosses the threshold."""
+
+    def __init__(self, alpha, beta, threshold=1.0, spike_grad=None, **kwargs):
+        super().__init__(alpha, beta, threshold=threshold,
+                         spike_grad=LIFHeaviside.apply if spike_grad is None else spike_grad, **kwargs)
