@@ -1,4 +1,5 @@
 """Triton kernels of tritonsnn (installed as `tritonsnn.kernels`); launchers live in `tritonsnn`."""
+from .alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from .lif import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, lif_bwd_kernel, lif_fwd_kernel
 from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
 
@@ -7,6 +8,8 @@ __all__ = [
     "RESET_SUBTRACT",
     "RESET_ZERO",
     "SURROGATE_IDS",
+    "alpha_bwd_kernel",
+    "alpha_fwd_kernel",
     "lif_bwd_kernel",
     "lif_fwd_kernel",
     "surrogate_grad_kernel",

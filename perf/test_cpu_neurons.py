@@ -1,7 +1,7 @@
 """One neuron layer, forward + backward, x [25, 128, 1000] fp32 on the CPU: Leaky against snnTorch
 1.0.0's per-step loop, SpikingJelly 2.0's multi-step LIFNode (when installed) and the naive
-reference; Synaptic and Lapicque against snnTorch and the reference (SpikingJelly has no
-equivalent of either).
+reference; Synaptic, Lapicque and Alpha against snnTorch and the reference (SpikingJelly has no
+equivalent of them).
 
 Run: pytest perf --benchmark-only
 """
@@ -132,6 +132,9 @@ CASES = {
     ("lapicque", "tritonsnn"): fused_sequence(lambda: tritonsnn.Lapicque(beta=0.9, step_mode="multi")),
     ("lapicque", "snntorch"): snntorch_loop(lambda: snntorch.Lapicque(beta=0.9), lambda lif: [lif.init_lapicque()]),
     ("lapicque", "reference"): reference_sequence(lambda x: tritonsnn.reference.lapicque(x, beta=0.9)),
+    ("alpha", "tritonsnn"): fused_sequence(lambda: tritonsnn.Alpha(alpha=0.9, beta=0.8, step_mode="multi")),
+    ("alpha", "snntorch"): snntorch_loop(lambda: snntorch.Alpha(alpha=0.9, beta=0.8), lambda lif: lif.init_alpha()),
+    ("alpha", "reference"): reference_sequence(lambda x: tritonsnn.reference.alpha(x, 0.9, 0.8)),
 }
 
 

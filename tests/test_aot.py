@@ -2,6 +2,7 @@
 
 The test process runs Triton in interpreter mode, which cannot compile, so the compilation runs in
 a child process with TRITON_INTERPRET unset (`python -m tritonsnn.aot`)."""
+import itertools
 import json
 import os
 import subprocess
@@ -24,11 +25,11 @@ def test_every_variant_compiles_for_sm80_and_sm90():
 
 def test_variants_cover_every_flag_value_in_context():
     variants = aot.variants()
-    for kernel, presence in aot.PRESENCE.items():
+    for kernel, spec in aot.KERNELS.items():
         mine = [dict(v.flags) for v in variants if v.kernel == kernel]
-        cores = {tuple(f[name] for name in aot.CORE) for f in mine}
-        assert len(cores) == 3 * 2 * 2 * 2  # every combination of the core flags
-        for name in presence:
+        cores = {tuple(f[name] for name in spec.core) for f in mine}
+        assert len(cores) == len(list(itertools.product(*spec.core.values())))  # every core combination
+        for name in spec.presence:
             assert {f[name] for f in mine} == {True, False}
         assert {v.dtype for v in variants if v.kernel == kernel} == set(aot.DTYPES)
     for sg in list(SURROGATE_IDS.values()) + [USER_ID]:  # each in both code paths and accumulation dtypes

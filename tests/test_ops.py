@@ -158,3 +158,24 @@ def test_one_kernel_for_every_T():
     for T in (1, 2, 3, 16, 17, 100):
         tritonsnn.functional.leaky(torch.randn(T, 256, device=DEVICE), 0.9)
     assert sum(len(c) for c in lif_fwd_kernel.device_caches[DEVICE.index or 0][0].values()) <= 2
+
+
+@pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
+@pytest.mark.parametrize("decays_learnable", [True, False])
+def test_opcheck_alpha(backend_name, decays_learnable):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 3, 4, generator=gen).to(DEVICE).requires_grad_()
+    states = [torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() for _ in range(2)]
+    a, b = (torch.tensor(v, device=DEVICE, requires_grad=decays_learnable) for v in (0.9, 0.7))
+    tau = (torch.log(a) / (torch.log(b) - torch.log(a)) + 1).detach().requires_grad_(decays_learnable)
+    thr, gsf = torch.tensor(0.3, device=DEVICE, requires_grad=True), torch.tensor(1.0, device=DEVICE)
+    args = (x, *states, None, a, b, tau, thr, gsf, 1, *surrogate.atan().kernel_args(), None, backend_name)
+    utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
+    torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd, args, test_utils=utils)
+    with torch.no_grad():
+        spk, exc, inh, mem = torch.ops.tritonsnn.alpha_fwd(*args)
+    detached = [t.detach() for t in (*states, a, b, tau, thr)]
+    bwd = (torch.randn_like(spk), torch.randn_like(exc), None, torch.randn_like(mem), mem, exc, inh,
+           detached[0], detached[1], None, *detached[2:], gsf, 1, *surrogate.atan().kernel_args(), None,
+           True, decays_learnable, backend_name)
+    torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)

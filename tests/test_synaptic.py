@@ -85,6 +85,24 @@ def test_synaptic_matches_snntorch_and_reference(backend, reset_mechanism, reset
     _check(fused, run_snntorch(inputs, grads, sg, reset_mechanism, reset_delay), "snnTorch 1.0.0")
 
 
+@pytest.mark.parametrize("used", ["spk", "syn", "mem"])
+def test_fixed_decays_and_one_output(backend, used):
+    """alpha and beta as buffers (the current is not saved, no decay gradients), the loss on one
+    output: x and both initial states still get exactly the reference's gradients."""
+    inputs, grads = _case(6, (2, 9), True, "zero", True, seed=8)
+    x, alpha, beta, syn0, mem0, thr, gsf = inputs
+    index = ["spk", "syn", "mem"].index(used)
+    results = []
+    for fn in (tritonsnn.functional.synaptic, tritonsnn.reference.synaptic):
+        xs, s0, m0 = (t.to(DEVICE).clone().requires_grad_() for t in (x, syn0, mem0))
+        outs = fn(xs, alpha.to(DEVICE), beta.to(DEVICE), s0, m0, thr.to(DEVICE),
+                  graded_spikes_factor=gsf.to(DEVICE), reset_mechanism="zero")
+        (outs[index] * grads[index].to(DEVICE)).sum().backward()
+        results.append([torch.zeros(t.shape) if t.grad is None else t.grad.cpu() for t in (xs, s0, m0)])
+    for name, a, b in zip(("dx", "dsyn0", "dmem0"), *results):
+        assert_close(a, b, 1e-4, name)
+
+
 def test_alpha_and_beta_are_clamped_like_snntorch(backend):
     """Outside [0, 1] the decays are clamped and their gradients are zero."""
     inputs, grads = _case(6, (2, 3), True, "subtract", True, seed=4)

@@ -5,6 +5,7 @@ path for CPU tensors and `torch.library` ops that `torch.compile` traces without
 """
 from tritonsnn import functional, reference, surrogate
 from tritonsnn._neuron import LIF, SpikingNeuron
+from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
@@ -12,5 +13,5 @@ from tritonsnn.synaptic import Stein, Synaptic
 
 __version__ = "0.1.0"
 
-__all__ = ["LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "functional",
+__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "functional",
            "get_backend", "reference", "set_backend", "surrogate"]

@@ -101,15 +101,15 @@ def lapicque_circuit(beta, R, C, time_step, x):
     whichever of beta, R, C require grad."""
     if isinstance(time_step, torch.Tensor) and time_step.numel() != 1:
         raise ValueError("time_step must be a single value")
-    if float(time_step) <= 0:
+    if (not isinstance(time_step, torch.Tensor) or _inspectable(time_step)) and float(time_step) <= 0:
         raise ValueError(f"time_step must be positive, got {float(time_step)}")
     beta = None if beta is None or beta is False else parameter(beta, x, "beta")
     R = None if R is None or R is False else parameter(R, x, "R")
     C = None if C is None or C is False else parameter(C, x, "C")
     for name, value in (("beta", beta), ("R", R), ("C", C)):
-        if value is not None and not bool((value > 0).all()):
+        if value is not None and _inspectable(value) and not bool((value > 0).all()):
             raise ValueError(f"Lapicque's {name} must be positive")
-    if beta is not None and bool((beta >= 1).any()):
+    if beta is not None and _inspectable(beta) and bool((beta >= 1).any()):
         raise ValueError("Lapicque's beta must be below 1 (the circuit's R C = dt / ln(1/beta))")
     dt = time_step
     if beta is None:
@@ -122,3 +122,17 @@ def lapicque_circuit(beta, R, C, time_step, x):
     if C is not None:
         return 1 - log_inv_beta, dt / C
     return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta
+
+
+def _inspectable(t: torch.Tensor) -> bool:
+    """Whether a tensor's values can be checked without stalling a device: CPU tensors (numbers
+    become CPU tensors here). Values on a GPU are not inspected; a sync per call would cost more
+    than the fused kernel."""
+    return t.device.type == "cpu"
+
+
+def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:
+    """snnTorch's condition on the Alpha neuron's decays: clamp(alpha) > beta (which also rules
+    out beta = 1, where tau = ln a / (ln b - ln a) + 1 is undefined)."""
+    if _inspectable(alpha_clamped) and _inspectable(beta) and bool((alpha_clamped <= beta).any()):
+        raise ValueError("alpha must be greater than beta (and beta below 1).")

@@ -1,7 +1,7 @@
 """Ahead-of-time compilation of every fused-kernel variant for NVIDIA GPUs, with no GPU present.
 
 Each variant is one combination of a kernel's constexpr flags and its tensors' dtypes, as the
-launchers can produce it. Compiling them all for a target (`sm_80`, `sm_90`) proves the Triton code
+launchers can produce it. Compiling them for a target (`sm_80`, `sm_90`) proves the Triton code
 lowers to PTX and a cubin there, and the PTX shows what each kernel does to memory.
 
 Run it where Triton is *not* in interpreter mode (TRITON_INTERPRET unset)::
@@ -37,92 +37,118 @@ class Variant:
         return f"{self.kernel}[{self.dtype}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
 
 
-CORE = ("RESET", "RESET_DELAY", "RESET_INPUT", "SYNAPTIC")  # flags that change the time step's math
-PRESENCE = {  # flags that add an optional tensor (and the code that reads or writes it)
-    "lif_fwd_kernel": ("HAS_MEM0", "HAS_SYN0"),
-    "lif_bwd_kernel": ("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD"),
+@dataclass(frozen=True)
+class KernelFlags:
+    """How a kernel's variants are formed: `core` flags change the time step's math; each
+    `presence` flag adds an optional tensor and the code reading or writing it; `optional` lists,
+    per flag value, the pointers that are then absent (constexpr None)."""
+
+    core: dict
+    presence: tuple
+    defaults: tuple  # the core settings the neurons use by default
+    pointers: dict  # pointer argument -> role: "data" (the variant's dtype), "acc", "param", "seed"
+    optional: tuple  # (flag, value, pointers absent when the flag has that value)
+    surrogate: bool = False
+    requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
+
+
+_LIF_CORE = {"RESET": (0, 1, 2), "RESET_DELAY": (True, False), "RESET_INPUT": (True, False),
+             "SYNAPTIC": (True, False)}
+_LIF_DEFAULTS = ((0, True, False, False), (0, True, True, True))  # Leaky, Synaptic
+_LIF_REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SYNAPTIC"}
+
+KERNELS = {
+    "lif_fwd_kernel": KernelFlags(
+        core=_LIF_CORE, presence=("HAS_MEM0", "HAS_SYN0"), defaults=_LIF_DEFAULTS,
+        pointers={"x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
+                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "data",
+                  "mem_ptr": "data", "h_ptr": "data", "syn_ptr": "data"},
+        optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_SYN0", False, ("syn0_ptr",)),
+                  ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr"))),
+        requires=_LIF_REQUIRES),
+    "lif_bwd_kernel": KernelFlags(
+        core=_LIF_CORE, defaults=_LIF_DEFAULTS, surrogate=True, requires=_LIF_REQUIRES,
+        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD"),
+        pointers={"gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data",
+                  "h_ptr": "data", "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data",
+                  "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
+                  "seed_ptr": "seed", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data",
+                  "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
+        optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
+                  ("RESET_DELAY", True, ("h_ptr",)),
+                  ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr", "syn_ptr", "dalpha_ptr")),
+                  ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",)),
+                  ("ALPHA_GRAD", False, ("syn_ptr", "dalpha_ptr")),
+                  ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr")))),
+    "alpha_fwd_kernel": KernelFlags(
+        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0"), defaults=((1,),),
+        pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
+                  "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
+                  "gsf_ptr": "param", "spk_ptr": "data", "exc_ptr": "data", "inh_ptr": "data",
+                  "mem_ptr": "data"},
+        optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
+                  ("HAS_MEM0", False, ("mem0_ptr",)))),
+    "alpha_bwd_kernel": KernelFlags(
+        core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True,
+        presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD"),
+        pointers={"gs_ptr": "data", "ge_ptr": "data", "gi_ptr": "data", "gm_ptr": "data",
+                  "mem_ptr": "data", "exc_ptr": "data", "inh_ptr": "data", "exc0_ptr": "data",
+                  "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
+                  "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed",
+                  "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
+                  "db_ptr": "acc", "dtau_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
+        optional=(("HAS_EXC0", False, ("exc0_ptr", "dexc0_ptr")), ("HAS_INH0", False, ("inh0_ptr", "dinh0_ptr")),
+                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_GE", False, ("ge_ptr",)),
+                  ("HAS_GI", False, ("gi_ptr",)), ("HAS_GM", False, ("gm_ptr",)),
+                  ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")),
+                  ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
 }
-SYNAPTIC_ONLY = {"HAS_SYN0", "HAS_GI", "ALPHA_GRAD"}
+_FLOAT_SCALARS = {"p0", "p1"}
+_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
 
-def _kernel_variant(kernel, dtype, core, present=(), sg=None) -> Variant:
-    flags = dict(zip(CORE, core))
-    for name in PRESENCE[kernel]:
-        flags[name] = name in present and (flags["SYNAPTIC"] or name not in SYNAPTIC_ONLY)
-    if kernel == "lif_bwd_kernel":
+def _variant(kernel: str, dtype: str, core: tuple, present=(), sg=None) -> Variant:
+    spec = KERNELS[kernel]
+    flags = dict(zip(spec.core, core))
+    for name in spec.presence:
+        flags[name] = name in present and flags.get(spec.requires.get(name), True)
+    if spec.surrogate:
         flags["SURROGATE"] = SURROGATE_IDS["ATan"] if sg is None else sg
     return Variant(kernel, dtype, tuple(flags.items()))
 
 
 def variants() -> list[Variant]:
-    """The variants compiled: every combination of the core flags (reset mechanism, reset delay,
-    input reset, synaptic current) with every optional tensor present and with none, in fp32;
-    each optional tensor alone on Leaky's and Synaptic's default core; the defaults in fp16, bf16
-    and fp64; and every surrogate (a user-registered one included) in both ways the backward uses
-    it (reset_delay True/False) and both accumulation dtypes. Flags guard independent blocks of
-    code, so this reaches every line of every kernel in every context that changes its types or
-    its control flow, without compiling the full product (thousands of variants)."""
-    cores = list(itertools.product((0, 1, 2), (True, False), (True, False), (True, False)))
+    """The variants compiled, per kernel: every combination of the core flags (reset mechanism,
+    and for the LIF family reset delay, input reset and synaptic current) with every optional
+    tensor present and with none, in fp32; each optional tensor alone on the neurons' default
+    cores; those defaults in fp16, bf16 and fp64; and for the LIF backward every surrogate (a
+    user-registered one included) in both ways it is used (reset_delay True/False) and both
+    accumulation dtypes. Flags guard independent blocks of code, so this reaches every line of
+    every kernel in every context that changes its types or control flow, without compiling the
+    full product (thousands of variants)."""
     out = []
-    for kernel in PRESENCE:
-        everything = PRESENCE[kernel]
-        for core in cores:
-            out.append(_kernel_variant(kernel, "fp32", core, everything))
-            out.append(_kernel_variant(kernel, "fp32", core, ()))
-        for default in ((0, True, False, False), (0, True, True, True)):  # Leaky, Synaptic
-            for name in everything:
-                out.append(_kernel_variant(kernel, "fp32", default, (name,)))
-            for dtype in ("fp16", "bf16", "fp64"):
-                out.append(_kernel_variant(kernel, dtype, default, everything))
+    for kernel, spec in KERNELS.items():
+        for core in itertools.product(*spec.core.values()):
+            out.append(_variant(kernel, "fp32", core, spec.presence))
+            out.append(_variant(kernel, "fp32", core, ()))
+        for default in spec.defaults:
+            out.extend(_variant(kernel, "fp32", default, (name,)) for name in spec.presence)
+            out.extend(_variant(kernel, dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
+    everything = KERNELS["lif_bwd_kernel"].presence
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES + (USER_ID,)):
-        out.append(_kernel_variant("lif_bwd_kernel", dtype, (0, delay, False, False), PRESENCE["lif_bwd_kernel"], sg))
+        out.append(_variant("lif_bwd_kernel", dtype, (0, delay, False, False), everything, sg))
     return list(dict.fromkeys(out))
-
-
-# Pointer arguments by role: "data" takes the variant's dtype, "acc" its accumulation dtype,
-# "param" fp32 (module buffers), "seed" int64; optional ones become constexpr None when their
-# flag is off.
-_POINTERS = {
-    "lif_fwd_kernel": {
-        "x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
-        "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "data",
-        "mem_ptr": "data", "h_ptr": "data", "syn_ptr": "data",
-    },
-    "lif_bwd_kernel": {
-        "gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data", "h_ptr": "data",
-        "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
-        "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed",
-        "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data", "dalpha_ptr": "acc",
-        "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
-    },
-}
-_FLOAT_SCALARS = {"p0", "p1"}
-_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t"}  # as the JIT marks them for typical shapes
 
 
 def _absent(v: Variant) -> set[str]:
     flags = dict(v.flags)
-    backward = v.kernel == "lif_bwd_kernel"
+    spec = KERNELS[v.kernel]
     absent = set()
-    if not flags["HAS_MEM0"]:
-        absent |= {"mem0_ptr", "dmem0_ptr"}
-    if not flags["HAS_SYN0"]:
-        absent |= {"syn0_ptr", "dsyn0_ptr"}
-    if flags["RESET_DELAY"]:
-        absent.add("h_ptr")
-    if not flags["SYNAPTIC"]:
-        absent |= {"alpha_ptr"} | ({"gi_ptr", "syn_ptr", "dalpha_ptr"} if backward else {"syn_ptr"})
-    if backward:
-        if not flags["HAS_GM"]:
-            absent.add("gm_ptr")
-        if not flags["HAS_GI"]:
-            absent.add("gi_ptr")
-        if not flags["ALPHA_GRAD"]:
-            absent |= {"syn_ptr", "dalpha_ptr"}
-        if not flags["PARAM_GRAD"]:
-            absent |= {"ddecay_ptr", "dthr_ptr", "dgsf_ptr"}
-        if flags["SURROGATE"] not in STOCHASTIC_IDS:
-            absent.add("seed_ptr")
+    for flag, value, pointers in spec.optional:
+        if flags[flag] == value:
+            absent.update(pointers)
+    if spec.surrogate and flags["SURROGATE"] not in STOCHASTIC_IDS:
+        absent.add("seed_ptr")
     return absent
 
 
@@ -133,20 +159,20 @@ def source(v: Variant):
     from tritonsnn import kernels
 
     fn = getattr(kernels, v.kernel)
+    pointers = KERNELS[v.kernel].pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, FP64=v.dtype == "fp64", BLOCK=BLOCK)
     if "SURROGATE" in constexprs:
         # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
         # function standing in for the user's.
         constexprs["SG_FN"] = kernels.surrogates.fast_sigmoid_grad if constexprs["SURROGATE"] >= USER_ID else None
-    constexprs.update({name: None for name in _absent(v) if name in fn.arg_names})
+    constexprs.update({name: None for name in _absent(v)})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
         if name in constexprs:
             signature[name] = "constexpr"
-        elif name in _POINTERS[v.kernel]:
-            role = _POINTERS[v.kernel][name]
-            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "seed": "i64"}[role]
+        elif name in pointers:
+            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "seed": "i64"}[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:
             signature[name] = "fp32"

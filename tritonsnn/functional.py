@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks, _lif_torch, ops
+from tritonsnn import _alpha_torch, _checks, _lif_torch, ops, ops_alpha
 from tritonsnn.backend import get_backend
 from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
 
-__all__ = ["lapicque", "leaky", "synaptic"]
+__all__ = ["alpha", "lapicque", "leaky", "synaptic"]
 
 
 def leaky(
@@ -159,6 +159,95 @@ def lapicque(
     decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
     spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, surrogate)
     return spk, mem_seq
+
+
+def alpha(
+    x: torch.Tensor,
+    alpha,
+    beta,
+    syn_exc: torch.Tensor | None = None,
+    syn_inh: torch.Tensor | None = None,
+    mem: torch.Tensor | None = None,
+    threshold=1.0,
+    spike_grad=None,
+    reset_mechanism: str = "zero",
+    graded_spikes_factor=1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """snnTorch's Alpha neuron over a whole sequence, fused into one kernel.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1),
+    tau = ln a / (ln b - ln a) + 1 and r_t = H(U_{t-1} - threshold)::
+
+        E_t = a E_{t-1} + X_t,   I_t = b I_{t-1} - X_t,   U_t = tau (E_t + I_t)
+        zero (default): E, I and U are multiplied by (1 - r_t)
+        subtract: E_t -= r_t threshold,  I_t *= (1 - r_t),  U_t += r_t I_{t-1}  (snnTorch's code)
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    The membrane does not decay from its own past, so `mem` only sets the first reset. alpha must
+    exceed beta, so beta < 1 (checked for numbers and CPU tensors; CUDA tensors are not inspected,
+    which would stall the device).
+
+    Returns:
+        `(spk, syn_exc_seq, syn_inh_seq, mem_seq)`, each `[T, *neurons]` in x's dtype.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> spk, exc, inh, mem = tritonsnn.functional.alpha(torch.full((3, 1), 0.5), alpha=0.9, beta=0.8)
+        >>> mem.flatten()
+        tensor([0.0000, 0.0947, 0.2558])
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    syn_exc = _checks.state(syn_exc, x, "syn_exc")
+    syn_inh = _checks.state(syn_inh, x, "syn_inh")
+    a = _checks.parameter(alpha, x, "alpha").clamp(0, 1)
+    _checks.alpha_decays(a, beta)
+    b = beta.clamp(0, 1)
+    tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
+    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset)
+    if not surrogate.fused:
+        return _AlphaPythonSurrogate.apply(*args, surrogate)
+    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
+    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
+    return torch.ops.tritonsnn.alpha_fwd(*args, sg_id, sg_p0, sg_p1, seed, get_backend())
+
+
+class _AlphaPythonSurrogate(torch.autograd.Function):
+    """Alpha with a `custom_surrogate(fn)`: the fused forward, the torch path's backward."""
+
+    @staticmethod
+    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, surrogate):
+        warn_unfused(surrogate)
+        return torch.ops.tritonsnn.alpha_fwd(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
+                                             *DISABLED.kernel_args(), None, get_backend())
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, surrogate = inputs
+        _, exc, inh, mem = output
+        ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
+        ctx.config = (reset, surrogate)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
+        mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf = ctx.saved_tensors
+        reset, surrogate = ctx.config
+        needs = ctx.needs_input_grad
+        if grad_spk is None:
+            grad_spk = torch.zeros_like(mem)
+        decay_grad = bool(needs[4] or needs[5] or needs[6])
+        param_grad = bool(needs[7] or needs[8])
+        dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = _alpha_torch.alpha_backward(
+            grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
+            threshold, gsf, reset, custom_grad(surrogate.fn), (), param_grad, decay_grad)
+        if decay_grad:
+            da, db, dtau = (ops.to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
+        if param_grad:
+            dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
+        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None
 
 
 def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate):

@@ -170,7 +170,7 @@ def _lif_setup_context(ctx, inputs, output) -> None:
     ctx.set_materialize_grads(False)
 
 
-def _module_slope_if_nan(p: float) -> float:
+def module_slope_if_nan(p: float) -> float:
     return float(surrogate.slope) if math.isnan(p) else p
 
 
@@ -186,7 +186,7 @@ def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
     dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch.ops.tritonsnn.lif_bwd(
         grad_spk, grad_mem, grad_syn, mem, h, mem.new_empty(0) if syn is None else syn, mem0, syn0,
         alpha, decay, threshold, gsf, reset, reset_delay, reset_input, sg_id,
-        _module_slope_if_nan(sg_p0), _module_slope_if_nan(sg_p1), sg_seed, param_grad,
+        module_slope_if_nan(sg_p0), module_slope_if_nan(sg_p1), sg_seed, param_grad,
         alpha_grad and bool(needs[3]), backend,
     )
     wanted = (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)

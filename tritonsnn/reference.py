@@ -91,6 +91,42 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
     return _run(x.to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype)
 
 
+def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, spike_grad=None,
+          reset_mechanism="zero", graded_spikes_factor=1.0):
+    """Same signature and results as :func:`tritonsnn.functional.alpha`, by a naive loop that
+    follows snnTorch 1.0.0's `Alpha` line by line."""
+    spike_fn = resolve(spike_grad)
+    x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    acc = _acc(x)
+    a = _checks.parameter(alpha, x, "alpha").to(acc).clamp(0, 1)
+    b = beta.to(acc).clamp(0, 1)
+    thr, gsf = thr.to(acc), gsf.to(acc)
+    tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
+    zeros = torch.zeros(x.shape[1:], dtype=acc, device=x.device)
+    exc = zeros if syn_exc is None else syn_exc.to(acc)
+    inh = zeros if syn_inh is None else syn_inh.to(acc)
+    u_stored = zeros if mem is None else mem.to(acc)
+    outs = [[], [], [], []]
+    for x_t in x.to(acc):
+        reset = spike_fn(u_stored - thr).detach()
+        exc_base, inh_base = a * exc + x_t, b * inh - x_t
+        u = tau * (exc_base + inh_base)
+        if mechanism == 0:
+            exc, inh, u = exc_base - thr * reset, inh_base - inh_base * reset, u + inh * reset
+        elif mechanism == 1:
+            exc, inh, u = exc_base - exc_base * reset, inh_base - inh_base * reset, u - u * reset
+        else:
+            exc, inh = exc_base, inh_base
+        u_stored = _stored(u, x.dtype)
+        spk = spike_fn(u_stored - thr) * gsf
+        for seq, value in zip(outs, (spk, exc, inh, u_stored)):
+            seq.append(value)
+    if not outs[0]:
+        return tuple(x.new_empty(x.shape) for _ in range(4))
+    return tuple(torch.stack(seq).to(x.dtype) for seq in outs)
+
+
 def _acc(x):
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 

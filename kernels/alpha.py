@@ -1,0 +1,194 @@
+"""Fused kernels of snnTorch's Alpha neuron: an excitatory and an inhibitory current, and a
+membrane that is their scaled sum (it does not decay from its own past), over the whole time
+loop in one launch, forward and backward.
+
+The decays a = clamp(alpha), b = clamp(beta) and the scale tau = ln a / (ln b - ln a) + 1 arrive
+computed in Python, so autograd chains tau's gradient back to alpha and beta. Equations and the
+backward derivation are in `kernels/README.md`.
+"""
+import triton
+import triton.language as tl
+
+from .lif import _acc, _param, _state0, _stored
+from .surrogates import surrogate_grad
+
+
+@triton.jit(do_not_specialize=["T"])
+def alpha_fwd_kernel(
+    x_ptr, exc0_ptr, inh0_ptr, mem0_ptr, a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr,
+    spk_ptr, exc_ptr, inh_ptr, mem_ptr,
+    T, N, stride_x_t, stride_a, stride_b, stride_tau, stride_thr, stride_gsf,
+    RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
+    FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m_n = o_n < N
+    b_a = _param(a_ptr, o_n, m_n, stride_a, FP64)
+    b_b = _param(b_ptr, o_n, m_n, stride_b, FP64)
+    b_tau = _param(tau_ptr, o_n, m_n, stride_tau, FP64)
+    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_exc = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
+    b_inh = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
+    b_r = tl.where(_state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK) > b_thr, 1.0, 0.0)
+    p_x = x_ptr + o_n
+    p_s = spk_ptr + o_n
+    p_e = exc_ptr + o_n
+    p_i = inh_ptr + o_n
+    p_m = mem_ptr + o_n
+    for _ in range(0, T):
+        b_x = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+        b_exc_base = b_a * b_exc + b_x
+        b_inh_base = b_b * b_inh - b_x
+        b_u = b_tau * (b_exc_base + b_inh_base)
+        if RESET == 0:
+            # snnTorch's subtraction: the excitatory current loses the threshold, the inhibitory
+            # one is cleared, and the membrane gains the previous inhibitory current.
+            b_u = b_u + b_r * b_inh
+            b_exc = b_exc_base - b_r * b_thr
+            b_inh = tl.where(b_r > 0, 0.0, b_inh_base)
+        elif RESET == 1:
+            b_u = tl.where(b_r > 0, 0.0, b_u)
+            b_exc = tl.where(b_r > 0, 0.0, b_exc_base)
+            b_inh = tl.where(b_r > 0, 0.0, b_inh_base)
+        else:
+            b_exc = b_exc_base
+            b_inh = b_inh_base
+        b_r = tl.where(_stored(b_u, p_m, FP64) > b_thr, 1.0, 0.0)
+        tl.store(p_s, (b_r * b_gsf).to(p_s.dtype.element_ty), mask=m_n)
+        tl.store(p_e, b_exc.to(p_e.dtype.element_ty), mask=m_n)
+        tl.store(p_i, b_inh.to(p_i.dtype.element_ty), mask=m_n)
+        tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)
+        p_x += stride_x_t
+        p_s += N
+        p_e += N
+        p_i += N
+        p_m += N
+
+
+@triton.jit(do_not_specialize=["T"])
+def alpha_bwd_kernel(
+    gs_ptr, ge_ptr, gi_ptr, gm_ptr, mem_ptr, exc_ptr, inh_ptr, exc0_ptr, inh0_ptr, mem0_ptr,
+    a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, seed_ptr,
+    dx_ptr, dexc0_ptr, dinh0_ptr, da_ptr, db_ptr, dtau_ptr, dthr_ptr, dgsf_ptr,
+    T, N, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
+    stride_thr, stride_gsf, p0, p1,
+    RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
+    HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
+    DECAY_GRAD: tl.constexpr, SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m_n = o_n < N
+    b_a = _param(a_ptr, o_n, m_n, stride_a, FP64)
+    b_b = _param(b_ptr, o_n, m_n, stride_b, FP64)
+    b_tau = _param(tau_ptr, o_n, m_n, stride_tau, FP64)
+    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_mem0 = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
+    b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    if DECAY_GRAD:
+        b_exc0 = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
+        b_inh0 = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
+
+    o_last = (T - 1).to(tl.int64)
+    p_gs = gs_ptr + o_last * stride_gs_t + o_n
+    p_m = mem_ptr + o_last * N + o_n
+    p_dx = dx_ptr + o_last * N + o_n
+    if DECAY_GRAD:
+        p_e = exc_ptr + o_last * N + o_n
+        p_i = inh_ptr + o_last * N + o_n
+    o_rand = o_last * N + o_n
+    if SURROGATE == 8:  # StochasticSpikeOperator: the seed drawn at forward time
+        b_seed = tl.load(seed_ptr)
+    else:
+        b_seed = 0
+    if HAS_GE:
+        p_ge = ge_ptr + o_last * stride_ge_t + o_n
+    if HAS_GI:
+        p_gi = gi_ptr + o_last * stride_gi_t + o_n
+    if HAS_GM:
+        p_gm = gm_ptr + o_last * stride_gm_t + o_n
+
+    b_carry_e = b_zero  # dL/d(excitatory current after step t), from step t + 1
+    b_carry_i = b_zero  # dL/d(inhibitory current after step t), from step t + 1
+    b_da = b_zero
+    b_db = b_zero
+    b_dtau = b_zero
+    b_dthr = b_zero
+    b_dgsf = b_zero
+    b_u = _acc(tl.load(p_m, mask=m_n, other=0.0), FP64)
+    for i in range(0, T):
+        t = T - 1 - i
+        if t > 0:
+            b_p = _acc(tl.load(p_m - N, mask=m_n, other=0.0), FP64)
+        else:
+            b_p = b_mem0
+        b_r = tl.where(b_p > b_thr, 1.0, 0.0)
+        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
+        b_gs = _acc(tl.load(p_gs, mask=m_n, other=0.0), FP64)
+        b_gspk = b_gs * b_gsf * b_sg
+        b_gu = b_gspk  # the membrane feeds nothing later but the (detached) reset
+        if HAS_GM:
+            b_gu += _acc(tl.load(p_gm, mask=m_n, other=0.0), FP64)
+            p_gm -= stride_gm_t
+        b_ge = b_carry_e
+        if HAS_GE:
+            b_ge += _acc(tl.load(p_ge, mask=m_n, other=0.0), FP64)
+            p_ge -= stride_ge_t
+        b_gi = b_carry_i
+        if HAS_GI:
+            b_gi += _acc(tl.load(p_gi, mask=m_n, other=0.0), FP64)
+            p_gi -= stride_gi_t
+        # Gradients of the bases (before the reset), each also reached through U = tau (E + I).
+        if RESET == 0:
+            b_gu_base = b_gu
+            b_ge_base = b_ge + b_tau * b_gu
+            b_gi_base = tl.where(b_r > 0, 0.0, b_gi) + b_tau * b_gu
+        elif RESET == 1:
+            b_gu_base = tl.where(b_r > 0, 0.0, b_gu)
+            b_ge_base = tl.where(b_r > 0, 0.0, b_ge) + b_tau * b_gu_base
+            b_gi_base = tl.where(b_r > 0, 0.0, b_gi) + b_tau * b_gu_base
+        else:
+            b_gu_base = b_gu
+            b_ge_base = b_ge + b_tau * b_gu
+            b_gi_base = b_gi + b_tau * b_gu
+        tl.store(p_dx, (b_ge_base - b_gi_base).to(p_dx.dtype.element_ty), mask=m_n)
+        if DECAY_GRAD:
+            if t > 0:
+                b_eprev = _acc(tl.load(p_e - N, mask=m_n, other=0.0), FP64)
+                b_iprev = _acc(tl.load(p_i - N, mask=m_n, other=0.0), FP64)
+            else:
+                b_eprev = b_exc0
+                b_iprev = b_inh0
+            b_da += b_ge_base * b_eprev
+            b_db += b_gi_base * b_iprev
+            b_dtau += b_gu_base * (b_a * b_eprev + b_b * b_iprev)  # E + I: the input cancels
+            p_e -= N
+            p_i -= N
+        if PARAM_GRAD:
+            b_dthr -= b_gspk
+            if RESET == 0:
+                b_dthr -= b_r * b_ge
+            b_dgsf += b_gs * tl.where(b_u > b_thr, 1.0, 0.0)
+        b_carry_e = b_a * b_ge_base
+        b_carry_i = b_b * b_gi_base
+        if RESET == 0:
+            b_carry_i += b_r * b_gu  # U_t gained r_t times the previous inhibitory current
+        b_u = b_p
+        p_gs -= stride_gs_t
+        p_m -= N
+        p_dx -= N
+        o_rand -= N
+
+    if HAS_EXC0:
+        tl.store(dexc0_ptr + o_n, b_carry_e.to(dexc0_ptr.dtype.element_ty), mask=m_n)
+    if HAS_INH0:
+        tl.store(dinh0_ptr + o_n, b_carry_i.to(dinh0_ptr.dtype.element_ty), mask=m_n)
+    if DECAY_GRAD:
+        tl.store(da_ptr + o_n, b_da, mask=m_n)
+        tl.store(db_ptr + o_n, b_db, mask=m_n)
+        tl.store(dtau_ptr + o_n, b_dtau, mask=m_n)
+    if PARAM_GRAD:
+        tl.store(dthr_ptr + o_n, b_dthr, mask=m_n)
+        tl.store(dgsf_ptr + o_n, b_dgsf, mask=m_n)

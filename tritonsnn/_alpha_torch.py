@@ -1,0 +1,111 @@
+"""snnTorch's Alpha neuron on any device without Triton: `kernels/alpha.py`'s algorithm as
+vectorised torch code, as `tritonsnn._lif_torch` does for the LIF family.
+
+- forward: each step is a few in-place ops writing straight into the output sequences;
+- backward: the surrogate of every step in one pass, then each current's gradient is a linear
+  recurrence gX_t = A_t + C_t gX_{t+1} whose A and C are precomputed for all steps at once, leaving
+  one multiply-add per step and current.
+"""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn._lif_torch import _is_one, acc_dtype
+from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
+
+
+def _initial(t, shape, like):
+    return like.new_zeros(shape) if t is None else t.to(like.dtype)
+
+
+def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
+    """Returns (spk, exc, inh, mem), each [T, *neurons] in x's dtype."""
+    acc = acc_dtype(x.dtype)
+    xa = x.to(acc)
+    a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
+    shape = x.shape[1:]
+    exc, inh, u = (torch.empty(x.shape, dtype=acc, device=x.device) for _ in range(3))
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    # Thresholds compare the membrane as stored (rounded to x's dtype), as the kernels do.
+    mem = u if x.dtype == acc else torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    e_prev, i_prev = _initial(exc0, shape, xa), _initial(inh0, shape, xa)
+    fired = (_initial(mem0, shape, xa) > thr).to(acc)
+    keep = torch.empty(shape, dtype=acc, device=x.device)
+    for t in range(x.shape[0]):
+        torch.addcmul(xa[t], e_prev, a, out=exc[t])             # E* = a E + X
+        torch.mul(i_prev, b, out=inh[t]).sub_(xa[t])            # I* = b I - X
+        torch.add(exc[t], inh[t], out=u[t]).mul_(tau)           # U = tau (E* + I*)
+        if reset == RESET_SUBTRACT:
+            u[t].addcmul_(fired, i_prev)                        # snnTorch's: U gains r I_{t-1}
+            exc[t].addcmul_(fired, thr, value=-1.0)
+            inh[t].mul_(torch.mul(fired, -1.0, out=keep).add_(1.0))
+        elif reset == RESET_ZERO:
+            torch.mul(fired, -1.0, out=keep).add_(1.0)
+            exc[t].mul_(keep)
+            inh[t].mul_(keep)
+            u[t].mul_(keep)
+        if mem is not u:
+            mem[t].copy_(u[t])
+        torch.gt(mem[t], thr, out=spk[t])
+        fired = spk[t]
+        e_prev, i_prev = exc[t], inh[t]
+    if not _is_one(gsf):
+        spk.mul_(gsf.to(acc))
+    return spk, exc.to(x.dtype), inh.to(x.dtype), mem
+
+
+def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, tau,
+                   threshold, gsf, reset: int, grad_, sg_params, param_grad: bool, decay_grad: bool):
+    """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf); parameter gradients are per-neuron
+    sums over time, None where not asked for. Four sequence-sized buffers in all (on a CPU each
+    fresh one costs page faults comparable to the arithmetic)."""
+    acc = acc_dtype(mem.dtype)
+    a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
+    gs = g_spk.to(acc)
+    u = mem.to(acc)
+    shape = u.shape[1:]
+    g_u = grad_(u - thr, gs, *sg_params)                         # through the spikes
+    if not _is_one(gsf):
+        g_u.mul_(gsf.to(acc))
+    dthr = -g_u.sum(0) if param_grad else None
+    if g_mem is not None:
+        g_u.add_(g_mem.to(acc))
+    fired = torch.empty_like(u)                                  # r_t = H(U_{t-1} - thr)
+    torch.gt(_initial(mem0, shape, u), thr, out=fired[0])
+    torch.gt(u[:-1], thr, out=fired[1:])
+    if reset == RESET_SUBTRACT:
+        dinh0_extra = fired[0] * g_u[0]                          # U_0 gained r_0 I_{-1}
+    if reset == RESET_ZERO:
+        g_u.addcmul_(g_u, fired, value=-1.0)                     # the base's gradient: (1 - r) gU
+    # The two currents' gradients gE*_t = A_t + C_t gE*_{t+1} (likewise gI*), see kernels/README.md.
+    g_e = g_u * tau
+    g_i = g_e.clone()
+    for g_out, g_cur in ((g_exc, g_e), (g_inh, g_i)):
+        if g_out is not None:
+            kept_by_reset = reset == RESET_ZERO or (reset == RESET_SUBTRACT and g_cur is g_i)
+            g_cur.addcmul_(g_out.to(acc), 1.0 - fired) if kept_by_reset else g_cur.add_(g_out.to(acc))
+    if reset == RESET_SUBTRACT:                                  # U_{t+1} gained r_{t+1} I_t
+        g_i[:-1].addcmul_(1.0 - fired[:-1], fired[1:] * g_u[1:])
+    keeps = reset == RESET_ZERO
+    for t in range(u.shape[0] - 2, -1, -1):
+        keep_t = 1.0 - fired[t]
+        g_e[t].addcmul_(g_e[t + 1], a * keep_t if keeps else a)
+        g_i[t].addcmul_(g_i[t + 1], b * keep_t if reset != 2 else b)
+    dexc0 = None if exc0 is None else (a * g_e[0]).to(exc0.dtype)
+    dinh0 = None
+    if inh0 is not None:
+        carry = b * g_i[0] + (dinh0_extra if reset == RESET_SUBTRACT else 0.0)
+        dinh0 = carry.to(inh0.dtype)
+    da = db = dtau = dgsf = None
+    if decay_grad:
+        e_prev = torch.cat([_initial(exc0, shape, u).unsqueeze(0), exc_seq[:-1].to(acc)])
+        i_prev = torch.cat([_initial(inh0, shape, u).unsqueeze(0), inh_seq[:-1].to(acc)])
+        da = (g_e * e_prev).sum(0)
+        db = (g_i * i_prev).sum(0)
+        dtau = (g_u * (a * e_prev + b * i_prev)).sum(0)          # E* + I*: the input cancels
+    if param_grad:
+        if reset == RESET_SUBTRACT:                              # E_t lost r_t thr
+            dthr -= (fired * (g_e - tau * g_u)).sum(0)
+        dgsf = (gs * (u > thr)).sum(0)
+    dx = g_e.sub_(g_i).to(mem.dtype)
+    return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

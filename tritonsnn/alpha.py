@@ -1,0 +1,88 @@
+"""`tritonsnn.Alpha`: snnTorch's alpha-membrane neuron (two synaptic currents), fused."""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import _checks, functional
+from tritonsnn._neuron import LIF
+
+
+class Alpha(LIF):
+    """snnTorch 1.0.0's `Alpha` neuron: an excitatory current decaying with alpha and an
+    inhibitory one decaying with beta, whose scaled sum is the membrane.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1), tau = ln a / (ln b - ln a) + 1::
+
+        E[t] = a E[t-1] + X[t],   I[t] = b I[t-1] - X[t],   U[t] = tau (E[t] + I[t])
+
+    reset "zero" (the default) clears all three where the neuron fired at t - 1; "subtract" follows
+    snnTorch's code (E loses the threshold, I is cleared, U gains the previous I). Requires
+    alpha > beta (hence beta < 1). Calls: ``spk, syn_exc, syn_inh, mem = lif(x_t, syn_exc, syn_inh,
+    mem)`` per step, or whole sequences with ``step_mode="multi"``; state handling as for
+    :class:`tritonsnn.Leaky`. ``learn_alpha`` works here (it raises in snnTorch 1.0.0);
+    ``graded_spikes_factor`` is an addition to snnTorch's signature.
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> lif = snn.Alpha(alpha=0.9, beta=0.8, step_mode="multi")
+        >>> spk, exc, inh, mem = lif(torch.full((3, 1), 0.5))
+        >>> mem.flatten()
+        tensor([0.0000, 0.0947, 0.2558])
+    """
+
+    state_names = ("syn_exc", "syn_inh", "mem")
+
+    def __init__(
+        self,
+        alpha,
+        beta,
+        threshold=1.0,
+        spike_grad=None,
+        surrogate_disable=False,
+        init_hidden=False,
+        inhibition=False,
+        learn_alpha=False,
+        learn_beta=False,
+        learn_threshold=False,
+        reset_mechanism="zero",
+        state_quant=False,
+        output=False,
+        graded_spikes_factor=1.0,
+        learn_graded_spikes_factor=False,
+        step_mode="single",
+    ):
+        super().__init__(
+            beta,
+            learn_beta=learn_beta,
+            threshold=threshold,
+            spike_grad=spike_grad,
+            surrogate_disable=surrogate_disable,
+            init_hidden=init_hidden,
+            inhibition=inhibition,
+            learn_threshold=learn_threshold,
+            reset_mechanism=reset_mechanism,
+            state_quant=state_quant,
+            output=output,
+            graded_spikes_factor=graded_spikes_factor,
+            learn_graded_spikes_factor=learn_graded_spikes_factor,
+            step_mode=step_mode,
+        )
+        self._register("alpha", alpha, learn_alpha)
+        with torch.no_grad():
+            _checks.alpha_decays(self.alpha.clamp(0, 1).cpu(), self.beta.cpu())
+        self._register_states()
+
+    def init_alpha(self):
+        """snnTorch's name for :meth:`reset_mem`: returns the (empty) ``(syn_exc, syn_inh, mem)``."""
+        return self.reset_mem()
+
+    def forward(self, input_: torch.Tensor, syn_exc: torch.Tensor | None = None,
+                syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None):
+        def run(x, exc0, inh0, mem0):
+            return functional.alpha(
+                x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0,
+                threshold=self.threshold, spike_grad=self._surrogate(),
+                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor)
+
+        return self._forward_states(input_, (syn_exc, syn_inh, mem), run)

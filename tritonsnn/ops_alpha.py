@@ -1,0 +1,146 @@
+"""The fused Alpha neuron as `torch.library` operators: `torch.ops.tritonsnn.alpha_fwd` /
+`alpha_bwd` (`triton_op`s, Triton launch through `wrap_triton`) and their opaque torch twins,
+registered like the LIF family's (see `tritonsnn.ops`)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.library import triton_op
+
+from tritonsnn import _alpha_torch
+from tritonsnn._alpha_triton import alpha_backward as _triton_alpha_backward
+from tritonsnn._alpha_triton import alpha_forward as _triton_alpha_forward
+from tritonsnn.backend import uses_triton
+from tritonsnn.ops import module_slope_if_nan, to_param_shape, torch_surrogate_grad
+from tritonsnn.surrogate import spec_for_kernel_id
+
+Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
+Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
+@torch.library.custom_op("tritonsnn::alpha_fwd_torch", mutates_args=())
+def alpha_fwd_torch(
+    x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
+    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int,
+) -> Out4:
+    if x.shape[0] == 0 or x[0].numel() == 0:
+        return tuple(x.new_empty(x.shape) for _ in range(4))
+    return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
+
+
+@alpha_fwd_torch.register_fake
+def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset):
+    return tuple(torch.empty_like(x) for _ in range(4))
+
+
+@torch.library.custom_op("tritonsnn::alpha_bwd_torch", mutates_args=())
+def alpha_bwd_torch(
+    grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
+    mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
+    mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
+    reset: int, sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
+    decay_grad: bool,
+) -> Out8:
+    n_params = len(spec_for_kernel_id(sg_id).params)
+    grads = _alpha_torch.alpha_backward(
+        grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
+        gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device), (sg_p0, sg_p1)[:n_params],
+        param_grad, decay_grad)
+    return tuple(mem.new_empty(0) if g is None else g for g in grads)
+
+
+@alpha_bwd_torch.register_fake
+def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
+      gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, param_grad, decay_grad):
+    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
+
+    def per_neuron(present):
+        return mem.new_empty(mem.shape[1:] if present else (0,), dtype=acc)
+
+    def like(t):
+        return mem.new_empty(0) if t is None else torch.empty_like(t)
+
+    return (torch.empty_like(mem), like(exc0), like(inh0), per_neuron(decay_grad), per_neuron(decay_grad),
+            per_neuron(decay_grad), per_neuron(param_grad), per_neuron(param_grad))
+
+
+@triton_op("tritonsnn::alpha_fwd", mutates_args=())
+def alpha_fwd(
+    x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
+    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, sg_id: int, sg_p0: float,
+    sg_p1: float, sg_seed: Optional[Tensor], backend: str,
+) -> Out4:
+    """snnTorch's Alpha neuron over `x: [T, *neurons]` with decays a, b (already clamped) and the
+    membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane)."""
+    if uses_triton(x.device, backend):
+        return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
+    return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
+
+
+@triton_op("tritonsnn::alpha_bwd", mutates_args=())
+def alpha_bwd(
+    grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
+    mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
+    mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
+    reset: int, sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
+    decay_grad: bool, backend: str,
+) -> Out8:
+    """Backward of `alpha_fwd` through time: (dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf),
+    parameter gradients in each parameter's shape; empty where absent or not asked for
+    (`decay_grad`, which needs `exc` and `inh`, for a, b and tau)."""
+    empty = [mem.new_empty(0) for _ in range(7)]
+    if mem.shape[0] == 0 or mem[0].numel() == 0:
+        wanted = (True, True, decay_grad, decay_grad, decay_grad, param_grad, param_grad)
+        zeros = [torch.zeros_like(t) if t is not None and w else e
+                 for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]
+        return (torch.zeros_like(mem), *zeros)
+    args = (grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
+            threshold, gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, param_grad, decay_grad)
+    if uses_triton(mem.device, backend):
+        dx, *rest = _triton_alpha_backward(*args)
+        rest = [e if g is None else g for g, e in zip(rest, empty)]
+    else:
+        dx, *rest = torch.ops.tritonsnn.alpha_bwd_torch(*args)
+    dexc0, dinh0, da, db, dtau, dthr, dgsf = rest
+    if decay_grad:
+        da, db, dtau = (to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
+    if param_grad:
+        dthr, dgsf = (to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
+    return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, backend = inputs
+    _, exc, inh, mem = output
+    # The membrane is all the backward needs, but for the decays' and tau's gradients, which
+    # read the currents.
+    decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
+    ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
+                          mem0, a, b, tau, threshold, gsf, sg_seed)
+    ctx.config = (reset, sg_id, sg_p0, sg_p1, backend, decay_grad)
+    ctx.set_materialize_grads(False)
+
+
+def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
+    mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_seed = ctx.saved_tensors
+    reset, sg_id, sg_p0, sg_p1, backend, decay_grad = ctx.config
+    needs = ctx.needs_input_grad
+    if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
+        return (None,) * 15
+    if grad_spk is None:
+        grad_spk = torch.zeros_like(mem)
+    empty = mem.new_empty(0)
+    dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch.ops.tritonsnn.alpha_bwd(
+        grad_spk, grad_exc, grad_inh, grad_mem, mem, empty if exc is None else exc,
+        empty if inh is None else inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id,
+        module_slope_if_nan(sg_p0), module_slope_if_nan(sg_p1), sg_seed,
+        bool(needs[7] or needs[8]), decay_grad, backend)
+    # The membrane's initial value only decides the first reset, which is detached: no gradient.
+    grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
+    present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
+    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 6
+
+
+alpha_fwd.register_autograd(_backward, setup_context=_setup_context)
