@@ -106,3 +106,25 @@ def test_bad_circuits_and_time_steps():
         tritonsnn.functional.lapicque(x, beta=1.0)
     with pytest.raises(ValueError, match="R must be positive"):
         tritonsnn.functional.lapicque(x, R=-1.0, C=1.0)
+
+
+@pytest.mark.parametrize("reset_mechanism", ["subtract", "zero"])
+def test_per_neuron_circuit_and_its_gradients(backend, reset_mechanism):
+    """Per-neuron beta (and R): snnTorch 1.0.0's Lapicque cannot take them (it tests `not beta`);
+    against the reference, every gradient including beta's, R's and the threshold's."""
+    gen = torch.Generator().manual_seed(3)
+    beta, R = torch.rand(7, generator=gen) * 0.3 + 0.6, torch.rand(7, generator=gen) + 0.5
+    thr, mem0 = torch.rand(7, generator=gen) * 0.3 + 0.3, torch.rand(2, 7, generator=gen) * 0.2
+    x = torch.rand(9, 2, 7, generator=gen) * 2
+    g = torch.randn(2, *x.shape, generator=gen)
+    results = []
+    for fn in (tritonsnn.functional.lapicque, tritonsnn.reference.lapicque):
+        leaves = [t.to(DEVICE).clone().requires_grad_() for t in (x, beta, R, thr, mem0)]
+        spk, mem = fn(leaves[0], beta=leaves[1], R=leaves[2], threshold=leaves[3], mem=leaves[4],
+                      reset_mechanism=reset_mechanism)
+        ((spk * g[0].to(DEVICE)).sum() + (mem * g[1].to(DEVICE)).sum()).backward()
+        results.append([spk.detach().cpu(), mem.detach().cpu()] + [t.grad.cpu() for t in leaves])
+    ours, ref = results
+    assert torch.equal(ours[0], ref[0]) and ours[0].any()
+    for name, a, b in zip(["mem", "dx", "dbeta", "dR", "dthreshold", "dmem0"], ours[1:], ref[1:]):
+        assert_close(a, b, 1e-5 if name == "mem" else 1e-4, name)
