@@ -10,7 +10,7 @@ import triton
 import triton.language as tl
 
 from .lif import _acc, _param, _state0, _stored
-from .surrogates import surrogate_grad
+from .surrogates import surrogate_grad, surrogate_seed
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -99,10 +99,7 @@ def alpha_bwd_kernel(
         p_e = exc_ptr + o_last * N + o_n
         p_i = inh_ptr + o_last * N + o_n
     o_rand = o_last * N + o_n
-    if SURROGATE == 8:  # StochasticSpikeOperator: the seed drawn at forward time
-        b_seed = tl.load(seed_ptr)
-    else:
-        b_seed = 0
+    b_seed = surrogate_seed(seed_ptr, SURROGATE)
     if HAS_GE:
         p_ge = ge_ptr + o_last * stride_ge_t + o_n
     if HAS_GI:

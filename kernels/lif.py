@@ -14,7 +14,7 @@ the backward-through-time derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .surrogates import surrogate_grad
+from .surrogates import surrogate_grad, surrogate_seed
 
 RESET_SUBTRACT = 0
 RESET_ZERO = 1
@@ -145,10 +145,7 @@ def lif_bwd_kernel(
     # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
     # away) by every other surrogate.
     o_rand = o_last * N + o_n
-    if SURROGATE == 8:  # StochasticSpikeOperator: the seed drawn at forward time
-        b_seed = tl.load(seed_ptr)
-    else:
-        b_seed = 0
+    b_seed = surrogate_seed(seed_ptr, SURROGATE)
     if HAS_GM:
         p_gm = gm_ptr + o_last * stride_gm_t + o_n
     if not RESET_DELAY:

@@ -182,6 +182,17 @@ def surrogate_grad(x, p0, p1, seed, offsets, SURROGATE: tl.constexpr, SG_FN: tl.
 
 
 @triton.jit
+def surrogate_seed(seed_ptr, SURROGATE: tl.constexpr):
+    """The random seed a backward kernel passes to `surrogate_grad`: for the stochastic surrogate
+    the one drawn at forward time (a one-element tensor), 0 (unused) for every other."""
+    if SURROGATE == 8:
+        b_seed = tl.load(seed_ptr)
+    else:
+        b_seed = 0
+    return b_seed
+
+
+@triton.jit
 def surrogate_grad_kernel(x_ptr, out_ptr, seed_ptr, n, p0, p1, SURROGATE: tl.constexpr,
                           SG_FN: tl.constexpr, BLOCK: tl.constexpr):
     """out = dS/dx(x) elementwise: exposes `surrogate_grad` on its own, for tests and tools."""

@@ -209,9 +209,7 @@ def alpha(
     args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset)
     if not surrogate.fused:
         return _AlphaPythonSurrogate.apply(*args, surrogate)
-    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
-    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
-    return torch.ops.tritonsnn.alpha_fwd(*args, sg_id, sg_p0, sg_p1, seed, get_backend())
+    return torch.ops.tritonsnn.alpha_fwd(*args, *surrogate.kernel_args(), _seed(surrogate, x), get_backend())
 
 
 class _AlphaPythonSurrogate(torch.autograd.Function):
@@ -256,13 +254,16 @@ def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_
         spk, mem_seq, _, syn_seq = _LIFPythonSurrogate.apply(
             x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate)
         return spk, mem_seq, syn_seq
-    sg_id, sg_p0, sg_p1 = surrogate.kernel_args()
-    # A stochastic surrogate's noise comes from a seed drawn now, from torch's generator.
-    seed = torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
     spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
         x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-        sg_id, sg_p0, sg_p1, seed, get_backend())
+        *surrogate.kernel_args(), _seed(surrogate, x), get_backend())
     return spk, mem_seq, syn_seq
+
+
+def _seed(surrogate, x):
+    """A stochastic surrogate's noise comes from a seed drawn now, from torch's generator (so
+    torch.manual_seed reproduces it); None for every other surrogate."""
+    return torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
 
 
 class _LIFPythonSurrogate(torch.autograd.Function):
