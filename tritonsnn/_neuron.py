@@ -25,7 +25,7 @@ def _as_tensor(value) -> torch.Tensor:
 class SpikingNeuron(nn.Module):
     """Base of the fused neuron modules (snnTorch's constructor arguments and attributes)."""
 
-    reset_dict = dict(_checks.RESET_MECHANISMS)
+    reset_dict = dict(_checks.RESET_MECHANISMS)  # snnTorch's public name -> code table
 
     def __init__(
         self,
@@ -54,7 +54,8 @@ class SpikingNeuron(nn.Module):
         if step_mode not in STEP_MODES:
             raise ValueError(f"step_mode must be 'single' or 'multi', got {step_mode!r}")
         # As in snnTorch: None means atan(). A class's `.apply` is kept as given and resolved at
-        # each call, so the module-level slope in force then applies (the seed document's API).
+        # each call; FastSigmoid.apply and its kin then read the module-level slope when the
+        # backward runs (the seed document's API).
         self.spike_grad = DISABLED if surrogate_disable else (atan() if spike_grad is None else spike_grad)
         self._surrogate()  # an unknown surrogate fails here, at construction
         self.surrogate_disable = surrogate_disable
