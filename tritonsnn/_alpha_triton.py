@@ -5,13 +5,10 @@ import torch
 import triton
 from torch.library import wrap_triton
 
-from tritonsnn._lif_triton import NUM_WARPS, block_size, per_neuron, time_major
+from tritonsnn._lif_triton import (NUM_WARPS, block_size, empty_like_or_none, flat, per_neuron,
+                                   per_neuron_sums, time_major)
 from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
-
-
-def _flat(t):
-    return None if t is None else t.reshape(-1).contiguous()
 
 
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
@@ -25,7 +22,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
     block = block_size(n, x.device)
     wrap_triton(alpha_fwd_kernel)[(triton.cdiv(n, block),)](
-        x2, _flat(exc0), _flat(inh0), _flat(mem0), *(p for p, _ in params), *outs,
+        x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), *outs,
         T, n, stride_x_t, *(s for _, s in params),
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         FP64=x.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
@@ -39,23 +36,15 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn._alpha_torch` does."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
-    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
-
-    def like(t):
-        return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
-
-    def per_neuron_sum(wanted):
-        return torch.empty(shape, dtype=acc, device=mem.device) if wanted else None
-
-    dx, dexc0, dinh0 = like(mem), like(exc0), like(inh0)
-    da, db, dtau = (per_neuron_sum(decay_grad) for _ in range(3))
-    dthr, dgsf = (per_neuron_sum(param_grad) for _ in range(2))
+    dx, dexc0, dinh0 = (empty_like_or_none(t) for t in (mem, exc0, inh0))
+    da, db, dtau = (per_neuron_sums(decay_grad, shape, mem) for _ in range(3))
+    dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(2))
     grads = [time_major(g) if g is not None else (None, 0) for g in (g_spk, g_exc, g_inh, g_mem)]
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
     block = block_size(n, mem.device)
     wrap_triton(alpha_bwd_kernel)[(triton.cdiv(n, block),)](
         *(g for g, _ in grads), mem, exc if decay_grad else None, inh if decay_grad else None,
-        _flat(exc0), _flat(inh0), _flat(mem0), *(p for p, _ in params), sg_seed,
+        flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_seed,
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf,
         T, n, *(s for _, s in grads), *(s for _, s in params), sg_p0, sg_p1,
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,

@@ -6,6 +6,8 @@ import numbers
 
 import torch
 
+from tritonsnn._lif_torch import acc_dtype
+
 RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
@@ -58,8 +60,7 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     to the neuron shape x.shape[1:] without enlarging it. Numbers become fp32 tensors (fp64 for an
     fp64 input); tensors are used as they are, so their gradients reach the caller."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        return torch.tensor(float(value), dtype=dtype, device=x.device)
+        return torch.tensor(float(value), dtype=acc_dtype(x.dtype), device=x.device)
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
     if value.dtype == torch.bool or value.is_complex():

@@ -103,13 +103,14 @@ def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input
     v = torch.empty_like(state)
     for t in range(xa.shape[0]):
         torch.gt(stored, thr, out=fired)
-        torch.addcmul(xa[t], state, decay, out=v)
-        if reset == RESET_ZERO and reset_input:
-            v.mul_(1.0 - fired)
-        elif reset == RESET_ZERO:
-            torch.addcmul(xa[t], state, decay * (1.0 - fired), out=v)
-        elif reset == RESET_SUBTRACT:
-            v.addcmul_(fired, thr, value=-1.0)
+        if reset == RESET_ZERO and not reset_input:
+            torch.addcmul(xa[t], state, decay * (1.0 - fired), out=v)   # decay (1 - r_t) U + X
+        else:
+            torch.addcmul(xa[t], state, decay, out=v)
+            if reset == RESET_ZERO:
+                v.mul_(1.0 - fired)                                  # (1 - r_t) (decay U + X)
+            elif reset == RESET_SUBTRACT:
+                v.addcmul_(fired, thr, value=-1.0)
         h[t].copy_(v)
         torch.gt(h[t], thr, out=spk[t])
         do_reset = spk[t].to(v.dtype) - fired

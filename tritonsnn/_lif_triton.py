@@ -8,6 +8,7 @@ import torch
 import triton
 from torch.library import wrap_triton
 
+from tritonsnn._lif_torch import acc_dtype
 from tritonsnn.kernels.lif import lif_bwd_kernel, lif_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
@@ -51,8 +52,19 @@ def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
     return p.expand(shape).reshape(-1), 1
 
 
-def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
+def flat(t: torch.Tensor | None) -> torch.Tensor | None:
+    """An initial state as the kernels read it: contiguous `[N]` (None stays None)."""
     return None if t is None else t.reshape(-1).contiguous()
+
+
+def empty_like_or_none(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A contiguous output buffer shaped like `t` (a gradient for it), None for None."""
+    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
+
+
+def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | None:
+    """A buffer for one parameter's per-neuron gradient sums, in the accumulation dtype."""
+    return torch.empty(shape, dtype=acc_dtype(like.dtype), device=like.device) if wanted else None
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
@@ -75,7 +87,7 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     gsf1, stride_gsf = per_neuron(gsf, shape)
     block = block_size(n, x.device)
     wrap_triton(lif_fwd_kernel)[(triton.cdiv(n, block),)](
-        x2, _flat(mem0), _flat(syn0), alpha1, decay1, thr1, gsf1,
+        x2, flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1,
         spk, mem, None if reset_delay else h, syn if synaptic else None,
         T, n, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
@@ -93,16 +105,10 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
-    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
-
-    def like(t):
-        return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
-
-    dx, dmem0, dsyn0 = like(mem), like(mem0), like(syn0)
+    dx, dmem0, dsyn0 = (empty_like_or_none(t) for t in (mem, mem0, syn0))
     # Separate buffers: a per-neuron sum already in its parameter's shape is returned as it is.
-    ddecay, dthr, dgsf = (torch.empty(shape, dtype=acc, device=mem.device) if param_grad else None
-                          for _ in range(3))
-    dalpha = torch.empty(shape, dtype=acc, device=mem.device) if alpha_grad else None
+    ddecay, dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(3))
+    dalpha = per_neuron_sums(alpha_grad, shape, mem)
     gs2, stride_gs_t = time_major(g_spk)
     gm2, stride_gm_t = time_major(g_mem) if g_mem is not None else (None, 0)
     gi2, stride_gi_t = time_major(g_syn) if g_syn is not None else (None, 0)
@@ -113,7 +119,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     block = block_size(n, mem.device)
     wrap_triton(lif_bwd_kernel)[(triton.cdiv(n, block),)](
         gs2, gm2, gi2, mem, None if reset_delay else h, syn if alpha_grad else None,
-        _flat(mem0), _flat(syn0), alpha1, decay1, thr1, gsf1, sg_seed,
+        flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_seed,
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf,
         T, n, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
         stride_gsf, sg_p0, sg_p1,

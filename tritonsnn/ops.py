@@ -30,6 +30,16 @@ Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out7 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
+def fake_per_neuron(mem: Tensor, present: bool) -> Tensor:
+    """Fake of a per-neuron gradient sum (accumulation dtype), or an empty tensor."""
+    return mem.new_empty(mem.shape[1:] if present else (0,), dtype=_lif_torch.acc_dtype(mem.dtype))
+
+
+def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
+    """Fake of the gradient of an optional input: shaped like it, or empty when it is absent."""
+    return mem.new_empty(0) if t is None else torch.empty_like(t)
+
+
 def _seq_or_empty(x: Tensor, present: bool) -> Tensor:
     return x.new_empty(x.shape if present else (0,))
 
@@ -85,16 +95,8 @@ def lif_bwd_torch(
 @lif_bwd_torch.register_fake
 def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
       reset_delay, reset_input, sg_id, sg_p0, sg_p1, sg_seed, param_grad, alpha_grad):
-    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
-
-    def per_neuron(present):
-        return mem.new_empty(mem.shape[1:] if present else (0,), dtype=acc)
-
-    def like(t):
-        return mem.new_empty(0) if t is None else torch.empty_like(t)
-
-    return (torch.empty_like(mem), like(mem0), like(syn0), per_neuron(alpha_grad),
-            per_neuron(param_grad), per_neuron(param_grad), per_neuron(param_grad))
+    return (torch.empty_like(mem), fake_like(mem, mem0), fake_like(mem, syn0), fake_per_neuron(mem, alpha_grad),
+            *(fake_per_neuron(mem, param_grad) for _ in range(3)))
 
 
 @triton_op("tritonsnn::lif_fwd", mutates_args=())

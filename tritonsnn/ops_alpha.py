@@ -13,7 +13,8 @@ from tritonsnn import _alpha_torch
 from tritonsnn._alpha_triton import alpha_backward as _triton_alpha_backward
 from tritonsnn._alpha_triton import alpha_forward as _triton_alpha_forward
 from tritonsnn.backend import uses_triton
-from tritonsnn.ops import module_slope_if_nan, to_param_shape, torch_surrogate_grad
+from tritonsnn.ops import (fake_like, fake_per_neuron, module_slope_if_nan, to_param_shape,
+                           torch_surrogate_grad)
 from tritonsnn.surrogate import spec_for_kernel_id
 
 Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
@@ -54,16 +55,9 @@ def alpha_bwd_torch(
 @alpha_bwd_torch.register_fake
 def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
       gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, param_grad, decay_grad):
-    acc = torch.float64 if mem.dtype == torch.float64 else torch.float32
-
-    def per_neuron(present):
-        return mem.new_empty(mem.shape[1:] if present else (0,), dtype=acc)
-
-    def like(t):
-        return mem.new_empty(0) if t is None else torch.empty_like(t)
-
-    return (torch.empty_like(mem), like(exc0), like(inh0), per_neuron(decay_grad), per_neuron(decay_grad),
-            per_neuron(decay_grad), per_neuron(param_grad), per_neuron(param_grad))
+    return (torch.empty_like(mem), fake_like(mem, exc0), fake_like(mem, inh0),
+            *(fake_per_neuron(mem, decay_grad) for _ in range(3)),
+            *(fake_per_neuron(mem, param_grad) for _ in range(2)))
 
 
 @triton_op("tritonsnn::alpha_fwd", mutates_args=())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _checks
+from tritonsnn._lif_torch import acc_dtype
 from tritonsnn.surrogate import resolve
 
 
@@ -28,7 +29,7 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
-    acc = _acc(x)
+    acc = acc_dtype(x.dtype)
     b = beta.to(acc).clamp(0, 1)
 
     def membrane(u, x_t, reset):
@@ -49,7 +50,7 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     syn = _checks.state(syn, x, "syn")
-    acc = _acc(x)
+    acc = acc_dtype(x.dtype)
     a = _checks.parameter(alpha, x, "alpha").to(acc).clamp(0, 1)
     b = beta.to(acc).clamp(0, 1)
     current = torch.zeros(x.shape[1:], dtype=acc, device=x.device) if syn is None else syn.to(acc)
@@ -78,7 +79,7 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
     x, mem, _, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
     decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
-    acc = _acc(x)
+    acc = acc_dtype(x.dtype)
 
     def membrane(u, x_t, reset):
         base = x_t * scale + decay * u               # X dt / C + (1 - dt / (R C)) U
@@ -98,7 +99,7 @@ def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, s
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
-    acc = _acc(x)
+    acc = acc_dtype(x.dtype)
     a = _checks.parameter(alpha, x, "alpha").to(acc).clamp(0, 1)
     b = beta.to(acc).clamp(0, 1)
     thr, gsf = thr.to(acc), gsf.to(acc)
@@ -125,10 +126,6 @@ def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, s
     if not outs[0]:
         return tuple(x.new_empty(x.shape) for _ in range(4))
     return tuple(torch.stack(seq).to(x.dtype) for seq in outs)
-
-
-def _acc(x):
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype):
