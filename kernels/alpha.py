@@ -10,7 +10,7 @@ import triton
 import triton.language as tl
 
 from .lif import _acc, _param, _state0, _stored
-from .surrogates import surrogate_grad, surrogate_seed
+from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -69,10 +69,10 @@ def alpha_fwd_kernel(
 @triton.jit(do_not_specialize=["T"])
 def alpha_bwd_kernel(
     gs_ptr, ge_ptr, gi_ptr, gm_ptr, mem_ptr, exc_ptr, inh_ptr, exc0_ptr, inh0_ptr, mem0_ptr,
-    a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, seed_ptr,
+    a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr,
     dx_ptr, dexc0_ptr, dinh0_ptr, da_ptr, db_ptr, dtau_ptr, dthr_ptr, dgsf_ptr,
     T, N, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
-    stride_thr, stride_gsf, p0, p1,
+    stride_thr, stride_gsf, module_slope,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
     DECAY_GRAD: tl.constexpr, SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr,
@@ -100,6 +100,7 @@ def alpha_bwd_kernel(
         p_i = inh_ptr + o_last * N + o_n
     o_rand = o_last * N + o_n
     b_seed = surrogate_seed(seed_ptr, SURROGATE)
+    p0, p1 = surrogate_params(sg_ptr, module_slope, FP64)
     if HAS_GE:
         p_ge = ge_ptr + o_last * stride_ge_t + o_n
     if HAS_GI:

@@ -14,7 +14,7 @@ the backward-through-time derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .surrogates import surrogate_grad, surrogate_seed
+from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 RESET_SUBTRACT = 0
 RESET_ZERO = 1
@@ -121,10 +121,10 @@ def lif_fwd_kernel(
 @triton.jit(do_not_specialize=["T"])
 def lif_bwd_kernel(
     gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, mem0_ptr, syn0_ptr,
-    alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, seed_ptr,
+    alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr,
     dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
     T, N, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
-    stride_gsf, p0, p1,
+    stride_gsf, module_slope,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
@@ -146,6 +146,7 @@ def lif_bwd_kernel(
     # away) by every other surrogate.
     o_rand = o_last * N + o_n
     b_seed = surrogate_seed(seed_ptr, SURROGATE)
+    p0, p1 = surrogate_params(sg_ptr, module_slope, FP64)
     if HAS_GM:
         p_gm = gm_ptr + o_last * stride_gm_t + o_n
     if not RESET_DELAY:

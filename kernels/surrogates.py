@@ -6,7 +6,9 @@ in `tritonsnn/surrogate.py` under the same snnTorch (or SpikingJelly) name, and
 `tests/test_surrogate.py` ties the two together through `surrogate_grad_kernel`.
 
 `surrogate_grad` dispatches on a constexpr id, so each backward kernel specialises to exactly one
-surrogate while the parameters stay runtime scalars (a new slope does not recompile anything).
+surrogate, while the parameters arrive at run time through a two-element fp64 tensor
+(`surrogate_params`): a new slope recompiles nothing, neither the kernel nor a torch.compile graph,
+and the kernels see the parameters in their own accumulation dtype whatever the caller passed.
 Ids from USER_ID up belong to surrogates registered at run time
 (`tritonsnn.surrogate.register`): their `@triton.jit` gradient arrives as the constexpr `SG_FN`.
 """
@@ -182,6 +184,21 @@ def surrogate_grad(x, p0, p1, seed, offsets, SURROGATE: tl.constexpr, SG_FN: tl.
 
 
 @triton.jit
+def surrogate_params(sg_ptr, module_slope, FP64: tl.constexpr):
+    """The surrogate's two parameters from `sg_ptr` (fp64), in the accumulation dtype. A NaN
+    parameter stands for the module-level slope of snnTorch's old API, read when the backward
+    runs and passed as `module_slope`."""
+    b_p0 = tl.load(sg_ptr)
+    b_p1 = tl.load(sg_ptr + 1)
+    b_p0 = tl.where(b_p0 != b_p0, module_slope, b_p0)
+    b_p1 = tl.where(b_p1 != b_p1, module_slope, b_p1)
+    if not FP64:
+        b_p0 = b_p0.to(tl.float32)
+        b_p1 = b_p1.to(tl.float32)
+    return b_p0, b_p1
+
+
+@triton.jit
 def surrogate_seed(seed_ptr, SURROGATE: tl.constexpr):
     """The random seed a backward kernel passes to `surrogate_grad`: for the stochastic surrogate
     the one drawn at forward time (a one-element tensor), 0 (unused) for every other."""
@@ -193,7 +210,7 @@ def surrogate_seed(seed_ptr, SURROGATE: tl.constexpr):
 
 
 @triton.jit
-def surrogate_grad_kernel(x_ptr, out_ptr, seed_ptr, n, p0, p1, SURROGATE: tl.constexpr,
+def surrogate_grad_kernel(x_ptr, out_ptr, sg_ptr, seed_ptr, n, module_slope, SURROGATE: tl.constexpr,
                           SG_FN: tl.constexpr, BLOCK: tl.constexpr):
     """out = dS/dx(x) elementwise: exposes `surrogate_grad` on its own, for tests and tools."""
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -201,6 +218,7 @@ def surrogate_grad_kernel(x_ptr, out_ptr, seed_ptr, n, p0, p1, SURROGATE: tl.con
     b_x = tl.load(x_ptr + o_n, mask=m_n, other=0.0)
     if b_x.dtype != tl.float64:
         b_x = b_x.to(tl.float32)
+    p0, p1 = surrogate_params(sg_ptr, module_slope, b_x.dtype == tl.float64)
     b_seed = tl.load(seed_ptr)
     b_g = surrogate_grad(b_x, p0, p1, b_seed, o_n, SURROGATE, SG_FN)
     tl.store(out_ptr + o_n, b_g.to(out_ptr.dtype.element_ty), mask=m_n)

@@ -23,11 +23,12 @@ def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False):
     gsf = torch.tensor(1.5, device=DEVICE)
     sg = surrogate.SSO(mean=0.1, variance=0.3) if stochastic else surrogate.atan()
     seed = torch.tensor([7], device=DEVICE) if stochastic else None
-    return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, *sg.kernel_args(), seed, backend)
+    return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, sg.kernel_id,
+            sg.kernel_params(x), seed, backend)
 
 
 def _bwd_args(fwd_args, param_grad, with_grads):
-    x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, sg_id, p0, p1, seed, backend = fwd_args
+    x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, sg_id, sg_params, seed, backend = fwd_args
     with torch.no_grad():
         spk, mem, h, syn = torch.ops.tritonsnn.lif_fwd(*fwd_args)
     g_mem = torch.randn_like(mem) if with_grads else None
@@ -36,7 +37,7 @@ def _bwd_args(fwd_args, param_grad, with_grads):
     def d(t):
         return None if t is None else t.detach()
     return (torch.randn_like(spk), g_mem, g_syn, mem, h, syn, d(m0), d(s0), d(alpha), d(decay),
-            d(thr), gsf, reset, delay, reset_input, sg_id, p0, p1, seed, param_grad,
+            d(thr), gsf, reset, delay, reset_input, sg_id, sg_params, seed, float(surrogate.slope), param_grad,
             alpha is not None and param_grad, backend)
 
 
@@ -67,7 +68,8 @@ def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
 
 
 def test_saved_for_backward_is_the_membrane_only(backend):
-    """Per neuron-step, the forward saves exactly U's dtype size (plus the 0-d parameters)."""
+    """Per neuron-step, the forward saves exactly U's dtype size (plus the 0-d parameters and the
+    surrogate's two fp64 parameters, a tensor the surrogate already holds)."""
     for dtype in (torch.float32, torch.float16):
         T, B, N = 6, 4, 10
         x = torch.randn(T, B, N, dtype=dtype, device=DEVICE, requires_grad=True)
@@ -80,7 +82,7 @@ def test_saved_for_backward_is_the_membrane_only(backend):
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             spk, mem = tritonsnn.functional.leaky(x, beta, threshold=thr, graded_spikes_factor=gsf)
-        params = sum(p.numel() * p.element_size() for p in (beta, thr, gsf))
+        params = sum(p.numel() * p.element_size() for p in (beta, thr, gsf)) + 2 * 8
         assert sum(saved.values()) == T * B * N * x.element_size() + params
         spk.sum().backward()
 
@@ -169,13 +171,14 @@ def test_opcheck_alpha(backend_name, decays_learnable):
     a, b = (torch.tensor(v, device=DEVICE, requires_grad=decays_learnable) for v in (0.9, 0.7))
     tau = (torch.log(a) / (torch.log(b) - torch.log(a)) + 1).detach().requires_grad_(decays_learnable)
     thr, gsf = torch.tensor(0.3, device=DEVICE, requires_grad=True), torch.tensor(1.0, device=DEVICE)
-    args = (x, *states, None, a, b, tau, thr, gsf, 1, *surrogate.atan().kernel_args(), None, backend_name)
+    atan = surrogate.atan()
+    args = (x, *states, None, a, b, tau, thr, gsf, 1, atan.kernel_id, atan.kernel_params(x), None, backend_name)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd, args, test_utils=utils)
     with torch.no_grad():
         spk, exc, inh, mem = torch.ops.tritonsnn.alpha_fwd(*args)
     detached = [t.detach() for t in (*states, a, b, tau, thr)]
     bwd = (torch.randn_like(spk), torch.randn_like(exc), None, torch.randn_like(mem), mem, exc, inh,
-           detached[0], detached[1], None, *detached[2:], gsf, 1, *surrogate.atan().kernel_args(), None,
-           True, decays_learnable, backend_name)
+           detached[0], detached[1], None, *detached[2:], gsf, 1, atan.kernel_id, atan.kernel_params(x), None,
+           float(surrogate.slope), True, decays_learnable, backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)

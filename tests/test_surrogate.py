@@ -55,10 +55,10 @@ def triton_grad(sg, x, seed=0):
     """dS/dx through the @triton.jit function the fused kernels inline."""
     x = x.to(DEVICE).contiguous()
     out = torch.empty_like(x)
-    kernel_id, p0, p1 = sg.kernel_args()
     seed_t = torch.tensor([seed], device=DEVICE)
     surrogate_grad_kernel[(triton.cdiv(x.numel(), 1024),)](
-        x, out, seed_t, x.numel(), p0, p1, SURROGATE=kernel_id, SG_FN=sg.spec.triton_fn, BLOCK=1024)
+        x, out, sg.kernel_params(x), seed_t, x.numel(), float(surrogate.slope), SURROGATE=sg.kernel_id,
+        SG_FN=sg.spec.triton_fn, BLOCK=1024)
     return out.cpu()
 
 

@@ -31,7 +31,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
 
 
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-                   gsf, reset: int, sg_id: int, sg_p0: float, sg_p1: float, sg_seed, param_grad: bool,
+                   gsf, reset: int, sg_id: int, sg_params, sg_seed, module_slope: float, param_grad: bool,
                    decay_grad: bool):
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn._alpha_torch` does."""
     T, shape = mem.shape[0], mem.shape[1:]
@@ -44,9 +44,9 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     block = block_size(n, mem.device)
     wrap_triton(alpha_bwd_kernel)[(triton.cdiv(n, block),)](
         *(g for g, _ in grads), mem, exc if decay_grad else None, inh if decay_grad else None,
-        flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_seed,
+        flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_params, sg_seed,
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf,
-        T, n, *(s for _, s in grads), *(s for _, s in params), sg_p0, sg_p1,
+        T, n, *(s for _, s in grads), *(s for _, s in params), module_slope,
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         HAS_GE=g_exc is not None, HAS_GI=g_inh is not None, HAS_GM=g_mem is not None,
         PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, SURROGATE=sg_id,

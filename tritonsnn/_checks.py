@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 from tritonsnn._lif_torch import acc_dtype
 
@@ -126,10 +127,11 @@ def lapicque_circuit(beta, R, C, time_step, x):
 
 
 def _inspectable(t: torch.Tensor) -> bool:
-    """Whether a tensor's values can be checked without stalling a device: CPU tensors (numbers
-    become CPU tensors here). Values on a GPU are not inspected; a sync per call would cost more
-    than the fused kernel."""
-    return t.device.type == "cpu"
+    """Whether a tensor's values can be checked here: real CPU tensors (numbers become CPU tensors
+    here). Values on a GPU are not inspected, since a sync per call would cost more than the fused
+    kernel; nor are values under torch.compile or torch.export, where they are symbolic and a
+    check would break the graph."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(t)
 
 
 def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:

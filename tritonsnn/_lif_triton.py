@@ -98,8 +98,8 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
 
 
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
-                 reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_p0: float,
-                 sg_p1: float, sg_seed, param_grad: bool, alpha_grad: bool):
+                 reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_params, sg_seed,
+                 module_slope: float, param_grad: bool, alpha_grad: bool):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `tritonsnn._lif_torch.lif_backward`
     does: parameter gradients are per-neuron sums over time; None where not asked for."""
     T, shape = mem.shape[0], mem.shape[1:]
@@ -119,10 +119,10 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     block = block_size(n, mem.device)
     wrap_triton(lif_bwd_kernel)[(triton.cdiv(n, block),)](
         gs2, gm2, gi2, mem, None if reset_delay else h, syn if alpha_grad else None,
-        flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_seed,
+        flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_params, sg_seed,
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf,
         T, n, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
-        stride_gsf, sg_p0, sg_p1,
+        stride_gsf, module_slope,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,

@@ -53,11 +53,9 @@ class SpikingNeuron(nn.Module):
             )
         if step_mode not in STEP_MODES:
             raise ValueError(f"step_mode must be 'single' or 'multi', got {step_mode!r}")
-        # As in snnTorch: None means atan(). A class's `.apply` is kept as given and resolved at
-        # each call; FastSigmoid.apply and its kin then read the module-level slope when the
-        # backward runs (the seed document's API).
+        # As in snnTorch: None means atan(). FastSigmoid.apply and its kin read the module-level
+        # slope when the backward runs (the seed document's API).
         self.spike_grad = DISABLED if surrogate_disable else (atan() if spike_grad is None else spike_grad)
-        self._surrogate()  # an unknown surrogate fails here, at construction
         self.surrogate_disable = surrogate_disable
         self.init_hidden = init_hidden
         self.inhibition = inhibition
@@ -75,8 +73,20 @@ class SpikingNeuron(nn.Module):
         else:
             self.register_buffer(name, value)
 
+    @property
+    def spike_grad(self):
+        """The surrogate gradient as given (a factory result, a class's `.apply`, ...). Setting
+        it resolves it at once, so an unknown surrogate fails here, and each call (compiled or
+        not) reads the resolved :class:`~tritonsnn.surrogate.Surrogate`."""
+        return self._spike_grad
+
+    @spike_grad.setter
+    def spike_grad(self, value) -> None:
+        self._resolved_surrogate = resolve(value)
+        self._spike_grad = value
+
     def _surrogate(self) -> Surrogate:
-        return resolve(self.spike_grad)
+        return self._resolved_surrogate
 
     @property
     def reset_mechanism(self) -> str:

@@ -46,7 +46,7 @@ class KernelFlags:
     core: dict
     presence: tuple
     defaults: tuple  # the core settings the neurons use by default
-    pointers: dict  # pointer argument -> role: "data" (the variant's dtype), "acc", "param", "seed"
+    pointers: dict  # pointer argument -> role: "data" (the variant's dtype), "acc", "param", "sg", "seed"
     optional: tuple  # (flag, value, pointers absent when the flag has that value)
     surrogate: bool = False
     requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
@@ -72,7 +72,7 @@ KERNELS = {
         pointers={"gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data",
                   "h_ptr": "data", "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data",
                   "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
-                  "seed_ptr": "seed", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data",
+                  "sg_ptr": "sg", "seed_ptr": "seed", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data",
                   "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
         optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
                   ("RESET_DELAY", True, ("h_ptr",)),
@@ -94,7 +94,7 @@ KERNELS = {
         pointers={"gs_ptr": "data", "ge_ptr": "data", "gi_ptr": "data", "gm_ptr": "data",
                   "mem_ptr": "data", "exc_ptr": "data", "inh_ptr": "data", "exc0_ptr": "data",
                   "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
-                  "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "seed_ptr": "seed",
+                  "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "sg_ptr": "sg", "seed_ptr": "seed",
                   "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
                   "db_ptr": "acc", "dtau_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
         optional=(("HAS_EXC0", False, ("exc0_ptr", "dexc0_ptr")), ("HAS_INH0", False, ("inh0_ptr", "dinh0_ptr")),
@@ -103,7 +103,7 @@ KERNELS = {
                   ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")),
                   ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
 }
-_FLOAT_SCALARS = {"p0", "p1"}
+_FLOAT_SCALARS = {"module_slope"}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
 
@@ -172,7 +172,7 @@ def source(v: Variant):
         if name in constexprs:
             signature[name] = "constexpr"
         elif name in pointers:
-            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "seed": "i64"}[pointers[name]]
+            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64"}[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:
             signature[name] = "fp32"

@@ -209,7 +209,8 @@ def alpha(
     args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset)
     if not surrogate.fused:
         return _AlphaPythonSurrogate.apply(*args, surrogate)
-    return torch.ops.tritonsnn.alpha_fwd(*args, *surrogate.kernel_args(), _seed(surrogate, x), get_backend())
+    return torch.ops.tritonsnn.alpha_fwd(*args, surrogate.kernel_id, surrogate.kernel_params(x),
+                                         _seed(surrogate, x), get_backend())
 
 
 class _AlphaPythonSurrogate(torch.autograd.Function):
@@ -219,7 +220,7 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
     def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.alpha_fwd(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                             *DISABLED.kernel_args(), None, get_backend())
+                                             DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -256,7 +257,7 @@ def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_
         return spk, mem_seq, syn_seq
     spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
         x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-        *surrogate.kernel_args(), _seed(surrogate, x), get_backend())
+        surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend())
     return spk, mem_seq, syn_seq
 
 
@@ -275,7 +276,7 @@ class _LIFPythonSurrogate(torch.autograd.Function):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.lif_fwd(
             x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-            *DISABLED.kernel_args(), None, get_backend())
+            DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
 
     @staticmethod
     def setup_context(ctx, inputs, output):

@@ -5,7 +5,9 @@ Lapicque). They are `triton_op`s: on the Triton path they launch the kernels thr
 `wrap_triton`, so `torch.compile` sees the kernels themselves; elsewhere they call the vectorised
 torch implementation, registered as the opaque ops `lif_fwd_torch` / `lif_bwd_torch` so that the
 compiler neither traces nor unrolls its time loop. The schemas hold no Python objects: a surrogate
-travels as its kernel id and two float parameters (plus a seed tensor for the stochastic one).
+travels as its kernel id and a two-element fp64 tensor of parameters (plus a seed tensor for the
+stochastic one). Parameters in a tensor, not floats, keep torch.compile from specialising a
+graph on each slope value.
 
 Autograd is registered on `lif_fwd` (`register_autograd`); its backward calls `lif_bwd`, which
 has no derivative of its own (double backward through a fused neuron is not supported).
@@ -64,6 +66,12 @@ def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_inp
     return _fwd_outputs_like(x, reset_delay, alpha is not None)
 
 
+def surrogate_floats(sg_id: int, sg_params: Tensor, module_slope: float) -> tuple[float, ...]:
+    """The surrogate's parameters as floats for the torch path; NaN is the module-level slope."""
+    n = len(spec_for_kernel_id(sg_id).params)
+    return tuple(module_slope if math.isnan(p) else p for p in sg_params.tolist()[:n])
+
+
 def torch_surrogate_grad(sg_id: int, sg_seed: Optional[Tensor], device: torch.device):
     """The torch twin of kernel surrogate `sg_id` as grad_(x, g, *params); the stochastic one
     draws from a generator seeded with the forward's seed (same statistics as the kernel's
@@ -80,21 +88,20 @@ def lif_bwd_torch(
     grad_spk: Tensor, grad_mem: Optional[Tensor], grad_syn: Optional[Tensor], mem: Tensor, h: Tensor,
     syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
-    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
+    sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float, param_grad: bool,
     alpha_grad: bool,
 ) -> Out7:
-    n_params = len(spec_for_kernel_id(sg_id).params)
     grads = _lif_torch.lif_backward(
         grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
         reset_delay, reset_input, torch_surrogate_grad(sg_id, sg_seed, mem.device),
-        (sg_p0, sg_p1)[:n_params], param_grad, alpha_grad,
+        surrogate_floats(sg_id, sg_params, module_slope), param_grad, alpha_grad,
     )
     return tuple(mem.new_empty(0) if g is None else g for g in grads)
 
 
 @lif_bwd_torch.register_fake
 def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
-      reset_delay, reset_input, sg_id, sg_p0, sg_p1, sg_seed, param_grad, alpha_grad):
+      reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad, alpha_grad):
     return (torch.empty_like(mem), fake_like(mem, mem0), fake_like(mem, syn0), fake_per_neuron(mem, alpha_grad),
             *(fake_per_neuron(mem, param_grad) for _ in range(3)))
 
@@ -103,15 +110,15 @@ def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, thres
 def lif_fwd(
     x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
-    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], backend: str,
+    sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], backend: str,
 ) -> Out4:
     """A first-order LIF neuron over `x: [T, *neurons]`: Leaky (alpha None), Synaptic (alpha
     given: a synaptic current in front of the membrane), Lapicque (Leaky with reset_input).
     `decay` is the membrane decay as used (already clamped). Returns (spikes, membrane U_1..U_T,
     pre-reset membrane if reset_delay=False, synaptic current if alpha is given), the last two
-    empty otherwise. The surrogate (id, parameters, and the seed of a stochastic one) only
-    matters to the backward; a NaN parameter stands for the module-level slope at backward time
-    (`tritonsnn.surrogate.MODULE_SLOPE`)."""
+    empty otherwise. The surrogate (id, fp64 parameters `[2]`, and the seed of a stochastic one)
+    only matters to the backward; a NaN parameter stands for the module-level slope at backward
+    time (`tritonsnn.surrogate.MODULE_SLOPE`)."""
     if uses_triton(x.device, backend):
         return _triton_lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input)
     return torch.ops.tritonsnn.lif_fwd_torch(x, mem0, syn0, alpha, decay, threshold, gsf, reset,
@@ -131,7 +138,7 @@ def lif_bwd(
     grad_spk: Tensor, grad_mem: Optional[Tensor], grad_syn: Optional[Tensor], mem: Tensor, h: Tensor,
     syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
-    sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
+    sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float, param_grad: bool,
     alpha_grad: bool, backend: str,
 ) -> Out7:
     """Backward of `lif_fwd` through time. Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthreshold,
@@ -145,7 +152,8 @@ def lif_bwd(
                                          (True, True, alpha_grad, param_grad, param_grad, param_grad), empty)]
         return (torch.zeros_like(mem), *zeros)
     args = (grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
-            reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, sg_seed, param_grad, alpha_grad)
+            reset, reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad,
+            alpha_grad)
     if uses_triton(mem.device, backend):
         dx, *rest = _triton_lif_backward(*args)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
@@ -161,39 +169,34 @@ def lif_bwd(
 
 def _lif_setup_context(ctx, inputs, output) -> None:
     (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-     sg_id, sg_p0, sg_p1, sg_seed, backend) = inputs
+     sg_id, sg_params, sg_seed, backend) = inputs
     _, mem, h, syn = output
     # The membrane (plus the pre-reset one when the reset is not delayed) is all the backward
     # needs; the synaptic current only for alpha's gradient.
     alpha_grad = alpha is not None and alpha.requires_grad
     ctx.save_for_backward(mem, h, syn if alpha_grad else None, mem0, syn0, alpha, decay, threshold,
-                          gsf, sg_seed)
-    ctx.config = (reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, backend, alpha_grad)
+                          gsf, sg_params, sg_seed)
+    ctx.config = (reset, reset_delay, reset_input, sg_id, backend, alpha_grad)
     ctx.set_materialize_grads(False)
 
 
-def module_slope_if_nan(p: float) -> float:
-    return float(surrogate.slope) if math.isnan(p) else p
-
-
 def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
-    mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_seed = ctx.saved_tensors
-    reset, reset_delay, reset_input, sg_id, sg_p0, sg_p1, backend, alpha_grad = ctx.config
+    mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
+    reset, reset_delay, reset_input, sg_id, backend, alpha_grad = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_mem is None and grad_syn is None:
-        return (None,) * 15
+        return (None,) * 14
     if grad_spk is None:
         grad_spk = torch.zeros_like(mem)
     param_grad = bool(needs[4] or needs[5] or needs[6])
     dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch.ops.tritonsnn.lif_bwd(
         grad_spk, grad_mem, grad_syn, mem, h, mem.new_empty(0) if syn is None else syn, mem0, syn0,
-        alpha, decay, threshold, gsf, reset, reset_delay, reset_input, sg_id,
-        module_slope_if_nan(sg_p0), module_slope_if_nan(sg_p1), sg_seed, param_grad,
-        alpha_grad and bool(needs[3]), backend,
+        alpha, decay, threshold, gsf, reset, reset_delay, reset_input, sg_id, sg_params, sg_seed,
+        float(surrogate.slope), param_grad, alpha_grad and bool(needs[3]), backend,
     )
     wanted = (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
     present = (True, mem0 is not None, syn0 is not None, alpha_grad, True, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 8
+    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 7
 
 
 lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)

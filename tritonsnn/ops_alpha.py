@@ -9,13 +9,11 @@ import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import _alpha_torch
+from tritonsnn import _alpha_torch, surrogate
 from tritonsnn._alpha_triton import alpha_backward as _triton_alpha_backward
 from tritonsnn._alpha_triton import alpha_forward as _triton_alpha_forward
 from tritonsnn.backend import uses_triton
-from tritonsnn.ops import (fake_like, fake_per_neuron, module_slope_if_nan, to_param_shape,
-                           torch_surrogate_grad)
-from tritonsnn.surrogate import spec_for_kernel_id
+from tritonsnn.ops import fake_like, fake_per_neuron, surrogate_floats, to_param_shape, torch_surrogate_grad
 
 Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -41,20 +39,19 @@ def alpha_bwd_torch(
     grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
-    decay_grad: bool,
+    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
+    param_grad: bool, decay_grad: bool,
 ) -> Out8:
-    n_params = len(spec_for_kernel_id(sg_id).params)
     grads = _alpha_torch.alpha_backward(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-        gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device), (sg_p0, sg_p1)[:n_params],
-        param_grad, decay_grad)
+        gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device),
+        surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad)
     return tuple(mem.new_empty(0) if g is None else g for g in grads)
 
 
 @alpha_bwd_torch.register_fake
 def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-      gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, param_grad, decay_grad):
+      gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad):
     return (torch.empty_like(mem), fake_like(mem, exc0), fake_like(mem, inh0),
             *(fake_per_neuron(mem, decay_grad) for _ in range(3)),
             *(fake_per_neuron(mem, param_grad) for _ in range(2)))
@@ -63,8 +60,8 @@ def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a
 @triton_op("tritonsnn::alpha_fwd", mutates_args=())
 def alpha_fwd(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
-    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, sg_id: int, sg_p0: float,
-    sg_p1: float, sg_seed: Optional[Tensor], backend: str,
+    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, sg_id: int, sg_params: Tensor,
+    sg_seed: Optional[Tensor], backend: str,
 ) -> Out4:
     """snnTorch's Alpha neuron over `x: [T, *neurons]` with decays a, b (already clamped) and the
     membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane)."""
@@ -78,8 +75,8 @@ def alpha_bwd(
     grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, sg_id: int, sg_p0: float, sg_p1: float, sg_seed: Optional[Tensor], param_grad: bool,
-    decay_grad: bool, backend: str,
+    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
+    param_grad: bool, decay_grad: bool, backend: str,
 ) -> Out8:
     """Backward of `alpha_fwd` through time: (dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf),
     parameter gradients in each parameter's shape; empty where absent or not asked for
@@ -91,7 +88,7 @@ def alpha_bwd(
                  for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]
         return (torch.zeros_like(mem), *zeros)
     args = (grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
-            threshold, gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, param_grad, decay_grad)
+            threshold, gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad)
     if uses_triton(mem.device, backend):
         dx, *rest = _triton_alpha_backward(*args)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
@@ -106,35 +103,34 @@ def alpha_bwd(
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id, sg_p0, sg_p1, sg_seed, backend = inputs
+    x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id, sg_params, sg_seed, backend = inputs
     _, exc, inh, mem = output
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
     # read the currents.
     decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
     ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
-                          mem0, a, b, tau, threshold, gsf, sg_seed)
-    ctx.config = (reset, sg_id, sg_p0, sg_p1, backend, decay_grad)
+                          mem0, a, b, tau, threshold, gsf, sg_params, sg_seed)
+    ctx.config = (reset, sg_id, backend, decay_grad)
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
-    mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_seed = ctx.saved_tensors
-    reset, sg_id, sg_p0, sg_p1, backend, decay_grad = ctx.config
+    mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
+    reset, sg_id, backend, decay_grad = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
-        return (None,) * 15
+        return (None,) * 14
     if grad_spk is None:
         grad_spk = torch.zeros_like(mem)
     empty = mem.new_empty(0)
     dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch.ops.tritonsnn.alpha_bwd(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, empty if exc is None else exc,
         empty if inh is None else inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id,
-        module_slope_if_nan(sg_p0), module_slope_if_nan(sg_p1), sg_seed,
-        bool(needs[7] or needs[8]), decay_grad, backend)
+        sg_params, sg_seed, float(surrogate.slope), bool(needs[7] or needs[8]), decay_grad, backend)
     # The membrane's initial value only decides the first reset, which is detached: no gradient.
     grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
     present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 6
+    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 5
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)

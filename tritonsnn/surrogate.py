@@ -58,7 +58,7 @@ and so does a neuron given `spike_grad=FastSigmoid.apply` (or Sigmoid's, SpikeRa
 MODULE_SLOPE = float("nan")
 """Placeholder in a surrogate's parameters for "the module-level slope when the backward runs".
 NaN is never a meaningful surrogate parameter, so it passes unambiguously through the ops'
-float-only schemas."""
+parameter tensors."""
 
 
 # Torch twins of kernels/surrogates.py. Each returns g * dS/dx (dS/dx itself when g is None),
@@ -203,12 +203,17 @@ class Surrogate:
         tensor([0., 1.])
     """
 
-    __slots__ = ("spec", "params", "fn")
+    __slots__ = ("spec", "params", "fn", "late_slope", "p0", "p1", "_params_on")
 
     def __init__(self, spec: SurrogateSpec, params: tuple[float, ...], fn: Callable | None = None):
         self.spec = spec
         self.params = params
         self.fn = fn  # custom_surrogate's Python gradient
+        self.late_slope = any(p is MODULE_SLOPE for p in params)  # reads the module slope
+        # The kernels' two parameters as plain float attributes: torch.compile treats these as
+        # graph inputs once they change, where it would specialise on a tuple's values.
+        self.p0, self.p1 = (*params, 0.0, 0.0)[:2]
+        self._params_on: dict[torch.device, torch.Tensor] = {}
 
     @property
     def name(self) -> str:
@@ -230,11 +235,28 @@ class Surrogate:
         extra = {"generator": generator} if self.spec.stochastic else {}
         return self.spec.grad_(x.clone(), g, *self.resolved_params(), **extra)
 
-    def kernel_args(self) -> tuple[int, float, float]:
-        """(kernel id, p0, p1): how a fused kernel receives this surrogate (MODULE_SLOPE stays
-        NaN here and is resolved when the backward runs)."""
-        padded = tuple(float(p) for p in self.params) + (0.0, 0.0)
-        return self.spec.kernel_id, padded[0], padded[1]
+    @property
+    def kernel_id(self) -> int | None:
+        """The id the fused kernels dispatch on (None for a `custom_surrogate`)."""
+        return self.spec.kernel_id
+
+    def kernel_params(self, like: torch.Tensor) -> torch.Tensor:
+        """The parameters as the fused ops take them: an fp64 tensor `[2]` (zero-padded) on
+        `like`'s device; MODULE_SLOPE stays NaN, resolved when the backward runs.
+
+        Eager calls reuse one tensor per device, so no call copies to the device. Under
+        torch.compile the tensor is computed in the graph from the floats instead, so a new slope
+        is a new input value rather than a recompile; the module-level slope is then read (and
+        guarded on) when the graph is traced."""
+        if torch.compiler.is_compiling():
+            one = like.new_ones((), dtype=torch.float64)
+            params = torch.stack([one * self.p0, one * self.p1])
+            return params.nan_to_num(nan=float(slope)) if self.late_slope else params
+        params = self._params_on.get(like.device)
+        if params is None:
+            params = torch.tensor((self.p0, self.p1), dtype=torch.float64, device=like.device)
+            self._params_on[like.device] = params
+        return params
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.fn is not None:
