@@ -1,8 +1,7 @@
-"""The torch.library ops: schemas, fake and autograd registrations, torch.compile without graph
-breaks, and what the forward saves for the backward."""
+"""The torch.library ops: schemas, fake and autograd registrations, and what the forward saves for
+the backward (torch.compile and torch.export: test_compile.py)."""
 import pytest
 import torch
-from torch import nn
 
 import tritonsnn
 from tritonsnn import surrogate
@@ -61,10 +60,19 @@ def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
         for with_grads in (True, False):
             bwd = _bwd_args(args, param_grad, with_grads)
             torch.library.opcheck(torch.ops.tritonsnn.lif_bwd, bwd, test_utils=utils)
+            if backend_name == "torch":
+                torch.library.opcheck(torch.ops.tritonsnn.lif_bwd_torch, bwd[:-1])
     if backend_name == "torch":
         # The opaque torch implementation inside the ops: differentiable only through lif_fwd.
         inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:10])
         torch.library.opcheck(torch.ops.tritonsnn.lif_fwd_torch, inner)
+
+
+def test_every_op_is_opchecked():
+    """The ops in the namespace are exactly the ones the opcheck tests here cover."""
+    ops = {n for n in dir(torch.ops.tritonsnn) if isinstance(getattr(torch.ops.tritonsnn, n), torch._ops.OpOverloadPacket)}
+    assert ops == {"lif_fwd", "lif_bwd", "lif_fwd_torch", "lif_bwd_torch",
+                   "alpha_fwd", "alpha_bwd", "alpha_fwd_torch", "alpha_bwd_torch"}
 
 
 def test_saved_for_backward_is_the_membrane_only(backend):
@@ -92,65 +100,6 @@ def test_inference_saves_nothing(backend):
     with torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         tritonsnn.functional.leaky(torch.randn(4, 3, device=DEVICE), 0.9)
     assert saved == []
-
-
-class SNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(10, 16)
-        self.lif1 = tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
-        self.fc2 = nn.Linear(16, 4)
-        self.lif2 = tritonsnn.Leaky(beta=0.8, spike_grad=surrogate.fast_sigmoid(slope=10), step_mode="multi",
-                                    reset_mechanism="zero", learn_threshold=True)
-
-    def forward(self, x):
-        spk1, _ = self.lif1(self.fc1(x))
-        spk2, mem2 = self.lif2(self.fc2(spk1))
-        return spk2.sum(0) + mem2.mean(0)
-
-
-class StepSNN(nn.Module):
-    """The snnTorch style: a Python loop over single steps."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(10, 8)
-        self.lif = tritonsnn.Leaky(beta=0.85, learn_threshold=True)
-
-    def forward(self, x):
-        mem, total = self.lif.init_leaky(), 0
-        for x_t in x:
-            spk, mem = self.lif(self.fc(x_t), mem)
-            total = total + spk
-        return total
-
-
-def _compiled_matches_eager(model, x, backend_name):
-    torch.manual_seed(0)
-    out = model(x)
-    out.sum().backward()
-    eager = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()
-    compiled = torch.compile(model, fullgraph=True, backend=backend_name)
-    out_c = compiled(x)
-    out_c.sum().backward()
-    assert dict(torch._dynamo.utils.counters["graph_break"]) == {}
-    assert_close(out_c, out, 1e-5, "output")
-    for p, g in zip(model.parameters(), eager):
-        assert_close(p.grad, g, 1e-4, "parameter gradient")
-
-
-def test_compile_fullgraph_multi_step_inductor():
-    """torch.compile with Inductor, forward and backward, one graph, same numbers as eager."""
-    x = torch.randn(6, 3, 10, device=DEVICE)
-    _compiled_matches_eager(SNN().to(DEVICE), x, "inductor")
-
-
-def test_compile_fullgraph_single_step_loop():
-    x = torch.randn(5, 3, 10, device=DEVICE)
-    _compiled_matches_eager(StepSNN().to(DEVICE), x, "aot_eager")
 
 
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device")
@@ -182,3 +131,7 @@ def test_opcheck_alpha(backend_name, decays_learnable):
            detached[0], detached[1], None, *detached[2:], gsf, 1, atan.kernel_id, atan.kernel_params(x), None,
            float(surrogate.slope), True, decays_learnable, backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)
+    if backend_name == "torch":
+        torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,
+                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in args[:10]))
+        torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, bwd[:-1])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numbers
 
 import torch
-from torch._subclasses.fake_tensor import is_fake
 
 from tritonsnn._lif_torch import acc_dtype
+from tritonsnn.backend import values_readable
 
 RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
@@ -103,15 +103,15 @@ def lapicque_circuit(beta, R, C, time_step, x):
     whichever of beta, R, C require grad."""
     if isinstance(time_step, torch.Tensor) and time_step.numel() != 1:
         raise ValueError("time_step must be a single value")
-    if (not isinstance(time_step, torch.Tensor) or _inspectable(time_step)) and float(time_step) <= 0:
+    if (not isinstance(time_step, torch.Tensor) or values_readable(time_step)) and float(time_step) <= 0:
         raise ValueError(f"time_step must be positive, got {float(time_step)}")
     beta = None if beta is None or beta is False else parameter(beta, x, "beta")
     R = None if R is None or R is False else parameter(R, x, "R")
     C = None if C is None or C is False else parameter(C, x, "C")
     for name, value in (("beta", beta), ("R", R), ("C", C)):
-        if value is not None and _inspectable(value) and not bool((value > 0).all()):
+        if value is not None and values_readable(value) and not bool((value > 0).all()):
             raise ValueError(f"Lapicque's {name} must be positive")
-    if beta is not None and _inspectable(beta) and bool((beta >= 1).any()):
+    if beta is not None and values_readable(beta) and bool((beta >= 1).any()):
         raise ValueError("Lapicque's beta must be below 1 (the circuit's R C = dt / ln(1/beta))")
     dt = time_step
     if beta is None:
@@ -126,16 +126,8 @@ def lapicque_circuit(beta, R, C, time_step, x):
     return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta
 
 
-def _inspectable(t: torch.Tensor) -> bool:
-    """Whether a tensor's values can be checked here: real CPU tensors (numbers become CPU tensors
-    here). Values on a GPU are not inspected, since a sync per call would cost more than the fused
-    kernel; nor are values under torch.compile or torch.export, where they are symbolic and a
-    check would break the graph."""
-    return t.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(t)
-
-
 def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:
     """snnTorch's condition on the Alpha neuron's decays: clamp(alpha) > beta (which also rules
     out beta = 1, where tau = ln a / (ln b - ln a) + 1 is undefined)."""
-    if _inspectable(alpha_clamped) and _inspectable(beta) and bool((alpha_clamped <= beta).any()):
+    if values_readable(alpha_clamped) and values_readable(beta) and bool((alpha_clamped <= beta).any()):
         raise ValueError("alpha must be greater than beta (and beta below 1).")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from tritonsnn.backend import values_readable
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
 
@@ -27,8 +28,9 @@ def acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _is_one(t: torch.Tensor) -> bool:
-    """True for a CPU scalar equal to 1 (the common graded_spikes_factor: skip a pass over spikes)."""
-    return t.device.type == "cpu" and t.numel() == 1 and t.item() == 1.0
+    """True for a readable scalar equal to 1 (the common graded_spikes_factor: skip a pass over
+    spikes)."""
+    return values_readable(t) and t.numel() == 1 and t.item() == 1.0
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,

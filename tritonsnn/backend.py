@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -72,3 +73,10 @@ def uses_triton(device: torch.device, backend: str) -> bool:
         "or CPU tensors with TRITON_INTERPRET=1 set before triton is first imported "
         "(the interpreter, for tests). Use set_backend('auto') or 'torch'."
     )
+
+
+def values_readable(t: torch.Tensor) -> bool:
+    """Whether host code may read a tensor's values: real CPU tensors only. Reading a GPU tensor
+    would stall the device each call, and under torch.compile or torch.export the values are
+    symbolic, where a read would break the graph."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(t)

@@ -520,7 +520,10 @@ def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
 
 
 def warn_unfused(sg: Surrogate) -> None:
-    """Say once per function that a custom surrogate's backward is not fused."""
+    """Say once per function that a custom surrogate's backward is not fused (in eager mode:
+    torch.compile cannot trace a warning, and a compiled model has run eagerly first, or will)."""
+    if torch.compiler.is_compiling():
+        return
     try:
         if sg.fn in _warned_custom:
             return
@@ -606,6 +609,14 @@ def resolve(spike_grad: object) -> Surrogate:
         return atan()
     if isinstance(spike_grad, Surrogate):
         return spike_grad
+    if torch.compiler.is_compiling():
+        # Recognising `.apply` and snnTorch's closures inspects Python internals Dynamo cannot
+        # trace; modules resolve their spike_grad when it is set, outside the graph.
+        raise TypeError(
+            f"spike_grad={spike_grad!r} cannot be resolved inside torch.compile: pass a tritonsnn "
+            "Surrogate such as surrogate.fast_sigmoid(slope=25) (or surrogate.resolve(spike_grad), "
+            "called outside the compiled function) to the functional API; neuron modules accept "
+            "any spike_grad.")
     found = _from_apply(spike_grad) or _from_snntorch(spike_grad)
     if found is not None:
         return found
