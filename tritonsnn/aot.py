@@ -16,6 +16,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -188,7 +189,7 @@ def compile_variant(v: Variant, arch: int):
     import triton
     from triton.backends.compiler import GPUTarget
 
-    return triton.compile(source(v), target=GPUTarget("cuda", arch, 32), options={"num_warps": 4})
+    return triton.compile(source(v), target=GPUTarget("cuda", arch, 32), options={"num_warps": NUM_WARPS})
 
 
 def _compile_ok(job: tuple[Variant, int]) -> str | None:
@@ -202,14 +203,63 @@ def _compile_ok(job: tuple[Variant, int]) -> str | None:
     return None
 
 
+NUM_WARPS = 4
+_BLOCK_START = re.compile(r"\n(?=\$L__BB\d+_\d+:|// %bb\.\d+:)")
+_GLOBAL_ACCESS = re.compile(r"\b(ld|st)\.global\S*")
+
+
+def loop_accesses(ptx: str) -> dict[str, list[int]]:
+    """The global loads and stores of a kernel's time loop, read from its PTX: for "ld" and "st",
+    the bytes each instruction moves for one thread. The loop's basic blocks are the ones LLVM
+    marks "Loop Header" or "in Loop"; the kernels have one loop, the walk over time."""
+    out: dict[str, list[int]] = {"ld": [], "st": []}
+    for block in _BLOCK_START.split(ptx):
+        if "Loop" not in block.split("\n", 1)[0]:
+            continue
+        for match in _GLOBAL_ACCESS.finditer(block):
+            parts = match.group(0).split(".")
+            lanes = next((int(p[1:]) for p in parts if re.fullmatch(r"v\d", p)), 1)
+            bits = next(int(p[1:]) for p in reversed(parts) if re.fullmatch(r"[bfsu]\d+", p))
+            out[match.group(1)].append(lanes * bits // 8)
+    return out
+
+
+def traffic(v: Variant, arch: int = 90) -> dict:
+    """Global memory traffic of a variant's time loop per neuron-step (bytes loaded and stored,
+    and the width of each access in bytes per thread), from the PTX for `sm_<arch>`."""
+    accesses = loop_accesses(compile_variant(v, arch).asm["ptx"])
+    per_thread = BLOCK // (32 * NUM_WARPS)  # neurons each thread owns
+    return {kind: {"bytes": sum(sizes) / per_thread, "widths": sorted(sizes)} for kind, sizes in accesses.items()}
+
+
+TRAFFIC_CASES = {
+    "leaky_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0]),
+    "leaky_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0]),
+    "leaky_bwd_mem_grad": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_GM",)),
+    "leaky_fwd_immediate_reset": _variant("lif_fwd_kernel", "fp32", (0, False, False, False)),
+    "leaky_bwd_immediate_reset": _variant("lif_bwd_kernel", "fp32", (0, False, False, False)),
+    "leaky_fwd_fp16": _variant("lif_fwd_kernel", "fp16", _LIF_DEFAULTS[0]),
+    "leaky_bwd_fp16": _variant("lif_bwd_kernel", "fp16", _LIF_DEFAULTS[0]),
+    "synaptic_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[1]),
+    "synaptic_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1]),
+    "alpha_fwd": _variant("alpha_fwd_kernel", "fp32", (1,)),
+    "alpha_bwd": _variant("alpha_bwd_kernel", "fp32", (1,)),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--traffic", action="store_true",
+                        help="print the time loop's memory traffic per neuron-step of the main variants")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1":
         print("tritonsnn.aot: unset TRITON_INTERPRET; the interpreter cannot compile", file=sys.stderr)
         return 2
+    if args.traffic:
+        print(json.dumps({name: traffic(v, args.arch[-1]) for name, v in TRAFFIC_CASES.items()}))
+        return 0
     jobs = [(v, arch) for arch in args.arch for v in variants()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         failures = [f for f in pool.map(_compile_ok, jobs, chunksize=8) if f]
