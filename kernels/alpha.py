@@ -9,7 +9,7 @@ backward derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .lif import _acc, _param, _state0, _stored
+from .lif import _acc, _grad_ptrs, _load_grad, _param, _state0, _stored
 from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
@@ -75,7 +75,7 @@ def alpha_bwd_kernel(
     stride_thr, stride_gsf, module_slope,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
-    DECAY_GRAD: tl.constexpr, SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr,
+    DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -92,7 +92,7 @@ def alpha_bwd_kernel(
         b_inh0 = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
 
     o_last = (T - 1).to(tl.int64)
-    p_gs = gs_ptr + o_last * stride_gs_t + o_n
+    p_gs = _grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
     p_m = mem_ptr + o_last * N + o_n
     p_dx = dx_ptr + o_last * N + o_n
     if DECAY_GRAD:
@@ -106,7 +106,7 @@ def alpha_bwd_kernel(
     if HAS_GI:
         p_gi = gi_ptr + o_last * stride_gi_t + o_n
     if HAS_GM:
-        p_gm = gm_ptr + o_last * stride_gm_t + o_n
+        p_gm = _grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
 
     b_carry_e = b_zero  # dL/d(excitatory current after step t), from step t + 1
     b_carry_i = b_zero  # dL/d(inhibitory current after step t), from step t + 1
@@ -124,11 +124,11 @@ def alpha_bwd_kernel(
             b_p = b_mem0
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
-        b_gs = _acc(tl.load(p_gs, mask=m_n, other=0.0), FP64)
+        b_gs = _load_grad(p_gs, m_n, GS_BCAST, FP64)
         b_gspk = b_gs * b_gsf * b_sg
         b_gu = b_gspk  # the membrane feeds nothing later but the (detached) reset
         if HAS_GM:
-            b_gu += _acc(tl.load(p_gm, mask=m_n, other=0.0), FP64)
+            b_gu += _load_grad(p_gm, m_n, GM_BCAST, FP64)
             p_gm -= stride_gm_t
         b_ge = b_carry_e
         if HAS_GE:

@@ -51,6 +51,27 @@ def _state0(ptr, o_n, m_n, PRESENT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.
         return _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
 
 
+@triton.jit
+def _grad_ptrs(ptr, o_t, stride_t, o_n, BCAST: tl.constexpr):
+    """Pointers to step `o_t` of an incoming gradient: one per neuron, or, when the gradient is
+    broadcast over the neurons (stride 0, as `.sum()` and `.mean()` produce), one pointer to the
+    step's single value, so the broadcast is never materialised."""
+    if BCAST:
+        return ptr + o_t * stride_t
+    else:
+        return ptr + o_t * stride_t + o_n
+
+
+@triton.jit
+def _load_grad(p, m_n, BCAST: tl.constexpr, FP64: tl.constexpr):
+    """One step of an incoming gradient from `_grad_ptrs`: a block, or one scalar that the
+    arithmetic broadcasts (a single load per thread)."""
+    if BCAST:
+        return _acc(tl.load(p), FP64)
+    else:
+        return _acc(tl.load(p, mask=m_n, other=0.0), FP64)
+
+
 @triton.jit(do_not_specialize=["T"])
 def lif_fwd_kernel(
     x_ptr, mem0_ptr, syn0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr,
@@ -128,6 +149,7 @@ def lif_bwd_kernel(
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
+    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr,
     SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -139,7 +161,7 @@ def lif_bwd_kernel(
     b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
 
     o_last = (T - 1).to(tl.int64)
-    p_gs = gs_ptr + o_last * stride_gs_t + o_n
+    p_gs = _grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
     p_m = mem_ptr + o_last * N + o_n
     p_dx = dx_ptr + o_last * N + o_n
     # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
@@ -148,7 +170,7 @@ def lif_bwd_kernel(
     b_seed = surrogate_seed(seed_ptr, SURROGATE)
     p0, p1 = surrogate_params(sg_ptr, module_slope, FP64)
     if HAS_GM:
-        p_gm = gm_ptr + o_last * stride_gm_t + o_n
+        p_gm = _grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
     if not RESET_DELAY:
         p_h = h_ptr + o_last * N + o_n
     if SYNAPTIC:
@@ -181,11 +203,11 @@ def lif_bwd_kernel(
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
         b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
-        b_gs = _acc(tl.load(p_gs, mask=m_n, other=0.0), FP64)
+        b_gs = _load_grad(p_gs, m_n, GS_BCAST, FP64)
         b_gspk = b_gs * b_gsf * b_sg
         b_gpost = b_carry  # dL/d(state after step t)
         if HAS_GM:
-            b_gpost += _acc(tl.load(p_gm, mask=m_n, other=0.0), FP64)
+            b_gpost += _load_grad(p_gm, m_n, GM_BCAST, FP64)
             p_gm -= stride_gm_t
         if RESET_DELAY or RESET == 2:
             b_gu = b_gspk + b_gpost

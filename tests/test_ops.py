@@ -135,3 +135,37 @@ def test_opcheck_alpha(backend_name, decays_learnable):
         torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,
                               tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in args[:10]))
         torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, bwd[:-1])
+
+
+def test_incoming_gradient_broadcast_over_neurons_stays_a_view():
+    from tritonsnn._lif_triton import incoming_grad
+
+    g = torch.tensor(2.0).expand(5, 3, 4)  # what spk.sum() hands the backward
+    g2, stride_t, bcast = incoming_grad(g)
+    assert bcast and stride_t == 0 and g2.data_ptr() == g.data_ptr() and g2.shape == (5, 12)
+    per_step = torch.arange(5.0).reshape(5, 1, 1).expand(5, 3, 4)  # spk.sum((1, 2))
+    g2, stride_t, bcast = incoming_grad(per_step)
+    assert bcast and stride_t == 1 and g2.data_ptr() == per_step.data_ptr()
+    over_time = torch.randn(3, 4).expand(5, 3, 4)  # spk.sum(0)
+    g2, stride_t, bcast = incoming_grad(over_time)
+    assert not bcast and stride_t == 0 and g2.data_ptr() == over_time.data_ptr()
+
+
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "alpha"])
+def test_broadcast_gradients_match_materialised_ones(backend, neuron):
+    """spk.sum() and mem.mean() hand the backward stride-0 gradients; the kernels read them in
+    place and must give what the same gradients give as full tensors."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5, device=DEVICE, requires_grad=True)
+    run = {"leaky": lambda: tritonsnn.functional.leaky(x, 0.8, threshold=0.5),
+           "synaptic": lambda: tritonsnn.functional.synaptic(x, 0.7, 0.8, threshold=0.5)[::2],
+           "alpha": lambda: tritonsnn.functional.alpha(x, 0.9, 0.8, threshold=0.3)[::3]}[neuron]
+    grads = []
+    for broadcast in (True, False):
+        spk, mem = run()
+        if broadcast:
+            loss = spk.sum() + 3 * mem.mean()
+        else:
+            loss = (spk * torch.ones_like(spk)).sum() + (mem * torch.full_like(mem, 3 / mem.numel())).sum()
+        grads.append(torch.autograd.grad(loss, x)[0])
+    assert_close(grads[0], grads[1], 1e-6, "dx")

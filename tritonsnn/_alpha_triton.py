@@ -5,8 +5,8 @@ import torch
 import triton
 from torch.library import wrap_triton
 
-from tritonsnn._lif_triton import (NUM_WARPS, block_size, empty_like_or_none, flat, per_neuron,
-                                   per_neuron_sums, time_major)
+from tritonsnn._lif_triton import (NUM_WARPS, block_size, empty_like_or_none, flat, incoming_grad,
+                                   per_neuron, per_neuron_sums, time_major)
 from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
@@ -39,17 +39,20 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     dx, dexc0, dinh0 = (empty_like_or_none(t) for t in (mem, exc0, inh0))
     da, db, dtau = (per_neuron_sums(decay_grad, shape, mem) for _ in range(3))
     dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(2))
-    grads = [time_major(g) if g is not None else (None, 0) for g in (g_spk, g_exc, g_inh, g_mem)]
+    gs2, stride_gs_t, gs_bcast = incoming_grad(g_spk)
+    gm2, stride_gm_t, gm_bcast = incoming_grad(g_mem)
+    ge2, stride_ge_t = time_major(g_exc) if g_exc is not None else (None, 0)
+    gi2, stride_gi_t = time_major(g_inh) if g_inh is not None else (None, 0)
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
     block = block_size(n, mem.device)
     wrap_triton(alpha_bwd_kernel)[(triton.cdiv(n, block),)](
-        *(g for g, _ in grads), mem, exc if decay_grad else None, inh if decay_grad else None,
+        gs2, ge2, gi2, gm2, mem, exc if decay_grad else None, inh if decay_grad else None,
         flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_params, sg_seed,
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf,
-        T, n, *(s for _, s in grads), *(s for _, s in params), module_slope,
+        T, n, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, *(s for _, s in params), module_slope,
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         HAS_GE=g_exc is not None, HAS_GI=g_inh is not None, HAS_GM=g_mem is not None,
-        PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, SURROGATE=sg_id,
+        PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id,
         SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=mem.dtype == torch.float64, BLOCK=block,
         num_warps=NUM_WARPS,
     )

@@ -45,6 +45,19 @@ def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     return t2, t2.stride(0)
 
 
+def incoming_grad(g: torch.Tensor | None) -> tuple[torch.Tensor | None, int, bool]:
+    """An incoming gradient as the backward kernels read it: `(g as [T, N], time stride,
+    broadcast)`. A gradient with stride 0 across the neurons (from `.sum()` or `.mean()`) stays
+    a view of its one value per step (broadcast=True) instead of being materialised."""
+    if g is None:
+        return None, 0, False
+    g2 = g.reshape(g.shape[0], -1)  # a view for stride-0 neuron dimensions too
+    if g2.shape[1] > 1 and g2.stride(1) == 0:
+        return g2, g2.stride(0), True
+    g2, stride_t = time_major(g2)
+    return g2, stride_t, False
+
+
 def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
     """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
     if p.numel() == 1:
@@ -109,8 +122,8 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     # Separate buffers: a per-neuron sum already in its parameter's shape is returned as it is.
     ddecay, dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(3))
     dalpha = per_neuron_sums(alpha_grad, shape, mem)
-    gs2, stride_gs_t = time_major(g_spk)
-    gm2, stride_gm_t = time_major(g_mem) if g_mem is not None else (None, 0)
+    gs2, stride_gs_t, gs_bcast = incoming_grad(g_spk)
+    gm2, stride_gm_t, gm_bcast = incoming_grad(g_mem)
     gi2, stride_gi_t = time_major(g_syn) if g_syn is not None else (None, 0)
     alpha1, stride_alpha = per_neuron(alpha, shape) if synaptic else (None, 0)
     decay1, stride_decay = per_neuron(decay, shape)
@@ -126,7 +139,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,
-        SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
+        GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
         FP64=mem.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
     )
     return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf

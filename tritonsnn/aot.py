@@ -56,7 +56,7 @@ class KernelFlags:
 _LIF_CORE = {"RESET": (0, 1, 2), "RESET_DELAY": (True, False), "RESET_INPUT": (True, False),
              "SYNAPTIC": (True, False)}
 _LIF_DEFAULTS = ((0, True, False, False), (0, True, True, True))  # Leaky, Synaptic
-_LIF_REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SYNAPTIC"}
+_LIF_REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SYNAPTIC", "GM_BCAST": "HAS_GM"}
 
 KERNELS = {
     "lif_fwd_kernel": KernelFlags(
@@ -69,7 +69,7 @@ KERNELS = {
         requires=_LIF_REQUIRES),
     "lif_bwd_kernel": KernelFlags(
         core=_LIF_CORE, defaults=_LIF_DEFAULTS, surrogate=True, requires=_LIF_REQUIRES,
-        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD"),
+        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST"),
         pointers={"gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data",
                   "h_ptr": "data", "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data",
                   "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
@@ -90,8 +90,9 @@ KERNELS = {
         optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
                   ("HAS_MEM0", False, ("mem0_ptr",)))),
     "alpha_bwd_kernel": KernelFlags(
-        core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True,
-        presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD"),
+        core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
+        presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
+                  "GS_BCAST", "GM_BCAST"),
         pointers={"gs_ptr": "data", "ge_ptr": "data", "gi_ptr": "data", "gm_ptr": "data",
                   "mem_ptr": "data", "exc_ptr": "data", "inh_ptr": "data", "exc0_ptr": "data",
                   "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
@@ -236,6 +237,7 @@ TRAFFIC_CASES = {
     "leaky_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0]),
     "leaky_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0]),
     "leaky_bwd_mem_grad": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_GM",)),
+    "leaky_bwd_summed_grad": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("GS_BCAST",)),
     "leaky_fwd_immediate_reset": _variant("lif_fwd_kernel", "fp32", (0, False, False, False)),
     "leaky_bwd_immediate_reset": _variant("lif_bwd_kernel", "fp32", (0, False, False, False)),
     "leaky_fwd_fp16": _variant("lif_fwd_kernel", "fp16", _LIF_DEFAULTS[0]),
