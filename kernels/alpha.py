@@ -9,7 +9,7 @@ backward derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .lif import _acc, _grad_ptrs, _load_grad, _param, _state0, _stored
+from .lif import _acc, _grad_ptrs, _load_grad, _param, _spikes, _state0, _stored
 from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
@@ -54,8 +54,8 @@ def alpha_fwd_kernel(
         else:
             b_exc = b_exc_base
             b_inh = b_inh_base
-        b_r = tl.where(_stored(b_u, p_m, FP64) > b_thr, 1.0, 0.0)
-        tl.store(p_s, (b_r * b_gsf).to(p_s.dtype.element_ty), mask=m_n)
+        b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
+        tl.store(p_s, _spikes(b_r, b_gsf, p_s), mask=m_n)
         tl.store(p_e, b_exc.to(p_e.dtype.element_ty), mask=m_n)
         tl.store(p_i, b_inh.to(p_i.dtype.element_ty), mask=m_n)
         tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)

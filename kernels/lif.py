@@ -32,8 +32,20 @@ def _acc(x, FP64: tl.constexpr):
 
 @triton.jit
 def _stored(x, ptr, FP64: tl.constexpr):
-    """`x` as it reads back from `ptr`'s dtype: thresholds compare what the backward will see."""
+    """`x` rounded to `ptr`'s dtype. Thresholds compare the membrane at the input's precision
+    (`ptr` = x_ptr): for fp16/bf16 inputs that is exactly the stored membrane the backward reads,
+    while a lower save_dtype only rounds the saved copy and leaves the forward's dynamics alone."""
     return _acc(x.to(ptr.dtype.element_ty), FP64)
+
+
+@triton.jit
+def _spikes(b_fire, b_gsf, ptr):
+    """What a step stores as spikes in `ptr`'s dtype: graded (fire * gsf) for floating spikes,
+    the fire bit itself for binary (bool, uint8) ones."""
+    if ptr.dtype.element_ty.is_floating():
+        return (b_fire * b_gsf).to(ptr.dtype.element_ty)
+    else:
+        return b_fire.to(ptr.dtype.element_ty)
 
 
 @triton.jit
@@ -115,9 +127,9 @@ def lif_fwd_kernel(
                 b_v = tl.where(b_r > 0, 0.0, b_decay * b_u) + b_in
         else:
             b_v = b_decay * b_u + b_in
-        b_vs = _stored(b_v, p_m, FP64)
+        b_vs = _stored(b_v, p_x, FP64)
         b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
-        tl.store(p_s, (b_fire * b_gsf).to(p_s.dtype.element_ty), mask=m_n)
+        tl.store(p_s, _spikes(b_fire, b_gsf, p_s), mask=m_n)
         if RESET_DELAY:
             b_u = b_v
             b_r = b_fire
@@ -132,7 +144,7 @@ def lif_fwd_kernel(
                 b_u = b_v - b_d * b_v
             else:
                 b_u = b_v
-            b_r = tl.where(_stored(b_u, p_m, FP64) > b_thr, 1.0, 0.0)
+            b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
         tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)
         p_x += stride_x_t
         p_s += N

@@ -22,12 +22,13 @@ def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False):
     gsf = torch.tensor(1.5, device=DEVICE)
     sg = surrogate.SSO(mean=0.1, variance=0.3) if stochastic else surrogate.atan()
     seed = torch.tensor([7], device=DEVICE) if stochastic else None
-    return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, sg.kernel_id,
-            sg.kernel_params(x), seed, backend)
+    return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, x.dtype, x.dtype,
+            sg.kernel_id, sg.kernel_params(x), seed, backend)
 
 
 def _bwd_args(fwd_args, param_grad, with_grads):
-    x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, sg_id, sg_params, seed, backend = fwd_args
+    (x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, _, _, sg_id, sg_params, seed,
+     backend) = fwd_args
     with torch.no_grad():
         spk, mem, h, syn = torch.ops.tritonsnn.lif_fwd(*fwd_args)
     g_mem = torch.randn_like(mem) if with_grads else None
@@ -64,7 +65,7 @@ def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
                 torch.library.opcheck(torch.ops.tritonsnn.lif_bwd_torch, bwd[:-1])
     if backend_name == "torch":
         # The opaque torch implementation inside the ops: differentiable only through lif_fwd.
-        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:10])
+        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:12])
         torch.library.opcheck(torch.ops.tritonsnn.lif_fwd_torch, inner)
 
 
@@ -121,7 +122,8 @@ def test_opcheck_alpha(backend_name, decays_learnable):
     tau = (torch.log(a) / (torch.log(b) - torch.log(a)) + 1).detach().requires_grad_(decays_learnable)
     thr, gsf = torch.tensor(0.3, device=DEVICE, requires_grad=True), torch.tensor(1.0, device=DEVICE)
     atan = surrogate.atan()
-    args = (x, *states, None, a, b, tau, thr, gsf, 1, atan.kernel_id, atan.kernel_params(x), None, backend_name)
+    args = (x, *states, None, a, b, tau, thr, gsf, 1, x.dtype, x.dtype, atan.kernel_id, atan.kernel_params(x),
+            None, backend_name)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd, args, test_utils=utils)
     with torch.no_grad():
@@ -133,7 +135,7 @@ def test_opcheck_alpha(backend_name, decays_learnable):
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)
     if backend_name == "torch":
         torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,
-                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in args[:10]))
+                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in args[:12]))
         torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, bwd[:-1])
 
 
@@ -169,3 +171,17 @@ def test_broadcast_gradients_match_materialised_ones(backend, neuron):
             loss = (spk * torch.ones_like(spk)).sum() + (mem * torch.full_like(mem, 3 / mem.numel())).sum()
         grads.append(torch.autograd.grad(loss, x)[0])
     assert_close(grads[0], grads[1], 1e-6, "dx")
+
+
+@pytest.mark.parametrize("backend_name", ["triton", "torch"])
+@pytest.mark.parametrize("spike_dtype,save_dtype", [(torch.float32, torch.float16), (torch.uint8, torch.float32),
+                                                    (torch.bool, torch.float16)])
+def test_opcheck_storage_dtypes(backend_name, spike_dtype, save_dtype):
+    args = list(_fwd_args(True, backend_name))
+    args[10:12] = spike_dtype, save_dtype
+    if not spike_dtype.is_floating_point:  # binary spikes: inference only
+        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+    utils = _opcheck_utils(backend_name)
+    torch.library.opcheck(torch.ops.tritonsnn.lif_fwd, tuple(args), test_utils=utils)
+    spk, mem, _, _ = torch.ops.tritonsnn.lif_fwd(*args)
+    assert (spk.dtype, mem.dtype) == (spike_dtype, save_dtype)

@@ -18,16 +18,17 @@ def _initial(t, shape, like):
     return like.new_zeros(shape) if t is None else t.to(like.dtype)
 
 
-def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
-    """Returns (spk, exc, inh, mem), each [T, *neurons] in x's dtype."""
+def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype):
+    """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
+    `save_dtype`."""
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
     shape = x.shape[1:]
     exc, inh, u = (torch.empty(x.shape, dtype=acc, device=x.device) for _ in range(3))
     spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    # Thresholds compare the membrane as stored (rounded to x's dtype), as the kernels do.
-    mem = u if x.dtype == acc else torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mem = u if save_dtype == acc else torch.empty(x.shape, dtype=save_dtype, device=x.device)
     e_prev, i_prev = _initial(exc0, shape, xa), _initial(inh0, shape, xa)
     fired = (_initial(mem0, shape, xa) > thr).to(acc)
     keep = torch.empty(shape, dtype=acc, device=x.device)
@@ -46,12 +47,15 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
             u[t].mul_(keep)
         if mem is not u:
             mem[t].copy_(u[t])
-        torch.gt(mem[t], thr, out=spk[t])
+        # Thresholds compare the membrane at the input's precision, as the kernels do.
+        torch.gt(u[t] if x.dtype == acc else u[t].to(x.dtype), thr, out=spk[t])
         fired = spk[t]
         e_prev, i_prev = exc[t], inh[t]
-    if not _is_one(gsf):
+    if spike_dtype != x.dtype:  # binary spikes: the fire bits
+        spk = spk.to(spike_dtype)
+    elif not _is_one(gsf):
         spk.mul_(gsf.to(acc))
-    return spk, exc.to(x.dtype), inh.to(x.dtype), mem
+    return spk, exc.to(save_dtype), inh.to(save_dtype), mem
 
 
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, tau,
@@ -59,7 +63,7 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf); parameter gradients are per-neuron
     sums over time, None where not asked for. Four sequence-sized buffers in all (on a CPU each
     fresh one costs page faults comparable to the arithmetic)."""
-    acc = acc_dtype(mem.dtype)
+    acc = acc_dtype(g_spk.dtype)
     a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
     gs = g_spk.to(acc)
     u = mem.to(acc)
@@ -107,5 +111,5 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
         if reset == RESET_SUBTRACT:                              # E_t lost r_t thr
             dthr -= (fired * (g_e - tau * g_u)).sum(0)
         dgsf = (gs * (u > thr)).sum(0)
-    dx = g_e.sub_(g_i).to(mem.dtype)
+    dx = g_e.sub_(g_i).to(g_spk.dtype)
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -11,11 +11,13 @@ from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
 
-def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int):
-    """Returns (spk, exc, inh, mem), each [T, *neurons] in x's dtype."""
+def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype):
+    """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
+    `save_dtype`."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
-    outs = [torch.empty(x.shape, dtype=x.dtype, device=x.device) for _ in range(4)]
+    outs = [torch.empty(x.shape, dtype=dtype, device=x.device) for dtype in (spike_dtype, *[save_dtype] * 3)]
     if T == 0 or n == 0:
         return tuple(outs)
     x2, stride_x_t = time_major(x)
@@ -36,9 +38,10 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn._alpha_torch` does."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
-    dx, dexc0, dinh0 = (empty_like_or_none(t) for t in (mem, exc0, inh0))
-    da, db, dtau = (per_neuron_sums(decay_grad, shape, mem) for _ in range(3))
-    dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(2))
+    dx = torch.empty(mem.shape, dtype=g_spk.dtype, device=mem.device)
+    dexc0, dinh0 = (empty_like_or_none(t) for t in (exc0, inh0))
+    da, db, dtau = (per_neuron_sums(decay_grad, shape, g_spk) for _ in range(3))
+    dthr, dgsf = (per_neuron_sums(param_grad, shape, g_spk) for _ in range(2))
     gs2, stride_gs_t, gs_bcast = incoming_grad(g_spk)
     gm2, stride_gm_t, gm_bcast = incoming_grad(g_mem)
     ge2, stride_ge_t = time_major(g_exc) if g_exc is not None else (None, 0)
@@ -53,7 +56,7 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         HAS_GE=g_exc is not None, HAS_GI=g_inh is not None, HAS_GM=g_mem is not None,
         PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id,
-        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=mem.dtype == torch.float64, BLOCK=block,
+        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=g_spk.dtype == torch.float64, BLOCK=block,
         num_warps=NUM_WARPS,
     )
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -131,3 +131,37 @@ def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:
     out beta = 1, where tau = ln a / (ln b - ln a) + 1 is undefined)."""
     if values_readable(alpha_clamped) and values_readable(beta) and bool((alpha_clamped <= beta).any()):
         raise ValueError("alpha must be greater than beta (and beta below 1).")
+
+
+BINARY_SPIKE_DTYPES = (torch.bool, torch.uint8)
+
+
+def storage_dtypes(x: torch.Tensor, spike_dtype, save_dtype, gsf: torch.Tensor,
+                   differentiable: tuple) -> tuple[torch.dtype, torch.dtype]:
+    """The dtypes of the spikes and of the state sequences (membrane and currents, returned and
+    saved for the backward). Defaults: x's dtype for both.
+
+    `spike_dtype` may be torch.bool or torch.uint8 for binary spikes (one byte each, or less for
+    the consumer): such spikes carry no gradient, so they are refused while any tensor in
+    `differentiable` requires grad, and graded spikes (graded_spikes_factor != 1) cannot be
+    binary. `save_dtype` may be any floating dtype, e.g. torch.bfloat16 under fp32 inputs: the
+    math stays in fp32, the stored membrane is rounded, and thresholds compare it as stored."""
+    spike_dtype = x.dtype if spike_dtype is None else spike_dtype
+    if spike_dtype != x.dtype and spike_dtype not in BINARY_SPIKE_DTYPES:
+        raise ValueError(
+            f"spike_dtype must be None (the input's dtype, {x.dtype}), torch.bool or torch.uint8, "
+            f"got {spike_dtype}")
+    if spike_dtype in BINARY_SPIKE_DTYPES:
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in differentiable):
+            raise ValueError(
+                f"spike_dtype={spike_dtype} spikes are not differentiable, so no surrogate gradient "
+                "could flow through them: use binary spikes under torch.no_grad() or "
+                "torch.inference_mode(), and keep the default spike dtype for training")
+        # A CUDA graded_spikes_factor is not read (it would stall the device): binary spikes are
+        # the fire bits whatever it holds, as documented.
+        if values_readable(gsf) and bool((gsf != 1).any()):
+            raise ValueError(f"spike_dtype={spike_dtype} stores 0/1 spikes; graded_spikes_factor must be 1")
+    save_dtype = x.dtype if save_dtype is None else save_dtype
+    if not isinstance(save_dtype, torch.dtype) or not save_dtype.is_floating_point:
+        raise ValueError(f"save_dtype must be a floating-point torch.dtype, got {save_dtype}")
+    return spike_dtype, save_dtype

@@ -34,25 +34,28 @@ def _is_one(t: torch.Tensor) -> bool:
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
-                reset_input: bool):
+                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
-    synaptic current when alpha is given; each is an empty tensor otherwise."""
+    synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
+    `spike_dtype`, the state sequences in `save_dtype` (thresholds compare them as stored)."""
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     decay, thr = decay.to(acc), threshold.to(acc)
-    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    syn = x.new_empty(0)
+    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # also the next step's reset signal
+    mem = torch.empty(x.shape, dtype=save_dtype, device=x.device)
+    syn = x.new_empty(0, dtype=save_dtype)
     if alpha is not None:  # the synaptic current is not reset and compares with nothing: one scan
-        syn = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        syn = torch.empty(x.shape, dtype=save_dtype, device=x.device)
         xa = _synaptic_current(xa, syn0, alpha.to(acc), syn)
     state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
     if reset_delay:
-        h = x.new_empty(0)
+        h = x.new_empty(0, dtype=save_dtype)
         _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input)
     else:
-        h = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        h = torch.empty(x.shape, dtype=save_dtype, device=x.device)
         _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input)
+    if spike_dtype != x.dtype:  # binary spikes: the fire bits
+        return spk.to(spike_dtype), mem, h, syn
     if not _is_one(gsf):
         spk.mul_(gsf.to(acc))
     return spk, mem, h, syn
@@ -73,10 +76,18 @@ def _synaptic_current(xa, syn0, alpha, syn):
     return current
 
 
+def _at_input_precision(state, stored, x_dtype):
+    """The membrane as thresholds compare it: rounded to the input's dtype (`stored` when the
+    sequence is kept in that dtype), as the kernels' `_stored` does."""
+    if stored.dtype == x_dtype:
+        return stored
+    return state if state.dtype == x_dtype else state.to(x_dtype)
+
+
 def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input):
     """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
-    the membrane as stored (rounded to x's dtype), which is what the backward reads back, so the
-    forward's spikes and the backward's reconstruction of them always agree."""
+    the membrane at the input's precision (spk's dtype): for fp16/bf16 inputs that is what the
+    backward reads back, so the forward's spikes and the backward's reconstruction agree."""
     stored_in_place = mem.dtype == xa.dtype
     fired = ((state if mem0 is None else mem0) > thr).to(xa.dtype)  # r_t: did step t - 1 fire
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
@@ -94,7 +105,7 @@ def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input):
                 out.addcmul_(fired, thr, value=-1.0)
         if not stored_in_place:
             mem[t].copy_(out)
-        torch.gt(mem[t], thr, out=spk[t])
+        torch.gt(_at_input_precision(out, mem[t], spk.dtype), thr, out=spk[t])
         state, fired = out, spk[t]
 
 
@@ -114,7 +125,7 @@ def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input
             elif reset == RESET_SUBTRACT:
                 v.addcmul_(fired, thr, value=-1.0)
         h[t].copy_(v)
-        torch.gt(h[t], thr, out=spk[t])
+        torch.gt(_at_input_precision(v, h[t], spk.dtype), thr, out=spk[t])
         do_reset = spk[t].to(v.dtype) - fired
         if reset == RESET_SUBTRACT:
             state = v - do_reset * thr
@@ -123,17 +134,17 @@ def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input
         else:
             state = v.clone()
         mem[t].copy_(state)
-        stored = mem[t]
+        stored = _at_input_precision(state, mem[t], spk.dtype)
 
 
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
                  reset: int, reset_delay: bool, reset_input: bool, grad_, sg_params,
                  param_grad: bool, alpha_grad: bool):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf); parameter gradients are per-neuron
-    sums over time (shape x.shape[1:]), None where not asked for (or without that state).
-    `grad_(x, g, *sg_params)` is the surrogate's torch twin, returning g * dS/dx (dS/dx for
-    g=None) and free to overwrite x."""
-    acc = acc_dtype(mem.dtype)
+    sums over time (shape x.shape[1:]), None where not asked for (or without that state); dx
+    comes in g_spk's dtype (the input's). `grad_(x, g, *sg_params)` is the surrogate's torch
+    twin, returning g * dS/dx (dS/dx for g=None) and free to overwrite x."""
+    acc = acc_dtype(g_spk.dtype)
     decay, thr = decay.to(acc), threshold.to(acc)
     gs = g_spk.to(acc)
     u = mem if reset_delay else h  # the pre-reset membrane, as stored
@@ -179,7 +190,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     dsyn0 = dalpha = None
     if alpha is not None:
         gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad)
-    return gin.to(mem.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
+    return gin.to(g_spk.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
 
 
 def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad):

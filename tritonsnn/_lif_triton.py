@@ -81,16 +81,18 @@ def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | N
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
-                reset_input: bool):
+                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
-    synaptic current when alpha is given; each is an empty tensor otherwise."""
+    synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
+    `spike_dtype`, the state sequences in `save_dtype` (the kernel rounds on store and compares
+    thresholds with what it stored)."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
-    spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    mem = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    h = torch.empty(x.shape if not reset_delay else (0,), dtype=x.dtype, device=x.device)
-    syn = torch.empty(x.shape if synaptic else (0,), dtype=x.dtype, device=x.device)
+    spk = torch.empty(x.shape, dtype=spike_dtype, device=x.device)
+    mem = torch.empty(x.shape, dtype=save_dtype, device=x.device)
+    h = torch.empty(x.shape if not reset_delay else (0,), dtype=save_dtype, device=x.device)
+    syn = torch.empty(x.shape if synaptic else (0,), dtype=save_dtype, device=x.device)
     if T == 0 or n == 0:
         return spk, mem, h, syn
     x2, stride_x_t = time_major(x)
@@ -114,14 +116,16 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
                  reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_params, sg_seed,
                  module_slope: float, param_grad: bool, alpha_grad: bool):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `tritonsnn._lif_torch.lif_backward`
-    does: parameter gradients are per-neuron sums over time; None where not asked for."""
+    does: parameter gradients are per-neuron sums over time; None where not asked for. dx comes in
+    g_spk's dtype (the input's), which also sets the accumulation dtype."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
-    dx, dmem0, dsyn0 = (empty_like_or_none(t) for t in (mem, mem0, syn0))
+    dx = torch.empty(mem.shape, dtype=g_spk.dtype, device=mem.device)
+    dmem0, dsyn0 = (empty_like_or_none(t) for t in (mem0, syn0))
     # Separate buffers: a per-neuron sum already in its parameter's shape is returned as it is.
-    ddecay, dthr, dgsf = (per_neuron_sums(param_grad, shape, mem) for _ in range(3))
-    dalpha = per_neuron_sums(alpha_grad, shape, mem)
+    ddecay, dthr, dgsf = (per_neuron_sums(param_grad, shape, g_spk) for _ in range(3))
+    dalpha = per_neuron_sums(alpha_grad, shape, g_spk)
     gs2, stride_gs_t, gs_bcast = incoming_grad(g_spk)
     gm2, stride_gm_t, gm_bcast = incoming_grad(g_mem)
     gi2, stride_gi_t = time_major(g_syn) if g_syn is not None else (None, 0)
@@ -140,6 +144,6 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,
         GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
-        FP64=mem.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+        FP64=g_spk.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
     )
     return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf

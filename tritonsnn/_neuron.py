@@ -41,6 +41,8 @@ class SpikingNeuron(nn.Module):
         graded_spikes_factor=1.0,
         learn_graded_spikes_factor=False,
         step_mode="single",
+        spike_dtype=None,
+        save_dtype=None,
     ):
         super().__init__()
         if inhibition:
@@ -62,6 +64,12 @@ class SpikingNeuron(nn.Module):
         self.state_quant = state_quant
         self.output = output
         self.step_mode = step_mode
+        if spike_dtype not in (None, *_checks.BINARY_SPIKE_DTYPES):
+            raise ValueError(f"spike_dtype must be None, torch.bool or torch.uint8, got {spike_dtype}")
+        if save_dtype is not None and not (isinstance(save_dtype, torch.dtype) and save_dtype.is_floating_point):
+            raise ValueError(f"save_dtype must be None or a floating-point torch.dtype, got {save_dtype}")
+        self.spike_dtype = spike_dtype
+        self.save_dtype = save_dtype
         self._register("threshold", threshold, learn_threshold)
         self._register("graded_spikes_factor", graded_spikes_factor, learn_graded_spikes_factor)
         self.reset_mechanism = reset_mechanism
@@ -87,6 +95,10 @@ class SpikingNeuron(nn.Module):
 
     def _surrogate(self) -> Surrogate:
         return self._resolved_surrogate
+
+    def _storage(self) -> dict:
+        """The dtypes of the spikes and of the stored states (see `tritonsnn.functional.leaky`)."""
+        return {"spike_dtype": self.spike_dtype, "save_dtype": self.save_dtype}
 
     @property
     def reset_mechanism(self) -> str:

@@ -51,6 +51,8 @@ class Alpha(LIF):
         graded_spikes_factor=1.0,
         learn_graded_spikes_factor=False,
         step_mode="single",
+        spike_dtype=None,
+        save_dtype=None,
     ):
         super().__init__(
             beta,
@@ -67,6 +69,8 @@ class Alpha(LIF):
             graded_spikes_factor=graded_spikes_factor,
             learn_graded_spikes_factor=learn_graded_spikes_factor,
             step_mode=step_mode,
+            spike_dtype=spike_dtype,
+            save_dtype=save_dtype,
         )
         self._register("alpha", alpha, learn_alpha)
         with torch.no_grad():
@@ -83,6 +87,6 @@ class Alpha(LIF):
             return functional.alpha(
                 x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0,
                 threshold=self.threshold, spike_grad=self._surrogate(),
-                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor)
+                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor, **self._storage())
 
         return self._forward_states(input_, (syn_exc, syn_inh, mem), run)

@@ -25,17 +25,21 @@ from tritonsnn.kernels.surrogates import STOCHASTIC_IDS, SURROGATE_IDS, USER_ID
 
 SURROGATES = tuple(sorted(SURROGATE_IDS.values()))  # every id kernels/surrogates.py dispatches on
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
+SPIKE_DTYPES = {"bool": "i1", "u8": "u8"}  # binary spikes (spike_dtype=torch.bool / torch.uint8)
 BLOCK = 512
 
 
 @dataclass(frozen=True)
 class Variant:
     kernel: str
-    dtype: str
+    dtype: str  # of the input, its gradient, and (unless `save`) everything else
     flags: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+    save: str = ""  # dtype of the stored state sequences (save_dtype), when not `dtype`
+    spike: str = ""  # binary spike dtype (SPIKE_DTYPES), when not `dtype`
 
     def describe(self) -> str:
-        return f"{self.kernel}[{self.dtype}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
+        stored = "".join(f", {k}={v}" for k, v in (("save", self.save), ("spike", self.spike)) if v)
+        return f"{self.kernel}[{self.dtype}{stored}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,9 @@ class KernelFlags:
     core: dict
     presence: tuple
     defaults: tuple  # the core settings the neurons use by default
-    pointers: dict  # pointer argument -> role: "data" (the variant's dtype), "acc", "param", "sg", "seed"
+    # pointer argument -> role: "data" (the variant's dtype), "state" (save dtype), "spike", "acc",
+    # "param", "sg", "seed"
+    pointers: dict
     optional: tuple  # (flag, value, pointers absent when the flag has that value)
     surrogate: bool = False
     requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
@@ -62,16 +68,16 @@ KERNELS = {
     "lif_fwd_kernel": KernelFlags(
         core=_LIF_CORE, presence=("HAS_MEM0", "HAS_SYN0"), defaults=_LIF_DEFAULTS,
         pointers={"x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
-                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "data",
-                  "mem_ptr": "data", "h_ptr": "data", "syn_ptr": "data"},
+                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "spike",
+                  "mem_ptr": "state", "h_ptr": "state", "syn_ptr": "state"},
         optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_SYN0", False, ("syn0_ptr",)),
                   ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr"))),
         requires=_LIF_REQUIRES),
     "lif_bwd_kernel": KernelFlags(
         core=_LIF_CORE, defaults=_LIF_DEFAULTS, surrogate=True, requires=_LIF_REQUIRES,
         presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST"),
-        pointers={"gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data",
-                  "h_ptr": "data", "syn_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data",
+        pointers={"gs_ptr": "data", "gm_ptr": "state", "gi_ptr": "state", "mem_ptr": "state",
+                  "h_ptr": "state", "syn_ptr": "state", "mem0_ptr": "data", "syn0_ptr": "data",
                   "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
                   "sg_ptr": "sg", "seed_ptr": "seed", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data",
                   "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
@@ -85,16 +91,16 @@ KERNELS = {
         core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0"), defaults=((1,),),
         pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
                   "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
-                  "gsf_ptr": "param", "spk_ptr": "data", "exc_ptr": "data", "inh_ptr": "data",
-                  "mem_ptr": "data"},
+                  "gsf_ptr": "param", "spk_ptr": "spike", "exc_ptr": "state", "inh_ptr": "state",
+                  "mem_ptr": "state"},
         optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
                   ("HAS_MEM0", False, ("mem0_ptr",)))),
     "alpha_bwd_kernel": KernelFlags(
         core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
         presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
                   "GS_BCAST", "GM_BCAST"),
-        pointers={"gs_ptr": "data", "ge_ptr": "data", "gi_ptr": "data", "gm_ptr": "data",
-                  "mem_ptr": "data", "exc_ptr": "data", "inh_ptr": "data", "exc0_ptr": "data",
+        pointers={"gs_ptr": "data", "ge_ptr": "state", "gi_ptr": "state", "gm_ptr": "state",
+                  "mem_ptr": "state", "exc_ptr": "state", "inh_ptr": "state", "exc0_ptr": "data",
                   "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
                   "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "sg_ptr": "sg", "seed_ptr": "seed",
                   "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
@@ -109,21 +115,23 @@ _FLOAT_SCALARS = {"module_slope"}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
 
-def _variant(kernel: str, dtype: str, core: tuple, present=(), sg=None) -> Variant:
+def _variant(kernel: str, dtype: str, core: tuple, present=(), sg=None, save="", spike="") -> Variant:
     spec = KERNELS[kernel]
     flags = dict(zip(spec.core, core))
     for name in spec.presence:
         flags[name] = name in present and flags.get(spec.requires.get(name), True)
     if spec.surrogate:
         flags["SURROGATE"] = SURROGATE_IDS["ATan"] if sg is None else sg
-    return Variant(kernel, dtype, tuple(flags.items()))
+    return Variant(kernel, dtype, tuple(flags.items()), save, spike)
 
 
 def variants() -> list[Variant]:
     """The variants compiled, per kernel: every combination of the core flags (reset mechanism,
     and for the LIF family reset delay, input reset and synaptic current) with every optional
     tensor present and with none, in fp32; each optional tensor alone on the neurons' default
-    cores; those defaults in fp16, bf16 and fp64; and for the LIF backward every surrogate (a
+    cores; those defaults in fp16, bf16 and fp64, with bf16 states under fp32 (and fp32 states
+    under fp16: save_dtype), and, for the forwards, with binary spikes (bool, uint8); and for the
+    LIF backward every surrogate (a
     user-registered one included) in both ways it is used (reset_delay True/False) and both
     accumulation dtypes. Flags guard independent blocks of code, so this reaches every line of
     every kernel in every context that changes its types or control flow, without compiling the
@@ -136,6 +144,10 @@ def variants() -> list[Variant]:
         for default in spec.defaults:
             out.extend(_variant(kernel, "fp32", default, (name,)) for name in spec.presence)
             out.extend(_variant(kernel, dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
+            out.append(_variant(kernel, "fp32", default, spec.presence, save="bf16"))
+            out.append(_variant(kernel, "fp16", default, spec.presence, save="fp32"))
+            if "spk_ptr" in spec.pointers:
+                out.extend(_variant(kernel, "fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
     everything = KERNELS["lif_bwd_kernel"].presence
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES + (USER_ID,)):
         out.append(_variant("lif_bwd_kernel", dtype, (0, delay, False, False), everything, sg))
@@ -174,7 +186,10 @@ def source(v: Variant):
         if name in constexprs:
             signature[name] = "constexpr"
         elif name in pointers:
-            signature[name] = "*" + {"data": DTYPES[v.dtype], "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64"}[pointers[name]]
+            roles = {"data": DTYPES[v.dtype], "state": DTYPES[v.save or v.dtype],
+                     "spike": SPIKE_DTYPES[v.spike] if v.spike else DTYPES[v.dtype],
+                     "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64"}
+            signature[name] = "*" + roles[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:
             signature[name] = "fp32"
@@ -242,6 +257,9 @@ TRAFFIC_CASES = {
     "leaky_bwd_immediate_reset": _variant("lif_bwd_kernel", "fp32", (0, False, False, False)),
     "leaky_fwd_fp16": _variant("lif_fwd_kernel", "fp16", _LIF_DEFAULTS[0]),
     "leaky_bwd_fp16": _variant("lif_bwd_kernel", "fp16", _LIF_DEFAULTS[0]),
+    "leaky_fwd_save_bf16": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], save="bf16"),
+    "leaky_bwd_save_bf16": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], save="bf16"),
+    "leaky_fwd_bool_spikes": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], spike="bool"),
     "synaptic_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[1]),
     "synaptic_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1]),
     "alpha_fwd": _variant("alpha_fwd_kernel", "fp32", (1,)),

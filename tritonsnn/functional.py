@@ -24,6 +24,8 @@ def leaky(
     reset_mechanism: str = "subtract",
     reset_delay: bool = True,
     graded_spikes_factor=1.0,
+    spike_dtype: torch.dtype | None = None,
+    save_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Leaky integrate-and-fire over a whole sequence, fused into one kernel.
 
@@ -46,9 +48,15 @@ def leaky(
         reset_mechanism: "subtract", "zero" or "none".
         reset_delay: snnTorch's flag; True applies the reset at the next step.
         graded_spikes_factor: spikes are scaled by it; same forms as beta.
+        spike_dtype: None (x's dtype), or torch.bool / torch.uint8 for binary spikes in one
+            byte (inference only: they carry no gradient; graded_spikes_factor must be 1).
+        save_dtype: dtype of the state sequences returned and saved for the backward (default
+            x's dtype). torch.bfloat16 under fp32 input halves the membrane's memory and traffic;
+            the math stays fp32 and thresholds compare the membrane as stored.
 
     Returns:
-        `(spk, mem_seq)`: spikes in x's dtype and the membrane `U_1..U_T`, both `[T, *neurons]`.
+        `(spk, mem_seq)`: spikes (in x's dtype unless `spike_dtype`) and the membrane `U_1..U_T`
+        (in `save_dtype`), both `[T, *neurons]`.
 
     Example::
 
@@ -63,8 +71,9 @@ def leaky(
     surrogate = resolve(spike_grad)
     x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
     spk, mem_seq, _ = _lif(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
-                           bool(reset_delay), False, surrogate)
+                           bool(reset_delay), False, dtypes, surrogate)
     return spk, mem_seq
 
 
@@ -79,6 +88,8 @@ def synaptic(
     reset_mechanism: str = "subtract",
     reset_delay: bool = True,
     graded_spikes_factor=1.0,
+    spike_dtype: torch.dtype | None = None,
+    save_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Synaptic-conductance LIF (snnTorch's `Synaptic`, the seed document's `Stein`) over a whole
     sequence, fused into one kernel.
@@ -96,11 +107,11 @@ def synaptic(
         alpha, beta: decay rates of the current and the membrane (numbers, 0-d or per-neuron
             tensors broadcastable to `x.shape[1:]`).
         syn, mem: initial current and membrane of shape `x.shape[1:]` (zeros if None).
-        threshold, spike_grad, reset_mechanism, reset_delay, graded_spikes_factor: as for
-            :func:`leaky`.
+        threshold, spike_grad, reset_mechanism, reset_delay, graded_spikes_factor, spike_dtype,
+            save_dtype: as for :func:`leaky` (save_dtype applies to both states).
 
     Returns:
-        `(spk, syn_seq, mem_seq)`, each `[T, *neurons]` in x's dtype.
+        `(spk, syn_seq, mem_seq)`, each `[T, *neurons]`.
 
     Example::
 
@@ -115,8 +126,9 @@ def synaptic(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     syn = _checks.state(syn, x, "syn")
     alpha = _checks.parameter(alpha, x, "alpha")
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
     spk, mem_seq, syn_seq = _lif(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
-                                 reset, bool(reset_delay), True, surrogate)
+                                 reset, bool(reset_delay), True, dtypes, surrogate)
     return spk, syn_seq, mem_seq
 
 
@@ -131,6 +143,8 @@ def lapicque(
     spike_grad=None,
     reset_mechanism: str = "subtract",
     graded_spikes_factor=1.0,
+    spike_dtype: torch.dtype | None = None,
+    save_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lapicque's RC neuron (snnTorch's `Lapicque`) over a whole sequence, fused into one kernel.
 
@@ -141,10 +155,11 @@ def lapicque(
 
     The circuit comes from `beta`, or `R` and `C`, or `beta` with one of them, as in snnTorch:
     with beta, R C = dt / ln(1/beta) (R = 1 unless given), so the decay is 1 - ln(1/beta). A
-    beta (or R, C) that requires grad receives its gradient through these formulas.
+    beta (or R, C) that requires grad receives its gradient through these formulas. The other
+    arguments are as for :func:`leaky`.
 
     Returns:
-        `(spk, mem_seq)`, each `[T, *neurons]` in x's dtype.
+        `(spk, mem_seq)`, each `[T, *neurons]`.
 
     Example::
 
@@ -157,7 +172,8 @@ def lapicque(
     x, mem, _, threshold, gsf, reset = _checks.leaky_inputs(
         x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
     decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
-    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, surrogate)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, decay, scale, threshold, gsf))
+    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, dtypes, surrogate)
     return spk, mem_seq
 
 
@@ -172,6 +188,8 @@ def alpha(
     spike_grad=None,
     reset_mechanism: str = "zero",
     graded_spikes_factor=1.0,
+    spike_dtype: torch.dtype | None = None,
+    save_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """snnTorch's Alpha neuron over a whole sequence, fused into one kernel.
 
@@ -185,10 +203,11 @@ def alpha(
 
     The membrane does not decay from its own past, so `mem` only sets the first reset. alpha must
     exceed beta, so beta < 1 (checked for numbers and CPU tensors; CUDA tensors are not inspected,
-    which would stall the device).
+    which would stall the device). spike_dtype and save_dtype are as for :func:`leaky` (save_dtype
+    applies to the three states).
 
     Returns:
-        `(spk, syn_exc_seq, syn_inh_seq, mem_seq)`, each `[T, *neurons]` in x's dtype.
+        `(spk, syn_exc_seq, syn_inh_seq, mem_seq)`, each `[T, *neurons]`.
 
     Example::
 
@@ -206,7 +225,8 @@ def alpha(
     _checks.alpha_decays(a, beta)
     b = beta.clamp(0, 1)
     tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
-    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
+    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes)
     if not surrogate.fused:
         return _AlphaPythonSurrogate.apply(*args, surrogate)
     return torch.ops.tritonsnn.alpha_fwd(*args, surrogate.kernel_id, surrogate.kernel_params(x),
@@ -217,26 +237,27 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
     """Alpha with a `custom_surrogate(fn)`: the fused forward, the torch path's backward."""
 
     @staticmethod
-    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, surrogate):
+    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.alpha_fwd(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                             DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
+                                             spike_dtype, save_dtype, DISABLED.kernel_id,
+                                             DISABLED.kernel_params(x), None, get_backend())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, surrogate = inputs
+        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, surrogate = inputs
         _, exc, inh, mem = output
         ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
-        ctx.config = (reset, surrogate)
+        ctx.config = (reset, surrogate, x.dtype)
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
         mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf = ctx.saved_tensors
-        reset, surrogate = ctx.config
+        reset, surrogate, x_dtype = ctx.config
         needs = ctx.needs_input_grad
         if grad_spk is None:
-            grad_spk = torch.zeros_like(mem)
+            grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
         decay_grad = bool(needs[4] or needs[5] or needs[6])
         param_grad = bool(needs[7] or needs[8])
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = _alpha_torch.alpha_backward(
@@ -246,17 +267,18 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
             da, db, dtau = (ops.to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
         if param_grad:
             dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
-        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None
+        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None
 
 
-def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate):
-    """The fused LIF op with a resolved surrogate. Returns (spk, mem_seq, syn_seq)."""
+def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate):
+    """The fused LIF op with a resolved surrogate and the (spike, save) dtypes. Returns
+    (spk, mem_seq, syn_seq)."""
     if not surrogate.fused:
         spk, mem_seq, _, syn_seq = _LIFPythonSurrogate.apply(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate)
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, surrogate)
         return spk, mem_seq, syn_seq
     spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
-        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
         surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend())
     return spk, mem_seq, syn_seq
 
@@ -272,28 +294,29 @@ class _LIFPythonSurrogate(torch.autograd.Function):
     path with the user's Python gradient (it cannot run inside a kernel)."""
 
     @staticmethod
-    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate):
+    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+                spike_dtype, save_dtype, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.lif_fwd(
             x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-            DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
+            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, surrogate = inputs
+        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, surrogate = inputs
         _, mem_seq, h, syn_seq = output
         ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
-        ctx.config = (reset, reset_delay, reset_input, surrogate)
+        ctx.config = (reset, reset_delay, reset_input, surrogate, x.dtype)
         ctx.mark_non_differentiable(h)
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, grad_spk, grad_mem, _, grad_syn):
         mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf = ctx.saved_tensors
-        reset, reset_delay, reset_input, surrogate = ctx.config
+        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
         needs = ctx.needs_input_grad
         if grad_spk is None:
-            grad_spk = torch.zeros_like(mem_seq)
+            grad_spk = torch.zeros(mem_seq.shape, dtype=x_dtype, device=mem_seq.device)
         param_grad = bool(needs[4] or needs[5] or needs[6])
         alpha_grad = bool(needs[3])
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = _lif_torch.lif_backward(
@@ -303,4 +326,4 @@ class _LIFPythonSurrogate(torch.autograd.Function):
             dalpha = ops.to_param_shape(dalpha, alpha)
         if param_grad:
             ddecay, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
-        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None
+        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None

@@ -55,6 +55,8 @@ class Lapicque(LIF):
         graded_spikes_factor=1.0,
         learn_graded_spikes_factor=False,
         step_mode="single",
+        spike_dtype=None,
+        save_dtype=None,
     ):
         dt = torch.as_tensor(time_step)
         if dt.numel() != 1 or float(dt) <= 0:
@@ -75,6 +77,8 @@ class Lapicque(LIF):
             graded_spikes_factor=graded_spikes_factor,
             learn_graded_spikes_factor=learn_graded_spikes_factor,
             step_mode=step_mode,
+            spike_dtype=spike_dtype,
+            save_dtype=save_dtype,
         )
         self.learn_beta = learn_beta
         self.register_buffer("time_step", dt)
@@ -110,6 +114,6 @@ class Lapicque(LIF):
             return functional.lapicque(
                 x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                graded_spikes_factor=self.graded_spikes_factor, **circuit)
+                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit)
 
         return self._forward_states(input_, (mem,), run)

@@ -65,6 +65,8 @@ class Leaky(LIF):
         learn_graded_spikes_factor=False,
         reset_delay=True,
         step_mode="single",
+        spike_dtype=None,
+        save_dtype=None,
     ):
         super().__init__(
             beta,
@@ -81,6 +83,8 @@ class Leaky(LIF):
             graded_spikes_factor=graded_spikes_factor,
             learn_graded_spikes_factor=learn_graded_spikes_factor,
             step_mode=step_mode,
+            spike_dtype=spike_dtype,
+            save_dtype=save_dtype,
         )
         self.reset_delay = reset_delay
         self._register_states()
@@ -96,6 +100,6 @@ class Leaky(LIF):
             return functional.leaky(
                 x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
                 reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                graded_spikes_factor=self.graded_spikes_factor)
+                graded_spikes_factor=self.graded_spikes_factor, **self._storage())
 
         return self._forward_states(input_, (mem,), run)

@@ -32,9 +32,12 @@ Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out7 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-def fake_per_neuron(mem: Tensor, present: bool) -> Tensor:
-    """Fake of a per-neuron gradient sum (accumulation dtype), or an empty tensor."""
-    return mem.new_empty(mem.shape[1:] if present else (0,), dtype=_lif_torch.acc_dtype(mem.dtype))
+def fake_per_neuron(grad: Tensor, present: bool) -> Tensor:
+    """Fake of a per-neuron gradient sum (accumulation dtype of the incoming gradient `[T, ...]`),
+    or an empty tensor (in the gradient's dtype)."""
+    if not present:
+        return grad.new_empty(0)
+    return grad.new_empty(grad.shape[1:], dtype=_lif_torch.acc_dtype(grad.dtype))
 
 
 def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
@@ -42,28 +45,30 @@ def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
     return mem.new_empty(0) if t is None else torch.empty_like(t)
 
 
-def _seq_or_empty(x: Tensor, present: bool) -> Tensor:
-    return x.new_empty(x.shape if present else (0,))
+def _fwd_outputs_like(x: Tensor, reset_delay: bool, synaptic: bool, spike_dtype: torch.dtype,
+                      save_dtype: torch.dtype) -> Out4:
+    def seq_or_empty(present: bool) -> Tensor:
+        return x.new_empty(x.shape if present else (0,), dtype=save_dtype)
 
-
-def _fwd_outputs_like(x: Tensor, reset_delay: bool, synaptic: bool) -> Out4:
-    return (x.new_empty(x.shape), x.new_empty(x.shape), _seq_or_empty(x, not reset_delay),
-            _seq_or_empty(x, synaptic))
+    return (x.new_empty(x.shape, dtype=spike_dtype), seq_or_empty(True), seq_or_empty(not reset_delay),
+            seq_or_empty(synaptic))
 
 
 @torch.library.custom_op("tritonsnn::lif_fwd_torch", mutates_args=())
 def lif_fwd_torch(
     x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
+    spike_dtype: torch.dtype, save_dtype: torch.dtype,
 ) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
-        return _fwd_outputs_like(x, reset_delay, alpha is not None)
-    return _lif_torch.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input)
+        return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
+    return _lif_torch.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
+                                  reset_input, spike_dtype, save_dtype)
 
 
 @lif_fwd_torch.register_fake
-def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input):
-    return _fwd_outputs_like(x, reset_delay, alpha is not None)
+def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, spike_dtype, save_dtype):
+    return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
 
 
 def surrogate_floats(sg_id: int, sg_params: Tensor, module_slope: float) -> tuple[float, ...]:
@@ -96,33 +101,37 @@ def lif_bwd_torch(
         reset_delay, reset_input, torch_surrogate_grad(sg_id, sg_seed, mem.device),
         surrogate_floats(sg_id, sg_params, module_slope), param_grad, alpha_grad,
     )
-    return tuple(mem.new_empty(0) if g is None else g for g in grads)
+    return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
 
 
 @lif_bwd_torch.register_fake
 def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
       reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad, alpha_grad):
-    return (torch.empty_like(mem), fake_like(mem, mem0), fake_like(mem, syn0), fake_per_neuron(mem, alpha_grad),
-            *(fake_per_neuron(mem, param_grad) for _ in range(3)))
+    return (mem.new_empty(mem.shape, dtype=grad_spk.dtype), fake_like(grad_spk, mem0),
+            fake_like(grad_spk, syn0), fake_per_neuron(grad_spk, alpha_grad),
+            *(fake_per_neuron(grad_spk, param_grad) for _ in range(3)))
 
 
 @triton_op("tritonsnn::lif_fwd", mutates_args=())
 def lif_fwd(
     x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
-    sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], backend: str,
+    spike_dtype: torch.dtype, save_dtype: torch.dtype, sg_id: int, sg_params: Tensor,
+    sg_seed: Optional[Tensor], backend: str,
 ) -> Out4:
     """A first-order LIF neuron over `x: [T, *neurons]`: Leaky (alpha None), Synaptic (alpha
     given: a synaptic current in front of the membrane), Lapicque (Leaky with reset_input).
     `decay` is the membrane decay as used (already clamped). Returns (spikes, membrane U_1..U_T,
     pre-reset membrane if reset_delay=False, synaptic current if alpha is given), the last two
-    empty otherwise. The surrogate (id, fp64 parameters `[2]`, and the seed of a stochastic one)
+    empty otherwise; spikes in `spike_dtype` (x's dtype, or bool/uint8 fire bits, which carry no
+    gradient), the state sequences in `save_dtype`. The surrogate (id, fp64 parameters `[2]`, and the seed of a stochastic one)
     only matters to the backward; a NaN parameter stands for the module-level slope at backward
     time (`tritonsnn.surrogate.MODULE_SLOPE`)."""
     if uses_triton(x.device, backend):
-        return _triton_lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input)
+        return _triton_lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
+                                   reset_input, spike_dtype, save_dtype)
     return torch.ops.tritonsnn.lif_fwd_torch(x, mem0, syn0, alpha, decay, threshold, gsf, reset,
-                                             reset_delay, reset_input)
+                                             reset_delay, reset_input, spike_dtype, save_dtype)
 
 
 def to_param_shape(per_neuron: Tensor, param: Tensor) -> Tensor:
@@ -144,13 +153,13 @@ def lif_bwd(
     """Backward of `lif_fwd` through time. Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthreshold,
     dgsf), the parameter gradients in each parameter's shape; an entry is empty where its input is
     absent or its gradient was not asked for (`param_grad` for decay/threshold/gsf, `alpha_grad`,
-    which needs `syn`, for alpha)."""
-    empty = [mem.new_empty(0) for _ in range(6)]
+    which needs `syn`, for alpha). dx comes in grad_spk's dtype, the input's."""
+    empty = [grad_spk.new_empty(0) for _ in range(6)]
     if mem.shape[0] == 0 or mem[0].numel() == 0:
         zeros = [torch.zeros_like(t) if t is not None and wanted else e
                  for t, wanted, e in zip((mem0, syn0, alpha, decay, threshold, gsf),
                                          (True, True, alpha_grad, param_grad, param_grad, param_grad), empty)]
-        return (torch.zeros_like(mem), *zeros)
+        return (torch.zeros(mem.shape, dtype=grad_spk.dtype, device=mem.device), *zeros)
     args = (grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
             reset, reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad,
             alpha_grad)
@@ -169,25 +178,25 @@ def lif_bwd(
 
 def _lif_setup_context(ctx, inputs, output) -> None:
     (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-     sg_id, sg_params, sg_seed, backend) = inputs
+     spike_dtype, save_dtype, sg_id, sg_params, sg_seed, backend) = inputs
     _, mem, h, syn = output
     # The membrane (plus the pre-reset one when the reset is not delayed) is all the backward
     # needs; the synaptic current only for alpha's gradient.
     alpha_grad = alpha is not None and alpha.requires_grad
     ctx.save_for_backward(mem, h, syn if alpha_grad else None, mem0, syn0, alpha, decay, threshold,
                           gsf, sg_params, sg_seed)
-    ctx.config = (reset, reset_delay, reset_input, sg_id, backend, alpha_grad)
+    ctx.config = (reset, reset_delay, reset_input, sg_id, backend, alpha_grad, x.dtype)
     ctx.set_materialize_grads(False)
 
 
 def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
     mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
-    reset, reset_delay, reset_input, sg_id, backend, alpha_grad = ctx.config
+    reset, reset_delay, reset_input, sg_id, backend, alpha_grad, x_dtype = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_mem is None and grad_syn is None:
-        return (None,) * 14
+        return (None,) * 16
     if grad_spk is None:
-        grad_spk = torch.zeros_like(mem)
+        grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
     param_grad = bool(needs[4] or needs[5] or needs[6])
     dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch.ops.tritonsnn.lif_bwd(
         grad_spk, grad_mem, grad_syn, mem, h, mem.new_empty(0) if syn is None else syn, mem0, syn0,
@@ -196,7 +205,7 @@ def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
     )
     wanted = (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
     present = (True, mem0 is not None, syn0 is not None, alpha_grad, True, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 7
+    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 9
 
 
 lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)

@@ -22,16 +22,22 @@ Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 @torch.library.custom_op("tritonsnn::alpha_fwd_torch", mutates_args=())
 def alpha_fwd_torch(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
-    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int,
+    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
+    save_dtype: torch.dtype,
 ) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
-        return tuple(x.new_empty(x.shape) for _ in range(4))
-    return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
+        return _outputs_like(x, spike_dtype, save_dtype)
+    return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
+                                      spike_dtype, save_dtype)
+
+
+def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype) -> Out4:
+    return tuple(x.new_empty(x.shape, dtype=d) for d in (spike_dtype, save_dtype, save_dtype, save_dtype))
 
 
 @alpha_fwd_torch.register_fake
-def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset):
-    return tuple(torch.empty_like(x) for _ in range(4))
+def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype):
+    return _outputs_like(x, spike_dtype, save_dtype)
 
 
 @torch.library.custom_op("tritonsnn::alpha_bwd_torch", mutates_args=())
@@ -46,28 +52,31 @@ def alpha_bwd_torch(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
         gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device),
         surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad)
-    return tuple(mem.new_empty(0) if g is None else g for g in grads)
+    return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
 
 
 @alpha_bwd_torch.register_fake
 def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
       gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad):
-    return (torch.empty_like(mem), fake_like(mem, exc0), fake_like(mem, inh0),
-            *(fake_per_neuron(mem, decay_grad) for _ in range(3)),
-            *(fake_per_neuron(mem, param_grad) for _ in range(2)))
+    return (mem.new_empty(mem.shape, dtype=grad_spk.dtype), fake_like(grad_spk, exc0), fake_like(grad_spk, inh0),
+            *(fake_per_neuron(grad_spk, decay_grad) for _ in range(3)),
+            *(fake_per_neuron(grad_spk, param_grad) for _ in range(2)))
 
 
 @triton_op("tritonsnn::alpha_fwd", mutates_args=())
 def alpha_fwd(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
-    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, sg_id: int, sg_params: Tensor,
-    sg_seed: Optional[Tensor], backend: str,
+    b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
+    save_dtype: torch.dtype, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], backend: str,
 ) -> Out4:
     """snnTorch's Alpha neuron over `x: [T, *neurons]` with decays a, b (already clamped) and the
-    membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane)."""
+    membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane): spikes
+    in `spike_dtype`, the states in `save_dtype` (as `lif_fwd`)."""
     if uses_triton(x.device, backend):
-        return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
-    return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset)
+        return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
+                                     spike_dtype, save_dtype)
+    return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
+                                               spike_dtype, save_dtype)
 
 
 @triton_op("tritonsnn::alpha_bwd", mutates_args=())
@@ -80,13 +89,13 @@ def alpha_bwd(
 ) -> Out8:
     """Backward of `alpha_fwd` through time: (dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf),
     parameter gradients in each parameter's shape; empty where absent or not asked for
-    (`decay_grad`, which needs `exc` and `inh`, for a, b and tau)."""
-    empty = [mem.new_empty(0) for _ in range(7)]
+    (`decay_grad`, which needs `exc` and `inh`, for a, b and tau). dx comes in grad_spk's dtype."""
+    empty = [grad_spk.new_empty(0) for _ in range(7)]
     if mem.shape[0] == 0 or mem[0].numel() == 0:
         wanted = (True, True, decay_grad, decay_grad, decay_grad, param_grad, param_grad)
         zeros = [torch.zeros_like(t) if t is not None and w else e
                  for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]
-        return (torch.zeros_like(mem), *zeros)
+        return (torch.zeros(mem.shape, dtype=grad_spk.dtype, device=mem.device), *zeros)
     args = (grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
             threshold, gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad)
     if uses_triton(mem.device, backend):
@@ -103,25 +112,26 @@ def alpha_bwd(
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id, sg_params, sg_seed, backend = inputs
+    (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, sg_id, sg_params,
+     sg_seed, backend) = inputs
     _, exc, inh, mem = output
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
     # read the currents.
     decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
     ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
                           mem0, a, b, tau, threshold, gsf, sg_params, sg_seed)
-    ctx.config = (reset, sg_id, backend, decay_grad)
+    ctx.config = (reset, sg_id, backend, decay_grad, x.dtype)
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
     mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
-    reset, sg_id, backend, decay_grad = ctx.config
+    reset, sg_id, backend, decay_grad, x_dtype = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
-        return (None,) * 14
+        return (None,) * 16
     if grad_spk is None:
-        grad_spk = torch.zeros_like(mem)
+        grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
     empty = mem.new_empty(0)
     dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch.ops.tritonsnn.alpha_bwd(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, empty if exc is None else exc,
@@ -130,7 +140,7 @@ def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
     # The membrane's initial value only decides the first reset, which is detached: no gradient.
     grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
     present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 5
+    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 7
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)

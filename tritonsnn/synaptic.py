@@ -59,6 +59,8 @@ class Synaptic(LIF):
         graded_spikes_factor=1.0,
         learn_graded_spikes_factor=False,
         step_mode="single",
+        spike_dtype=None,
+        save_dtype=None,
     ):
         super().__init__(
             beta,
@@ -75,6 +77,8 @@ class Synaptic(LIF):
             graded_spikes_factor=graded_spikes_factor,
             learn_graded_spikes_factor=learn_graded_spikes_factor,
             step_mode=step_mode,
+            spike_dtype=spike_dtype,
+            save_dtype=save_dtype,
         )
         self._register("alpha", alpha, learn_alpha)
         self.reset_delay = reset_delay
@@ -89,7 +93,7 @@ class Synaptic(LIF):
             return functional.synaptic(
                 x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor)
+                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor, **self._storage())
 
         return self._forward_states(input_, (syn, mem), run)
 
