@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import torch
-import triton
-from torch.library import wrap_triton
 
-from tritonsnn._lif_triton import (NUM_WARPS, block_size, empty_like_or_none, flat, incoming_grad,
-                                   per_neuron, per_neuron_sums, time_major)
+from tritonsnn._launch import launch
+from tritonsnn._lif_triton import (empty_like_or_none, flat, incoming_grad, per_neuron, per_neuron_sums,
+                                   time_major)
 from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
@@ -22,12 +21,12 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
         return tuple(outs)
     x2, stride_x_t = time_major(x)
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
-    block = block_size(n, x.device)
-    wrap_triton(alpha_fwd_kernel)[(triton.cdiv(n, block),)](
+    launch(
+        alpha_fwd_kernel, n, x.device,
         x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), *outs,
         T, n, stride_x_t, *(s for _, s in params),
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
-        FP64=x.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+        FP64=x.dtype == torch.float64,
     )
     return tuple(outs)
 
@@ -47,8 +46,8 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     ge2, stride_ge_t = time_major(g_exc) if g_exc is not None else (None, 0)
     gi2, stride_gi_t = time_major(g_inh) if g_inh is not None else (None, 0)
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
-    block = block_size(n, mem.device)
-    wrap_triton(alpha_bwd_kernel)[(triton.cdiv(n, block),)](
+    launch(
+        alpha_bwd_kernel, n, mem.device,
         gs2, ge2, gi2, gm2, mem, exc if decay_grad else None, inh if decay_grad else None,
         flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_params, sg_seed,
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf,
@@ -56,7 +55,6 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         HAS_GE=g_exc is not None, HAS_GI=g_inh is not None, HAS_GM=g_mem is not None,
         PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id,
-        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=g_spk.dtype == torch.float64, BLOCK=block,
-        num_warps=NUM_WARPS,
+        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=g_spk.dtype == torch.float64,
     )
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -1,39 +1,13 @@
-"""Launchers of the fused LIF-family kernels: allocate outputs, lay tensors out as `[T, N]`, pick
-the grid."""
+"""Launchers of the fused LIF-family kernels: allocate outputs and lay tensors out as `[T, N]`
+(the grid and block size: `tritonsnn._launch`)."""
 from __future__ import annotations
 
-import functools
-
 import torch
-import triton
-from torch.library import wrap_triton
 
+from tritonsnn._launch import launch
 from tritonsnn._lif_torch import acc_dtype
 from tritonsnn.kernels.lif import lif_bwd_kernel, lif_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
-
-NUM_WARPS = 4
-
-
-@functools.lru_cache(maxsize=None)
-def _sm_count(device_index: int) -> int:
-    return torch.cuda.get_device_properties(device_index).multi_processor_count
-
-
-def block_size(n: int, device: torch.device) -> int:
-    """Neurons per program. Each program walks the whole time loop, so parallelism comes from
-    neurons alone: aim for at least 8 programs per SM, with 1 (small layers) up to 8 (large ones)
-    fp32 elements per thread; every load and store stays a vector access. Written as comparisons
-    so that a symbolic `n` (torch.compile, dynamic shapes) only adds range guards."""
-    if device.type != "cuda":
-        # The interpreter (tests): small blocks, so that modest shapes still span several
-        # programs and a masked tail.
-        return 64
-    sms = _sm_count(device.index if device.index is not None else torch.cuda.current_device())
-    for block in (1024, 512, 256):
-        if n >= 8 * sms * block:
-            return block
-    return 32 * NUM_WARPS
 
 
 def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -100,14 +74,14 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     decay1, stride_decay = per_neuron(decay, shape)
     thr1, stride_thr = per_neuron(threshold, shape)
     gsf1, stride_gsf = per_neuron(gsf, shape)
-    block = block_size(n, x.device)
-    wrap_triton(lif_fwd_kernel)[(triton.cdiv(n, block),)](
+    launch(
+        lif_fwd_kernel, n, x.device,
         x2, flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1,
         spk, mem, None if reset_delay else h, syn if synaptic else None,
         T, n, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
-        FP64=x.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+        FP64=x.dtype == torch.float64,
     )
     return spk, mem, h, syn
 
@@ -133,8 +107,8 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     decay1, stride_decay = per_neuron(decay, shape)
     thr1, stride_thr = per_neuron(threshold, shape)
     gsf1, stride_gsf = per_neuron(gsf, shape)
-    block = block_size(n, mem.device)
-    wrap_triton(lif_bwd_kernel)[(triton.cdiv(n, block),)](
+    launch(
+        lif_bwd_kernel, n, mem.device,
         gs2, gm2, gi2, mem, None if reset_delay else h, syn if alpha_grad else None,
         flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_params, sg_seed,
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf,
@@ -144,6 +118,6 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,
         GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
-        FP64=g_spk.dtype == torch.float64, BLOCK=block, num_warps=NUM_WARPS,
+        FP64=g_spk.dtype == torch.float64,
     )
     return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf

@@ -1,0 +1,57 @@
+"""Launch configurations: every block size and warp count the autotuner may pick computes the
+same bits, so tuning can never change a result (fixed-config test), and tuning itself runs on a
+GPU."""
+import pytest
+import torch
+
+import tritonsnn
+from tritonsnn import _launch, surrogate
+from conftest import DEVICE
+
+
+def _fwd_bwd():
+    """Forward and backward of Leaky, Synaptic and Alpha with per-neuron parameters, on odd
+    shapes (a masked tail in every block size)."""
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(9, 3, 37, generator=gen) * 0.7 + 0.3).to(DEVICE).requires_grad_()
+    beta = (torch.rand(37, generator=gen) * 0.5 + 0.4).to(DEVICE).requires_grad_()
+    thr = torch.tensor(0.8, device=DEVICE, requires_grad=True)
+    outs = [*tritonsnn.functional.leaky(x, beta, threshold=thr, spike_grad=surrogate.fast_sigmoid(slope=9)),
+            *tritonsnn.functional.synaptic(x, 0.7, beta, threshold=thr, reset_delay=False),
+            *tritonsnn.functional.alpha(x, 0.9, 0.8, threshold=thr)]
+    weights = [torch.randn(o.shape, generator=gen).to(DEVICE) for o in outs]
+    loss = sum((o * w).sum() for o, w in zip(outs, weights))
+    return [o.detach() for o in outs] + list(torch.autograd.grad(loss, (x, beta, thr)))
+
+
+def test_every_config_gives_identical_results(monkeypatch):
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        monkeypatch.setattr(_launch, "choose_config", lambda n, device: _launch.heuristic_config(n, device))
+        expected = _fwd_bwd()
+        for config in _launch.CONFIGS:
+            monkeypatch.setattr(_launch, "choose_config", lambda n, device, c=config: c)
+            for got, want in zip(_fwd_bwd(), expected):
+                assert torch.equal(got, want), config
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+def test_autotuning_only_on_cuda(monkeypatch):
+    assert _launch.choose_config(1000, torch.device("cpu")) == (_launch.INTERPRETER_BLOCK, 4)
+    if torch.cuda.is_available():
+        assert _launch.choose_config(1000, DEVICE) is None
+        monkeypatch.setenv("TRITONSNN_AUTOTUNE", "0")
+        assert _launch.choose_config(1000, DEVICE) in [(b, 4) for b in (128, 256, 512, 1024)]
+
+
+@pytest.mark.skipif(DEVICE.type != "cuda", reason="needs a CUDA device")
+def test_autotuned_launch_matches_the_heuristic(monkeypatch):
+    tuned = _fwd_bwd()
+    monkeypatch.setenv("TRITONSNN_AUTOTUNE", "0")
+    for got, want in zip(_fwd_bwd(), tuned):
+        assert torch.equal(got, want)
+    from tritonsnn.kernels import lif_fwd_kernel
+    best = _launch._tuned(lif_fwd_kernel).best_config
+    assert (best.kwargs["BLOCK"], best.num_warps) in _launch.CONFIGS
