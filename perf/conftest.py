@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tritonsnn.bench import steady_allocator
+
+steady_allocator()  # see its docstring: page-fault noise otherwise swamps CPU timings
+
 SUBJECT = "tritonsnn"
 
 

@@ -1,16 +1,18 @@
-"""`python -m tritonsnn <command>`: `demo` trains a small spiking network and times it."""
+"""`python -m tritonsnn <command>`: `demo` trains a small spiking network and times it; `bench`
+times the fused neurons against their competitors (see `tritonsnn.bench`)."""
 import sys
 
-COMMANDS = {"demo": "tritonsnn.demo"}
+COMMANDS = {"demo": "tritonsnn.demo", "bench": "tritonsnn.bench"}
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m tritonsnn demo [--device DEVICE] [--epochs N] [--steps T]", file=sys.stderr)
+        print("usage: python -m tritonsnn demo [--device DEVICE] [--epochs N] [--steps T]\n"
+              "       python -m tritonsnn bench [--device DEVICE] [--full] [--plot FILE.png] [--check]",
+              file=sys.stderr)
         return 2
     module = __import__(COMMANDS[argv[0]], fromlist=["main"])
-    module.main(argv[1:])
-    return 0
+    return module.main(argv[1:]) or 0
 
 
 if __name__ == "__main__":

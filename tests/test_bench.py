@@ -1,0 +1,71 @@
+"""The benchmark harness (`tritonsnn.bench`) works: cases build, every implementation runs and
+agrees with tritonsnn, memory is accounted, and the regression check flags a ratio that fell.
+No timing is asserted here; speed lives in `perf/` and `python -m tritonsnn bench --check`."""
+import json
+
+import pytest
+import torch
+
+from tritonsnn import bench
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def auto_backend():
+    import tritonsnn
+
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("auto")
+    yield
+    tritonsnn.set_backend(previous)
+
+
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "lapicque", "alpha"])
+def test_every_implementation_computes_the_same_spikes(neuron):
+    case = bench._neuron_case(neuron, "fwd+bwd", (6, 2, 16), torch.float32, CPU, compiled=False)
+    assert {bench.SUBJECT, bench.REFERENCE, "snntorch"} <= set(case.impls)
+    x = torch.randn(case.shape) + 0.5
+    expected = case.impls[bench.SUBJECT](x)
+    for impl, run in case.impls.items():
+        if impl != "spikingjelly":  # the closest LIFNode resets before the decay: other spikes
+            assert torch.equal(run(x), expected), impl
+
+
+def test_time_case_reports_speed_and_memory():
+    case = bench._neuron_case("leaky", "fwd+bwd", (5, 2, 8), torch.float32, CPU, compiled=False)
+    for mode in ("fwd", "bwd", "fwd+bwd"):
+        case.mode = mode
+        r = bench.time_case(case, bench.SUBJECT, CPU, rounds=2, warmup=1)
+        assert r["median_s"] > 0 and r["neuron_steps_per_s"] > 0
+        # The membrane; then beta, threshold, graded_spikes_factor and the surrogate's parameters.
+        assert r["saved_bytes"] == 5 * 2 * 8 * 4 + 3 * 4 + 2 * 8
+    naive = bench.time_case(case, bench.REFERENCE, CPU, rounds=1, warmup=0)
+    assert naive["saved_bytes"] > r["saved_bytes"]
+
+
+def test_short_suite_has_every_workload():
+    names = [c.name for c in bench.suite(CPU, full=False)]
+    for workload in ("leaky fwd ", "leaky bwd ", "leaky fwd+bwd", "synaptic", "lapicque", "alpha",
+                     "linear+leaky", "conv+leaky"):
+        assert any(workload in n for n in names), workload
+
+
+def test_check_flags_a_ratio_that_fell(tmp_path):
+    def report(t_subject):
+        return {"results": [{"case": "c", "impl": bench.SUBJECT, "best_s": t_subject},
+                            {"case": "c", "impl": bench.REFERENCE, "best_s": 4.0}]}
+
+    baseline = tmp_path / "cpu.json"
+    baseline.write_text(json.dumps({"ratios": bench.baseline_ratios(report(1.0))}))
+    assert bench.check(report(1.0), baseline) == []
+    assert bench.check(report(1.3), baseline) == []      # 3.08x: within 25 %
+    assert len(bench.check(report(1.4), baseline)) == 1  # 2.86x: more than 25 % below 4x
+    assert bench.check({"results": []}, baseline) == ["c: not measured"]
+
+
+def test_table_lists_competitors():
+    case = bench._neuron_case("leaky", "fwd+bwd", (4, 2, 8), torch.float32, CPU, compiled=False)
+    results = [bench.time_case(case, impl, CPU, rounds=1, warmup=0) for impl in (bench.SUBJECT, bench.REFERENCE)]
+    text = bench.table({"device": "cpu", "copy_bandwidth": None, "results": results})
+    assert "tritonsnn" in text and "reference" in text and "faster" in text
