@@ -432,6 +432,8 @@ def plot(device: torch.device, path: str, rounds: int) -> None:
             ax.plot(values, ms, marker="o", label=impl)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(values, [str(v) for v in values])
+        ax.minorticks_off()
         ax.set_xlabel("T" if axis == "T" else f"neurons (T={base_t})")
         ax.set_ylabel("forward+backward (ms)")
         ax.set_title(f"Leaky, batch {batch}, {device_name(device)}")

@@ -1,0 +1,164 @@
+"""The GPU run: one command, a few minutes on one GPU, nothing but the repository and an installed
+torch and triton (`pip install --no-deps --no-build-isolation -e .` first).
+
+    python perf/gpu_check.py OUT_DIR [--budget-s 420] [--skip-tests]
+
+Phases, each timed and recorded even if another fails:
+1. the test suite on the GPU (the CUDA-only tests included: CUDA graphs, autotuning, kernel
+   caches, compiled kernels bitwise equal to eager);
+2. large-shape correctness of the Triton kernels against the torch path, fp32 and bf16, for every
+   neuron, forward and backward;
+3. int64 offsets: a Leaky layer over a tensor of more than 2^31 elements, its last neurons
+   checked against the torch path on just those neurons;
+4. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
+   time-vs-T / time-vs-neurons plot.
+It writes OUT_DIR/gpu_check.json (GPU name, versions, commit, every phase's results) and
+OUT_DIR/bench.png; copy them to perf/results/ to keep them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_tests(timeout_s: float) -> dict:
+    # The AOT and PTX-traffic tests compile for sm_80/sm_90 on the CPU and run in CPU-only CI.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider",
+                           "--ignore=tests/test_aot.py", "--ignore=tests/test_traffic.py"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+    return {"returncode": proc.returncode, "tail": proc.stdout[-3000:] + proc.stderr[-2000:]}
+
+
+def _both_backends(fn, x):
+    """fn(x) with the Triton kernels and with the torch path: outputs and the gradient of x."""
+    import tritonsnn
+
+    results = []
+    for backend in ("triton", "torch"):
+        tritonsnn.set_backend(backend)
+        xs = x.detach().requires_grad_()
+        outs = fn(xs)
+        gen = torch.Generator(device=x.device).manual_seed(1)
+        loss = sum((o.float() * torch.randn(o.shape, device=x.device, generator=gen)).sum() for o in outs)
+        loss.backward()
+        results.append(([o.detach() for o in outs], xs.grad))
+    tritonsnn.set_backend("auto")
+    return results
+
+
+def large_shapes() -> list[dict]:
+    import tritonsnn
+
+    F = tritonsnn.functional
+    neurons = {"leaky": lambda x: F.leaky(x, 0.9, threshold=0.7),
+               "leaky_zero_immediate": lambda x: F.leaky(x, 0.9, reset_mechanism="zero", reset_delay=False),
+               "synaptic": lambda x: F.synaptic(x, 0.8, 0.9),
+               "lapicque": lambda x: F.lapicque(x, beta=0.9, threshold=0.2),
+               "alpha": lambda x: F.alpha(x, 0.9, 0.8, threshold=0.2)}
+    out = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for name, fn in neurons.items():
+            gen = torch.Generator(device="cuda").manual_seed(0)
+            x = (torch.randn(64, 32, 50_000, device="cuda", generator=gen) * 0.6 + 0.3).to(dtype)
+            (o_t, g_t), (o_c, g_c) = _both_backends(fn, x)
+            spikes_differ = (o_t[0] != o_c[0]).float().mean().item()
+            worst = max(((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-6)).item()
+                        for a, b in zip(o_t[1:], o_c[1:]))
+            grad_rel = ((g_t.float() - g_c.float()).norm() / g_c.float().norm()).item()
+            ok = spikes_differ < 1e-4 and worst < (1e-5 if dtype == torch.float32 else 2e-2) and \
+                grad_rel < (1e-4 if dtype == torch.float32 else 5e-2)
+            out.append({"neuron": name, "dtype": str(dtype), "shape": list(x.shape), "ok": ok,
+                        "spike_mismatch_fraction": spikes_differ, "state_max_rel_err": worst,
+                        "grad_rel_err": grad_rel})
+            del x, o_t, o_c, g_t, g_c
+            torch.cuda.empty_cache()
+    return out
+
+
+def int64_offsets() -> dict:
+    """A [T, N] Leaky layer with T*N > 2^31 elements (fp16: 4.3 GB per sequence): the last
+    neurons, whose offsets exceed 2^31, against the torch path run on those neurons alone."""
+    import tritonsnn
+
+    T, N = 33, 2**26  # 2.2e9 elements
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    x = (torch.randn(T, N, device="cuda", dtype=torch.float16, generator=gen) * 0.6 + 0.3).requires_grad_()
+    tritonsnn.set_backend("triton")
+    spk, mem = tritonsnn.functional.leaky(x, 0.9)
+    g = torch.ones_like(spk)
+    spk.backward(g)
+    tail = slice(N - 4096, N)
+    got = (spk[:, tail].clone(), mem[:, tail].clone(), x.grad[:, tail].clone())
+    del spk, mem, g
+    x_tail = x.detach()[:, tail].clone().requires_grad_()
+    del x
+    torch.cuda.empty_cache()
+    tritonsnn.set_backend("torch")
+    spk_r, mem_r = tritonsnn.functional.leaky(x_tail, 0.9)
+    spk_r.backward(torch.ones_like(spk_r))
+    tritonsnn.set_backend("auto")
+    ok = torch.equal(got[0], spk_r) and torch.allclose(got[1].float(), mem_r.float(), atol=2e-3) and \
+        torch.allclose(got[2].float(), x_tail.grad.float(), atol=2e-3, rtol=2e-2)
+    return {"elements": T * N, "ok": bool(ok)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting phases after this")
+    parser.add_argument("--skip-tests", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from tritonsnn import bench
+
+    bench.steady_allocator()
+    device = torch.device("cuda")
+    report = {"gpu": torch.cuda.get_device_name(device), "versions": bench.versions(), "commit": _commit(),
+              "phases": {}}
+    start = time.time()
+
+    def phase(name, fn):
+        if time.time() - start > args.budget_s:
+            report["phases"][name] = {"skipped": "time budget spent"}
+            return
+        t0 = time.time()
+        try:
+            report["phases"][name] = {"result": fn()}
+        except Exception:
+            report["phases"][name] = {"error": traceback.format_exc()[-3000:]}
+        report["phases"][name]["seconds"] = round(time.time() - t0, 1)
+        (args.out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str))
+        print(f"[{time.time() - start:6.1f} s] {name}: {json.dumps(report['phases'][name], default=str)[:400]}",
+              flush=True)
+
+    if not args.skip_tests:
+        phase("tests", lambda: run_tests(timeout_s=max(60.0, args.budget_s * 0.4)))
+    phase("large_shapes", large_shapes)
+    phase("int64_offsets", int64_offsets)
+    phase("bench", lambda: bench.run_suite(device, full=True, rounds=5))
+    phase("plot", lambda: bench.plot(device, str(args.out / "bench.png"), rounds=3))
+    failed = [n for n, p in report["phases"].items()
+              if "error" in p or (isinstance(p.get("result"), dict) and p["result"].get("returncode", 0) != 0)]
+    print(f"done in {time.time() - start:.0f} s; phases failed: {failed or 'none'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
