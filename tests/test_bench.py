@@ -53,15 +53,17 @@ def test_short_suite_has_every_workload():
 
 def test_check_flags_a_ratio_that_fell(tmp_path):
     def report(t_subject):
-        return {"results": [{"case": "c", "impl": bench.SUBJECT, "best_s": t_subject},
-                            {"case": "c", "impl": bench.REFERENCE, "best_s": 4.0}]}
+        return {"results": [{"case": "c fwd+bwd", "impl": bench.SUBJECT, "best_s": t_subject},
+                            {"case": "c fwd+bwd", "impl": bench.REFERENCE, "best_s": 4.0},
+                            {"case": "c fwd", "impl": bench.SUBJECT, "best_s": 1.0},
+                            {"case": "c fwd", "impl": bench.REFERENCE, "best_s": 4.0}]}
 
     baseline = tmp_path / "cpu.json"
     baseline.write_text(json.dumps({"ratios": bench.baseline_ratios(report(1.0))}))
     assert bench.check(report(1.0), baseline) == []
     assert bench.check(report(1.3), baseline) == []      # 3.08x: within 25 %
     assert len(bench.check(report(1.4), baseline)) == 1  # 2.86x: more than 25 % below 4x
-    assert bench.check({"results": []}, baseline) == ["c: not measured"]
+    assert bench.check({"results": []}, baseline) == ["c fwd+bwd: not measured"]  # only fwd+bwd is gated
 
 
 def test_table_lists_competitors():
