@@ -67,6 +67,11 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     if value.dtype == torch.bool or value.is_complex():
         raise TypeError(f"{name} must be a real number tensor, got dtype {value.dtype}")
     same_device(value, x, name)
+    if value.dtype == torch.float64 and x.dtype != torch.float64:
+        raise TypeError(
+            f"{name} is float64 but the input is {x.dtype}: the fused neurons compute in the "
+            f"input's precision (fp32 for {x.dtype}), so a float64 {name} would be silently "
+            f"rounded; convert one of them (e.g. {name}.float(), or x.double())")
     neurons = x.shape[1:]
     try:
         fits = torch.broadcast_shapes(value.shape, neurons) == neurons

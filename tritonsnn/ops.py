@@ -9,8 +9,8 @@ travels as its kernel id and a two-element fp64 tensor of parameters (plus a see
 stochastic one). Parameters in a tensor, not floats, keep torch.compile from specialising a
 graph on each slope value.
 
-Autograd is registered on `lif_fwd` (`register_autograd`); its backward calls `lif_bwd`, which
-has no derivative of its own (double backward through a fused neuron is not supported).
+Autograd is registered on `lif_fwd` (`register_autograd`); its backward calls `lif_bwd`, whose
+own derivative is a clear error (double backward through a fused neuron is not supported).
 """
 from __future__ import annotations
 
@@ -209,3 +209,17 @@ def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
 
 
 lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)
+
+
+def no_double_backward(ctx, *grads):
+    raise RuntimeError(
+        "double backward (a gradient of a gradient, e.g. after autograd.grad(..., create_graph=True)) "
+        "through a tritonsnn fused neuron is not supported: the backward kernels have no derivative "
+        "of their own. tritonsnn.reference's naive neurons support it.")
+
+
+def no_context(ctx, inputs, output) -> None:
+    pass
+
+
+lif_bwd.register_autograd(no_double_backward, setup_context=no_context)

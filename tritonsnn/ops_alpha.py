@@ -13,7 +13,8 @@ from tritonsnn import _alpha_torch, surrogate
 from tritonsnn._alpha_triton import alpha_backward as _triton_alpha_backward
 from tritonsnn._alpha_triton import alpha_forward as _triton_alpha_forward
 from tritonsnn.backend import uses_triton
-from tritonsnn.ops import fake_like, fake_per_neuron, surrogate_floats, to_param_shape, torch_surrogate_grad
+from tritonsnn.ops import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
+                           to_param_shape, torch_surrogate_grad)
 
 Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -144,3 +145,4 @@ def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)
+alpha_bwd.register_autograd(no_double_backward, setup_context=no_context)
