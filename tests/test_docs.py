@@ -23,6 +23,7 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 @pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque,
+                                    tritonsnn.interop,
                                     tritonsnn.surrogate, tritonsnn.backend])
 def test_docstring_examples(module):
     previous = tritonsnn.get_backend()

@@ -7,11 +7,12 @@ from tritonsnn import functional, reference, surrogate
 from tritonsnn._neuron import LIF, SpikingNeuron
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
+from tritonsnn.interop import from_snntorch
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.synaptic import Stein, Synaptic
 
 __version__ = "0.1.0"
 
-__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "functional",
-           "get_backend", "reference", "set_backend", "surrogate"]
+__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "from_snntorch",
+           "functional", "get_backend", "reference", "set_backend", "surrogate"]

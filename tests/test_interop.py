@@ -1,0 +1,80 @@
+"""tritonsnn.from_snntorch: a converted snnTorch model computes the same outputs and gradients
+with the same state_dict, and what cannot be converted is refused by name."""
+import pytest
+import snntorch
+import torch
+from torch import nn
+
+import tritonsnn
+from conftest import DEVICE
+from helpers import assert_close
+
+
+class SnnTorchNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 8)
+        self.lif1 = snntorch.Leaky(beta=0.85, learn_beta=True, init_hidden=True,
+                                   spike_grad=snntorch.surrogate.fast_sigmoid(slope=10))
+        self.fc2 = nn.Linear(8, 5)
+        self.syn = snntorch.Synaptic(alpha=0.7, beta=0.9, learn_threshold=True, reset_mechanism="zero")
+        self.block = nn.Sequential(nn.Linear(5, 4), snntorch.Alpha(alpha=0.9, beta=0.8, init_hidden=True,
+                                                                   output=True))
+        self.lap = snntorch.Lapicque(R=2.0, C=0.5, time_step=0.5, threshold=0.3)
+
+    def forward(self, x):
+        syn, mem = self.syn.init_synaptic()
+        mem_l = self.lap.init_lapicque()
+        for neuron in (self.lif1, self.block[1]):
+            neuron.reset_mem()
+        total = 0
+        for x_t in x:
+            spk1 = self.lif1(self.fc1(x_t))
+            spk2, syn, mem = self.syn(self.fc2(spk1), syn, mem)
+            spk3, *_ = self.block(spk2)
+            spk4, mem_l = self.lap(spk3 * 2, mem_l)
+            total = total + spk3 + spk4 + mem.mean()
+        return total
+
+
+def test_converted_model_matches_snntorch(backend):
+    torch.manual_seed(0)
+    net = SnnTorchNet()
+    fused = tritonsnn.from_snntorch(net).to(DEVICE)
+    assert isinstance(fused.lif1, tritonsnn.Leaky) and isinstance(fused.syn, tritonsnn.Synaptic)
+    assert isinstance(fused.block[1], tritonsnn.Alpha) and isinstance(fused.lap, tritonsnn.Lapicque)
+    assert isinstance(net.lif1, snntorch.Leaky)  # the original is untouched
+    state, fused_state = net.state_dict(), fused.state_dict()
+    assert state.keys() == fused_state.keys()
+    for k in state:
+        assert torch.equal(state[k], fused_state[k].cpu()), k
+    x = torch.randn(6, 3, 6) + 0.3
+    out = net(x)
+    out.sum().backward()
+    out_f = fused(x.to(DEVICE))
+    out_f.sum().backward()
+    assert_close(out_f.cpu(), out, 1e-5, "output")
+    for (name, p), p_f in zip(net.named_parameters(), fused.parameters()):
+        assert_close(p_f.grad.cpu(), p.grad, 1e-4, name)
+
+
+def test_checkpoints_load_both_ways():
+    net = SnnTorchNet()
+    fused = tritonsnn.from_snntorch(net)
+    SnnTorchNet().load_state_dict(fused.state_dict())
+    fused.load_state_dict(SnnTorchNet().state_dict())
+
+
+def test_a_bare_neuron_converts():
+    lif = snntorch.Leaky(beta=0.5, threshold=0.7, reset_mechanism="zero", surrogate_disable=True)
+    fused = tritonsnn.from_snntorch(lif)
+    assert isinstance(fused, tritonsnn.Leaky) and fused.surrogate_disable and fused.reset_mechanism == "zero"
+
+
+@pytest.mark.parametrize("module,match", [
+    (lambda: nn.Sequential(nn.Linear(2, 2), snntorch.RLeaky(beta=0.9, linear_features=2)), r"1 \(snntorch.*RLeaky\)"),
+    (lambda: nn.Sequential(snntorch.Leaky(beta=0.9, inhibition=True)), "0: inhibition=True is not implemented"),
+])
+def test_unconvertible_modules_are_refused_by_name(module, match):
+    with pytest.raises(TypeError, match=match):
+        tritonsnn.from_snntorch(module())
