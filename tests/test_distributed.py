@@ -1,0 +1,70 @@
+"""Multi-process training with PyTorch's own engine: two CPU processes (gloo) train a tritonsnn
+model under DistributedDataParallel, and their averaged gradients equal one process's gradients
+on the concatenated batch."""
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+import tritonsnn
+
+WORLD = 2
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 16)
+        self.lif1 = tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
+        self.fc2 = nn.Linear(16, 4)
+        self.lif2 = tritonsnn.Synaptic(alpha=0.8, beta=0.85, learn_threshold=True, step_mode="multi")
+
+    def forward(self, x):
+        spk, _ = self.lif1(self.fc1(x))
+        spk, _, mem = self.lif2(self.fc2(spk))
+        return spk.sum(0) + mem.mean(0)
+
+
+def _data():
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(8, 6, 10, generator=gen) + 0.3, torch.randn(6, 4, generator=gen)
+
+
+def _model():
+    torch.manual_seed(0)
+    return Net()
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        model = nn.parallel.DistributedDataParallel(_model())
+        x, y = _data()
+        half = x.shape[1] // WORLD
+        mine = slice(rank * half, (rank + 1) * half)
+        loss = nn.functional.mse_loss(model(x[:, mine]), y[mine])
+        loss.backward()
+        if rank == 0:
+            torch.save({n: p.grad for n, p in model.module.named_parameters()}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
+    out = str(tmp_path / "grads.pt")
+    mp.spawn(_worker, args=(_free_port(), out), nprocs=WORLD, join=True)
+    ddp_grads = torch.load(out)
+    model = _model()
+    x, y = _data()
+    nn.functional.mse_loss(model(x), y).backward()
+    assert ddp_grads.keys() == dict(model.named_parameters()).keys()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-5, atol=1e-6, msg=name)
