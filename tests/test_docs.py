@@ -1,5 +1,6 @@
 """The README's Python example and the docstring examples run as written."""
 import doctest
+import importlib
 import re
 from pathlib import Path
 
@@ -23,7 +24,8 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 @pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque,
-                                    tritonsnn.interop,
+                                    tritonsnn.interop, tritonsnn.reference, tritonsnn._neuron,
+                                    importlib.import_module("tritonsnn.alpha"),
                                     tritonsnn.surrogate, tritonsnn.backend])
 def test_docstring_examples(module):
     previous = tritonsnn.get_backend()

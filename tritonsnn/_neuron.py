@@ -23,7 +23,17 @@ def _as_tensor(value) -> torch.Tensor:
 
 
 class SpikingNeuron(nn.Module):
-    """Base of the fused neuron modules (snnTorch's constructor arguments and attributes)."""
+    """Base of the fused neuron modules (snnTorch's constructor arguments and attributes). It is
+    not a neuron itself: use :class:`tritonsnn.Leaky` and its kin, or subclass it.
+
+    Example::
+
+        >>> import tritonsnn
+        >>> isinstance(tritonsnn.Leaky(beta=0.9), tritonsnn.SpikingNeuron)
+        True
+        >>> tritonsnn.SpikingNeuron.reset_dict
+        {'subtract': 0, 'zero': 1, 'none': 2}
+    """
 
     reset_dict = dict(_checks.RESET_MECHANISMS)  # snnTorch's public name -> code table
 
@@ -187,6 +197,13 @@ class LIF(SpikingNeuron):
 
     ``LIF.Heaviside`` is snnTorch 0.x's spiking function from the seed document (forward fires on
     x > 0, backward passes the gradient where x >= 0); ``spike_grad=LIF.Heaviside.apply`` is fused.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> lif = tritonsnn.Leaky(beta=0.9, spike_grad=tritonsnn.LIF.Heaviside.apply)
+        >>> isinstance(lif, tritonsnn.LIF), lif.beta
+        (True, tensor(0.9000))
     """
 
     Heaviside = LIFHeaviside

@@ -45,7 +45,13 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The backend in force: ``"auto"``, ``"triton"`` or ``"torch"``."""
+    """The backend in force: ``"auto"``, ``"triton"`` or ``"torch"``.
+
+    Example::
+
+        >>> get_backend() in ("auto", "triton", "torch")
+        True
+    """
     return _backend
 
 

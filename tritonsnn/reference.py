@@ -15,6 +15,8 @@ from tritonsnn import _checks
 from tritonsnn._lif_torch import acc_dtype
 from tritonsnn.surrogate import resolve
 
+__all__ = ["alpha", "lapicque", "leaky", "synaptic"]
+
 
 def _stored(u: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """u rounded to the storage dtype in the forward, with an identity gradient."""
@@ -25,7 +27,15 @@ def _stored(u: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
           reset_delay=True, graded_spikes_factor=1.0):
-    """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop."""
+    """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop.
+
+    Example::
+
+        >>> import torch
+        >>> spk, mem = leaky(torch.full((3, 1), 0.5), beta=0.9)
+        >>> spk.flatten(), mem.flatten()
+        (tensor([0., 0., 1.]), tensor([0.5000, 0.9500, 1.3550]))
+    """
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
@@ -45,7 +55,15 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
 
 def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
              reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0):
-    """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop."""
+    """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop.
+
+    Example::
+
+        >>> import torch
+        >>> spk, syn, mem = synaptic(torch.full((2, 1), 0.5), alpha=0.8, beta=0.9)
+        >>> syn.flatten(), mem.flatten()
+        (tensor([0.5000, 0.9000]), tensor([0.5000, 1.3500]))
+    """
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
@@ -74,7 +92,14 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
 
 def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.0, spike_grad=None,
              reset_mechanism="subtract", graded_spikes_factor=1.0):
-    """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop."""
+    """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop.
+
+    Example::
+
+        >>> import torch
+        >>> lapicque(torch.full((2, 1), 0.5), beta=0.9)[1].flatten()
+        tensor([0.0527, 0.0998])
+    """
     spike_fn = resolve(spike_grad)
     x, mem, _, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
@@ -95,7 +120,14 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
 def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, spike_grad=None,
           reset_mechanism="zero", graded_spikes_factor=1.0):
     """Same signature and results as :func:`tritonsnn.functional.alpha`, by a naive loop that
-    follows snnTorch 1.0.0's `Alpha` line by line."""
+    follows snnTorch 1.0.0's `Alpha` line by line.
+
+    Example::
+
+        >>> import torch
+        >>> alpha(torch.full((3, 1), 0.5), alpha=0.9, beta=0.8)[3].flatten()
+        tensor([0.0000, 0.0947, 0.2558])
+    """
     spike_fn = resolve(spike_grad)
     x, mem, beta, thr, gsf, mechanism = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)

@@ -308,11 +308,23 @@ def _spike_function(spec_name: str, class_name: str, doc: str) -> type[torch.aut
         ]
         return (spec.grad_(input_.clone(), grad_output, *params),) + (None,) * len(given)
 
+    example = f"""
+
+    Example::
+
+        >>> x = torch.tensor([-0.5, 0.0, 0.5], requires_grad=True)
+        >>> spk = {class_name}.apply(x)  # forward: H(x) = [x > 0]
+        >>> spk.detach()
+        tensor([0., 0., 1.])
+        >>> spk.sum().backward()  # backward: this surrogate's dS/dx
+        >>> x.grad.shape
+        torch.Size([3])
+    """
     return type(
         class_name,
         (torch.autograd.Function,),
         {
-            "__doc__": doc,
+            "__doc__": doc + example,
             "__module__": __name__,
             "forward": staticmethod(forward),
             "setup_context": staticmethod(setup_context),
@@ -341,7 +353,10 @@ def _register(name, grad_, defaults, factory_name, doc, *, kernel_id=None, slope
     if factory_name:
         factory.__name__ = factory.__qualname__ = factory_name
         defaults_text = ", ".join(f"{k}={v}" for k, v in defaults.items()) or "none"
-        factory.__doc__ = f"{name} surrogate with bound parameters ({defaults_text}).\n\n{doc}"
+        factory.__doc__ = (f"{name} surrogate with bound parameters ({defaults_text}).\n\n{doc}\n\n"
+                           f"    Example::\n\n        >>> sg = {factory_name}()\n"
+                           f"        >>> sg(torch.tensor([-0.5, 0.5]))  # the spikes; a neuron takes sg as spike_grad\n"
+                           f"        tensor([0., 1.])\n")
     _REGISTRY[name] = SurrogateSpec(
         name=name,
         kernel_id=SURROGATE_IDS[name] if kernel_id is None else kernel_id,
@@ -422,7 +437,13 @@ DISABLED = Surrogate(_REGISTRY["Disabled"], ())
 
 
 def registered() -> list[str]:
-    """The names of every surrogate the fused kernels know (built-in and registered)."""
+    """The names of every surrogate the fused kernels know (built-in and registered).
+
+    Example::
+
+        >>> registered()[:3]
+        ['ATan', 'FastSigmoid', 'Sigmoid']
+    """
     return [name for name, spec in _REGISTRY.items() if spec.function is not None]
 
 
@@ -475,7 +496,15 @@ def register(name: str, grad_triton, grad_torch: Callable[..., torch.Tensor], **
 
 class CustomSurrogate(torch.autograd.Function):
     """snnTorch's contract for a gradient written in Python: forward H(x); backward
-    ``fn(input_, grad_input, out)`` with `out` the forward's spikes."""
+    ``fn(input_, grad_input, out)`` with `out` the forward's spikes.
+
+    Example::
+
+        >>> x = torch.tensor([-0.5, 0.5], requires_grad=True)
+        >>> CustomSurrogate.apply(x, lambda input_, grad_input, out: 2 * grad_input).sum().backward()
+        >>> x.grad
+        tensor([2., 2.])
+    """
 
     @staticmethod
     def forward(input_: torch.Tensor, fn) -> torch.Tensor:
@@ -604,6 +633,13 @@ def resolve(spike_grad: object) -> Surrogate:
     1.0.0's factory closures (mapped to the same surrogate). Raises TypeError for anything else,
     naming the registered surrogates: an unknown surrogate is never replaced by a zero or default
     gradient.
+
+    Example::
+
+        >>> resolve(FastSigmoid.apply)  # the old API: the slope is read when the backward runs
+        fast_sigmoid(slope=<surrogate.slope>)
+        >>> resolve(None)
+        atan(alpha=2.0)
     """
     if spike_grad is None:
         return atan()

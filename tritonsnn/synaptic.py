@@ -101,7 +101,18 @@ class Synaptic(LIF):
 class Stein(Synaptic):
     """The seed document's name for :class:`Synaptic` (snnTorch 0.x), with its default surrogate
     ``LIF.Heaviside`` (forward x > 0, gradient passed where x >= 0). It follows today's Synaptic
-    timing: a spike is emitted in the step the membrane crosses the threshold."""
+    timing: a spike is emitted in the step the membrane crosses the threshold.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> lif = tritonsnn.Stein(alpha=0.8, beta=0.9)
+        >>> syn, mem = lif.init_synaptic()
+        >>> for x_t in torch.full((3, 1), 0.5):
+        ...     spk, syn, mem = lif(x_t, syn, mem)
+        >>> spk, mem
+        (tensor([1.]), tensor([1.4350]))
+    """
 
     def __init__(self, alpha, beta, threshold=1.0, spike_grad=None, **kwargs):
         super().__init__(alpha, beta, threshold=threshold,
