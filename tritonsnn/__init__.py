@@ -4,7 +4,7 @@ A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), wit
 path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
 """
 from tritonsnn import functional, reference, surrogate
-from tritonsnn._neuron import LIF, SpikingNeuron
+from tritonsnn._neuron import LIF, SpikingNeuron, detach_hidden
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.interop import from_snntorch
@@ -14,5 +14,5 @@ from tritonsnn.synaptic import Stein, Synaptic
 
 __version__ = "0.1.0"
 
-__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "from_snntorch",
-           "functional", "get_backend", "reference", "set_backend", "surrogate"]
+__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden",
+           "from_snntorch", "functional", "get_backend", "reference", "set_backend", "surrogate"]

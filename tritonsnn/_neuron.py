@@ -151,8 +151,10 @@ class SpikingNeuron(nn.Module):
         if multi:
             outputs = sequences
             if stateful and spk.shape[0]:
+                # A copy, not a view: a view would keep the whole sequence's storage alive for
+                # as long as the state is carried (every chunk of a truncated BPTT loop).
                 for name, seq in zip(self.state_names, sequences):
-                    setattr(self, name, seq[-1])
+                    setattr(self, name, seq[-1].clone())
         else:
             spk, outputs = spk[0], [seq[0] for seq in sequences]
             for name, value in zip(self.state_names, outputs):
@@ -172,6 +174,28 @@ class SpikingNeuron(nn.Module):
             setattr(self, name, torch.zeros(0, dtype=old.dtype, device=old.device))
         states = tuple(getattr(self, name) for name in self.state_names)
         return states[0] if len(states) == 1 else states
+
+    def detach_hidden(self) -> None:
+        """Cut the autograd graph behind the stored states, keeping their values: truncated
+        backpropagation through time. With ``init_hidden=True`` (or in single-step mode) the
+        states carry over between calls; detaching them between chunks of a long sequence makes
+        the backward of each chunk stop at its start, so activation memory follows the chunk
+        length, not the sequence length. :func:`tritonsnn.detach_hidden` does this for every
+        neuron of a model.
+
+        Example::
+
+            >>> import torch, tritonsnn
+            >>> lif = tritonsnn.Leaky(beta=0.9, init_hidden=True, step_mode="multi")
+            >>> x = torch.rand(100, 2, 3, requires_grad=True)
+            >>> for chunk in x.split(25):      # four chunks of 25 steps, state carried over
+            ...     lif.detach_hidden()
+            ...     lif(chunk).sum().backward()
+            >>> lif.mem.requires_grad
+            True
+        """
+        for name in self.state_names:
+            setattr(self, name, getattr(self, name).detach())
 
     def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
         """The stored state to start from: None (zeros) when empty, else it must match."""
@@ -211,3 +235,20 @@ class LIF(SpikingNeuron):
     def __init__(self, beta, learn_beta=False, **kwargs):
         super().__init__(**kwargs)
         self._register("beta", beta, learn_beta)
+
+
+def detach_hidden(model: nn.Module) -> None:
+    """:meth:`SpikingNeuron.detach_hidden` on every fused neuron of `model` (snnTorch's
+    `utils.detach_hidden`, per model): the states keep their values, the graph behind them is cut.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), tritonsnn.Leaky(0.9, init_hidden=True, step_mode="multi"))
+        >>> _ = net(torch.rand(5, 2, 3))
+        >>> net[1].mem.requires_grad, tritonsnn.detach_hidden(net), net[1].mem.requires_grad
+        (True, None, False)
+    """
+    for module in model.modules():
+        if isinstance(module, SpikingNeuron):
+            module.detach_hidden()
