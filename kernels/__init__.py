@@ -1,5 +1,6 @@
 """Triton kernels of tritonsnn (installed as `tritonsnn.kernels`); launchers live in `tritonsnn`."""
 from .alpha import alpha_bwd_kernel, alpha_fwd_kernel
+from .bits import pack_bits_kernel, unpack_bits_kernel
 from .lif import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, lif_bwd_kernel, lif_fwd_kernel
 from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
 
@@ -12,5 +13,7 @@ __all__ = [
     "alpha_fwd_kernel",
     "lif_bwd_kernel",
     "lif_fwd_kernel",
+    "pack_bits_kernel",
     "surrogate_grad_kernel",
+    "unpack_bits_kernel",
 ]

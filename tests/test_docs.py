@@ -24,7 +24,7 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 @pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque,
-                                    tritonsnn.interop, tritonsnn.reference, tritonsnn._neuron,
+                                    tritonsnn.interop, tritonsnn.reference, tritonsnn._neuron, tritonsnn.nn,
                                     importlib.import_module("tritonsnn.alpha"),
                                     tritonsnn.surrogate, tritonsnn.backend])
 def test_docstring_examples(module):

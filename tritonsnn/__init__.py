@@ -3,7 +3,7 @@
 A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), with a vectorised torch
 path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
 """
-from tritonsnn import functional, reference, surrogate
+from tritonsnn import functional, nn, reference, surrogate
 from tritonsnn._neuron import LIF, SpikingNeuron, detach_hidden
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
@@ -15,4 +15,4 @@ from tritonsnn.synaptic import Stein, Synaptic
 __version__ = "0.1.0"
 
 __all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden",
-           "from_snntorch", "functional", "get_backend", "reference", "set_backend", "surrogate"]
+           "from_snntorch", "functional", "get_backend", "nn", "reference", "set_backend", "surrogate"]

@@ -111,6 +111,11 @@ KERNELS = {
                   ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")),
                   ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
 }
+# Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
+KERNELS["pack_bits_kernel"] = KernelFlags(core={}, presence=(), defaults=((),), optional=(),
+                                          pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"})
+KERNELS["unpack_bits_kernel"] = KernelFlags(core={}, presence=(), defaults=((),), optional=(),
+                                            pointers={"packed_ptr": "u8", "out_ptr": "data"})
 _FLOAT_SCALARS = {"module_slope"}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
@@ -144,8 +149,9 @@ def variants() -> list[Variant]:
         for default in spec.defaults:
             out.extend(_variant(kernel, "fp32", default, (name,)) for name in spec.presence)
             out.extend(_variant(kernel, dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
-            out.append(_variant(kernel, "fp32", default, spec.presence, save="bf16"))
-            out.append(_variant(kernel, "fp16", default, spec.presence, save="fp32"))
+            if "state" in spec.pointers.values():
+                out.append(_variant(kernel, "fp32", default, spec.presence, save="bf16"))
+                out.append(_variant(kernel, "fp16", default, spec.presence, save="fp32"))
             if "spk_ptr" in spec.pointers:
                 out.extend(_variant(kernel, "fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
     everything = KERNELS["lif_bwd_kernel"].presence
@@ -175,7 +181,9 @@ def source(v: Variant):
     fn = getattr(kernels, v.kernel)
     pointers = KERNELS[v.kernel].pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
-    constexprs = dict(v.flags, FP64=v.dtype == "fp64", BLOCK=BLOCK)
+    constexprs = dict(v.flags, BLOCK=BLOCK)
+    if "FP64" in fn.arg_names:
+        constexprs["FP64"] = v.dtype == "fp64"
     if "SURROGATE" in constexprs:
         # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
         # function standing in for the user's.
@@ -188,7 +196,7 @@ def source(v: Variant):
         elif name in pointers:
             roles = {"data": DTYPES[v.dtype], "state": DTYPES[v.save or v.dtype],
                      "spike": SPIKE_DTYPES[v.spike] if v.spike else DTYPES[v.dtype],
-                     "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64"}
+                     "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64", "u8": "u8", "i32": "i32"}
             signature[name] = "*" + roles[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:

@@ -1,0 +1,43 @@
+"""Bit-packing of binary tensors (8 elements a byte; layout in `kernels/bits.py`): the Triton
+kernels on the Triton path, vectorised torch elsewhere."""
+from __future__ import annotations
+
+import torch
+import triton
+
+from tritonsnn.backend import get_backend, uses_triton
+from tritonsnn.kernels.bits import pack_bits_kernel, unpack_bits_kernel
+
+BLOCK = 128  # bytes per program: 1024 elements
+_WEIGHTS = 1 << torch.arange(8)  # bit j of a byte holds element 8i + j
+
+
+def pack(x: torch.Tensor) -> torch.Tensor | None:
+    """`x` as 1 bit per element (uint8, ceil(numel / 8) bytes), or None when some element is not
+    0 or 1 (NaN included): binary input is detected, never assumed. On a GPU the detection reads
+    back one flag (a device sync)."""
+    flat = x.detach().reshape(-1)
+    n = flat.numel()
+    packed = torch.empty((n + 7) // 8, dtype=torch.uint8, device=x.device)
+    if n == 0:
+        return packed
+    if uses_triton(x.device, get_backend()):
+        flag = torch.zeros(1, dtype=torch.int32, device=x.device)
+        pack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](flat, packed, flag, n, BLOCK=BLOCK)
+        return None if flag.item() else packed
+    if not bool(((flat == 0) | (flat == 1)).all()):
+        return None
+    bits = torch.zeros(packed.numel() * 8, dtype=torch.uint8, device=x.device)
+    bits[:n] = flat != 0
+    return (bits.view(-1, 8) * _WEIGHTS.to(x.device, torch.uint8)).sum(1, dtype=torch.uint8)
+
+
+def unpack(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    """The tensor `pack` packed, as `dtype` in `shape`."""
+    n = shape.numel()
+    if uses_triton(packed.device, get_backend()) and n:
+        out = torch.empty(shape, dtype=dtype, device=packed.device)
+        unpack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](packed, out, n, BLOCK=BLOCK)
+        return out
+    bits = (packed[:, None] & _WEIGHTS.to(packed.device, torch.uint8)) != 0
+    return bits.reshape(-1)[:n].to(dtype).reshape(shape)
