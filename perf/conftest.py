@@ -23,8 +23,19 @@ def speedups(benchmarks) -> dict[str, dict[str, float]]:
     }
 
 
+def memory_ratios(benchmarks) -> dict[str, dict[str, float]]:
+    """{group: {competitor: its saved bytes / tritonsnn's}} where saved bytes were recorded."""
+    groups: dict[str, dict[str, float]] = {}
+    for bench in benchmarks:
+        if bench and "saved_bytes" in bench.extra_info and bench.extra_info.get("impl"):
+            groups.setdefault(bench.group, {})[bench.extra_info["impl"]] = bench.extra_info["saved_bytes"]
+    return {group: {impl: b / saved[SUBJECT] for impl, b in saved.items() if impl != SUBJECT}
+            for group, saved in groups.items() if saved.get(SUBJECT)}
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["speedups"] = speedups(benchmarks)
+    output_json["activation_memory_ratios"] = memory_ratios(benchmarks)
 
 
 @pytest.hookimpl(trylast=True)
@@ -36,3 +47,7 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(f"speedup of {SUBJECT} in {group}:")
         for impl, ratio in sorted(ratios.items()):
             terminalreporter.write_line(f"  {ratio:7.2f}x faster than {impl}")
+    for group, ratios in memory_ratios(session.benchmarks).items():
+        terminalreporter.write_line(f"bytes saved for the backward in {group}:")
+        for impl, ratio in sorted(ratios.items()):
+            terminalreporter.write_line(f"  {ratio:7.2f}x fewer than {impl}")
