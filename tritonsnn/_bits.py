@@ -9,6 +9,7 @@ from tritonsnn.backend import get_backend, uses_triton
 from tritonsnn.kernels.bits import pack_bits_kernel, unpack_bits_kernel
 
 BLOCK = 128  # bytes per program: 1024 elements
+CHUNK = 1 << 20  # elements per step of the torch path (a multiple of 8)
 _WEIGHTS = 1 << torch.arange(8)  # bit j of a byte holds element 8i + j
 
 
@@ -25,19 +26,26 @@ def pack(x: torch.Tensor) -> torch.Tensor | None:
         flag = torch.zeros(1, dtype=torch.int32, device=x.device)
         pack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](flat, packed, flag, n, BLOCK=BLOCK)
         return None if flag.item() else packed
-    if not bool(((flat == 0) | (flat == 1)).all()):
-        return None
-    bits = torch.zeros(packed.numel() * 8, dtype=torch.uint8, device=x.device)
-    bits[:n] = flat != 0
-    return (bits.view(-1, 8) * _WEIGHTS.to(x.device, torch.uint8)).sum(1, dtype=torch.uint8)
+    weights = _WEIGHTS.to(x.device, torch.uint8)
+    for start in range(0, n, CHUNK):  # chunks bound the temporaries (a few bytes per element)
+        part = flat[start:start + CHUNK]
+        if not bool(((part == 0) | (part == 1)).all()):
+            return None
+        bits = torch.zeros((part.numel() + 7) // 8 * 8, dtype=torch.uint8, device=x.device)
+        bits[:part.numel()] = part != 0
+        packed[start // 8:start // 8 + bits.numel() // 8] = (bits.view(-1, 8) * weights).sum(1, dtype=torch.uint8)
+    return packed
 
 
 def unpack(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
     """The tensor `pack` packed, as `dtype` in `shape`."""
     n = shape.numel()
+    out = torch.empty(shape, dtype=dtype, device=packed.device)
     if uses_triton(packed.device, get_backend()) and n:
-        out = torch.empty(shape, dtype=dtype, device=packed.device)
         unpack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](packed, out, n, BLOCK=BLOCK)
         return out
-    bits = (packed[:, None] & _WEIGHTS.to(packed.device, torch.uint8)) != 0
-    return bits.reshape(-1)[:n].to(dtype).reshape(shape)
+    weights, flat = _WEIGHTS.to(packed.device, torch.uint8), out.view(-1)
+    for start in range(0, n, CHUNK):
+        bits = (packed[start // 8:(start + CHUNK) // 8, None] & weights) != 0
+        flat[start:start + CHUNK] = bits.reshape(-1)[:flat[start:start + CHUNK].numel()]
+    return out
