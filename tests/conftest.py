@@ -24,6 +24,15 @@ def backend(request):
 
 
 @pytest.fixture
+def auto_backend():
+    """The default backend ("auto": the kernels on CUDA, the torch path on CPU), as users run it."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("auto")
+    yield
+    tritonsnn.set_backend(previous)
+
+
+@pytest.fixture
 def nan_poison(monkeypatch):
     """Make every torch.empty / empty_like / new_empty return NaN-filled floating tensors, so an
     output element a kernel forgets to write shows up as NaN."""

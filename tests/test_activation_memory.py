@@ -11,14 +11,7 @@ from tritonsnn import bench
 T = 20
 
 
-@pytest.fixture(autouse=True)
-def auto_backend():
-    import tritonsnn
-
-    previous = tritonsnn.get_backend()
-    tritonsnn.set_backend("auto")
-    yield
-    tritonsnn.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("auto_backend")
 
 
 @pytest.mark.parametrize("neuron", ["leaky", "synaptic"])

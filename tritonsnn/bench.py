@@ -61,17 +61,17 @@ def _neuron_fns(neuron: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]
 def _snntorch_neuron(neuron: str):
     import snntorch
 
-    make = {"leaky": lambda: snntorch.Leaky(beta=0.9),
-            "synaptic": lambda: snntorch.Synaptic(alpha=0.8, beta=0.9),
-            "lapicque": lambda: snntorch.Lapicque(beta=0.9),
-            "alpha": lambda: snntorch.Alpha(alpha=0.9, beta=0.8)}[neuron]()
-    init = {"leaky": lambda: [make.init_leaky()], "synaptic": lambda: list(make.init_synaptic()),
-            "lapicque": lambda: [make.init_lapicque()], "alpha": lambda: list(make.init_alpha())}[neuron]
+    lif = {"leaky": lambda: snntorch.Leaky(beta=0.9),
+           "synaptic": lambda: snntorch.Synaptic(alpha=0.8, beta=0.9),
+           "lapicque": lambda: snntorch.Lapicque(beta=0.9),
+           "alpha": lambda: snntorch.Alpha(alpha=0.9, beta=0.8)}[neuron]()
+    init = {"leaky": lambda: [lif.init_leaky()], "synaptic": lambda: list(lif.init_synaptic()),
+            "lapicque": lambda: [lif.init_lapicque()], "alpha": lambda: list(lif.init_alpha())}[neuron]
 
     def run(x):  # snnTorch's per-step loop over the input, its fastest form
         states, spikes = init(), []
         for x_t in x:
-            spk, *states = make(x_t, *states)
+            spk, *states = lif(x_t, *states)
             spikes.append(spk)
         return torch.stack(spikes)
     return run
@@ -535,15 +535,12 @@ def shd_network(impl: str, neuron: str = "leaky") -> nn.Module:
                 self.lifs = nn.ModuleList(make() for _ in self.fcs)
 
             def forward(self, x):
-                states = [lif.init_leaky() if neuron == "leaky" else lif.init_synaptic() for lif in self.lifs]
+                states = [[lif.init_leaky()] if neuron == "leaky" else list(lif.init_synaptic())
+                          for lif in self.lifs]
                 out = []
                 for x_t in x:
                     for i, (fc, lif) in enumerate(zip(self.fcs, self.lifs)):
-                        s = states[i] if neuron == "leaky" else states[i]
-                        if neuron == "leaky":
-                            x_t, states[i] = lif(fc(x_t), s)
-                        else:
-                            x_t, *states[i] = lif(fc(x_t), *s)
+                        x_t, *states[i] = lif(fc(x_t), *states[i])
                     out.append(x_t)
                 return torch.stack(out)
         return Stepped()
