@@ -1,8 +1,10 @@
 """Multi-process training with PyTorch's own engine: two CPU processes (gloo) train a tritonsnn
 model under DistributedDataParallel, and their averaged gradients equal one process's gradients
 on the concatenated batch."""
-import socket
+import time
+from datetime import timedelta
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -37,8 +39,10 @@ def _model():
     return Net()
 
 
-def _worker(rank: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+def _worker(rank: int, store: str, out: str) -> None:
+    # A file store: no port to race for, and no rendezvous server living in one of the ranks.
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
+                            timeout=timedelta(seconds=60))
     try:
         model = nn.parallel.DistributedDataParallel(_model())
         x, y = _data()
@@ -48,19 +52,20 @@ def _worker(rank: int, port: int, out: str) -> None:
         loss.backward()
         if rank == 0:
             torch.save({n: p.grad for n, p in model.module.named_parameters()}, out)
+        dist.barrier()  # leave together
     finally:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
     out = str(tmp_path / "grads.pt")
-    mp.spawn(_worker, args=(_free_port(), out), nprocs=WORLD, join=True)
+    workers = mp.spawn(_worker, args=(str(tmp_path / "store"), out), nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 180
+    while not workers.join(timeout=5):  # a hung worker fails the test instead of the run
+        if time.monotonic() > deadline:
+            for p in workers.processes:
+                p.kill()
+            pytest.fail("the DDP workers did not finish within 180 s")
     ddp_grads = torch.load(out)
     model = _model()
     x, y = _data()
