@@ -1,8 +1,8 @@
 """Benchmarks of the fused neurons against their competitors, shared by `python -m tritonsnn bench`
 and the pytest-benchmark suite in `perf/`.
 
-Every case is timed for every implementation in the same run, so speed *ratios* compare like with
-like on any machine. Implementations: tritonsnn, the naive reference (`tritonsnn.reference`),
+Every case is timed for every implementation in the same run, round by round in turn, so speed
+*ratios* compare like with like on any machine and stay steady on a shared one. Implementations: tritonsnn, the naive reference (`tritonsnn.reference`),
 torch.compile of the reference (T <= 128: it unrolls the time loop), snnTorch 1.0.0 (its per-step
 loop) and SpikingJelly 2.0
 (multi-step LIFNode, its Triton backend on CUDA) when installed. Each result records the median
@@ -281,24 +281,53 @@ def round_fns(case: Case, run: Runner, x: torch.Tensor, g: torch.Tensor, device:
 
 def time_case(case: Case, impl: str, device: torch.device, rounds: int, warmup: int = 3) -> dict:
     """Times one implementation of a case (median and best of `rounds`) and measures its memory."""
-    run, x, g = prepare(case, impl, device)
-    setup, timed = round_fns(case, run, x, g, device)
-    times = []
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
-    for i in range(warmup + rounds):
-        args, _ = setup()
-        start = time.perf_counter()
-        timed(*args)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-        del args
-    result = {"case": case.name, "group": case.group, "impl": impl, "median_s": statistics.median(times),
-              "best_s": min(times), "rounds": rounds}
-    result.update(memory(case, run, x, device, base))
-    result["neuron_steps_per_s"] = case.neuron_steps / result["median_s"]
+    (result,) = time_interleaved(case, [impl], device, rounds, warmup)
+    if "error" in result:
+        raise RuntimeError(result["error"])
     return result
+
+
+def time_interleaved(case: Case, impls, device: torch.device, rounds: int, warmup: int = 3) -> list[dict]:
+    """Times implementations of a case round by round in turn (A B C A B C ...), so that a
+    transient slowdown of a shared machine hits them alike and their ratios stay steady. One
+    result per implementation: times and memory, or the error it raised."""
+    prepared, results = {}, {}
+    for impl in impls:
+        try:
+            run, x, g = prepare(case, impl, device)
+            prepared[impl] = (run, x, *round_fns(case, run, x, g, device))
+        except Exception as e:  # a competitor that cannot run this case is reported, not fatal
+            results[impl] = {"case": case.name, "group": case.group, "impl": impl, "error": repr(e)[:200]}
+    times: dict[str, list[float]] = {impl: [] for impl in prepared}
+    for i in range(warmup + rounds):
+        for impl in list(prepared):
+            _, _, setup, timed = prepared[impl]
+            try:
+                args, _ = setup()
+                start = time.perf_counter()
+                timed(*args)
+                elapsed = time.perf_counter() - start
+            except Exception as e:
+                results[impl] = {"case": case.name, "group": case.group, "impl": impl, "error": repr(e)[:200]}
+                del prepared[impl]
+                continue
+            del args
+            if i >= warmup:
+                times[impl].append(elapsed)
+    for impl, (run, x, setup, timed) in prepared.items():
+        base = 0
+        if device.type == "cuda":  # the peak of one more round, on its own
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            args, _ = setup()
+            timed(*args)
+            del args
+        r = {"case": case.name, "group": case.group, "impl": impl, "median_s": statistics.median(times[impl]),
+             "best_s": min(times[impl]), "rounds": rounds}
+        r.update(memory(case, run, x, device, base))
+        r["neuron_steps_per_s"] = case.neuron_steps / r["median_s"]
+        results[impl] = r
+    return [results[impl] for impl in impls]
 
 
 def memory(case: Case, run: Runner, x: torch.Tensor, device: torch.device, base: int = 0) -> dict:
@@ -338,13 +367,8 @@ def run_suite(device: torch.device, full: bool = False, rounds: int = 10,
         if deadline is not None and time.monotonic() > deadline:
             results.append({"case": case.name, "group": case.group, "impl": SUBJECT, "error": "skipped: time budget"})
             continue
-        for impl in case.impls:
-            try:
-                r = time_case(case, impl, device, rounds)
-            except Exception as e:  # a competitor that cannot run this case is reported, not fatal
-                results.append({"case": case.name, "group": case.group, "impl": impl, "error": repr(e)[:200]})
-                continue
-            if impl == SUBJECT and bandwidth and case.model_bytes:
+        for r in time_interleaved(case, list(case.impls), device, rounds):
+            if r["impl"] == SUBJECT and bandwidth and case.model_bytes and "median_s" in r:
                 r["bandwidth_fraction"] = case.model_bytes * case.neuron_steps / r["median_s"] / bandwidth
             results.append(r)
     return {"device": device_name(device), "versions": versions(), "copy_bandwidth": bandwidth,
