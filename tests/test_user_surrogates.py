@@ -3,7 +3,6 @@ by a warning) and surrogate.register (a Triton gradient fused into the kernels).
 import warnings
 
 import pytest
-import snntorch
 import snntorch.surrogate as snn_sg
 import torch
 import triton

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import sys
 import time
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         x_train, y_train, x_test, y_test = load_digits_split(args.seed)
-        import tqdm  # noqa: F401  (the progress bars)
+        importlib.import_module("tqdm")  # the progress bars: fail here, before training, if absent
     except ImportError as e:
         print(f"the demo needs scikit-learn and tqdm ({e}): pip install \"tritonsnn[demo]\"", file=sys.stderr)
         return 2

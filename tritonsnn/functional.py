@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _alpha_torch, _checks, _lif_torch, ops, ops_alpha
+from tritonsnn import _alpha_torch, _checks, _lif_torch, ops
+from tritonsnn import ops_alpha  # noqa: F401  (registers torch.ops.tritonsnn.alpha_fwd / alpha_bwd)
 from tritonsnn.backend import get_backend
 from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
 
