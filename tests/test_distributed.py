@@ -1,6 +1,8 @@
 """Multi-process training with PyTorch's own engine: two CPU processes (gloo) train a tritonsnn
 model under DistributedDataParallel, and their averaged gradients equal one process's gradients
 on the concatenated batch."""
+import faulthandler
+import os
 import time
 from datetime import timedelta
 
@@ -40,7 +42,12 @@ def _model():
 
 
 def _worker(rank: int, store: str, out: str) -> None:
-    # A file store: no port to race for, and no rendezvous server living in one of the ranks.
+    # A stuck worker prints where it is stuck and exits, instead of hanging the run.
+    faulthandler.dump_traceback_later(90, exit=True)
+    # Gloo connects the ranks over the interface named here (loopback), not over whatever address
+    # the host name resolves to; a file store: no port to race for, and no rendezvous server
+    # living in one of the ranks.
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
                             timeout=timedelta(seconds=60))
     try:
@@ -60,12 +67,12 @@ def _worker(rank: int, store: str, out: str) -> None:
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
     out = str(tmp_path / "grads.pt")
     workers = mp.spawn(_worker, args=(str(tmp_path / "store"), out), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 150
     while not workers.join(timeout=5):  # a hung worker fails the test instead of the run
         if time.monotonic() > deadline:
             for p in workers.processes:
                 p.kill()
-            pytest.fail("the DDP workers did not finish within 180 s")
+            pytest.fail("the DDP workers did not finish within 150 s")
     ddp_grads = torch.load(out)
     model = _model()
     x, y = _data()
