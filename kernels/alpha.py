@@ -75,8 +75,8 @@ def alpha_bwd_kernel(
     stride_thr, stride_gsf, module_slope,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
-    DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr,
-    BLOCK: tl.constexpr,
+    DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, SURROGATE: tl.constexpr,
+    SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N

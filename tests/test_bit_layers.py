@@ -7,6 +7,7 @@ from torch import nn
 
 import tritonsnn
 from tritonsnn import _bits
+from tritonsnn.bench import counting_saved
 from conftest import DEVICE
 
 
@@ -31,18 +32,6 @@ def test_non_binary_input_is_detected(backend, value):
     assert _bits.pack(x) is not None
 
 
-def _saved_bytes(fn):
-    saved = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, sum(saved.values())
-
-
 LAYERS = {
     "linear": (lambda: nn.Linear(64, 16), lambda: tritonsnn.nn.Linear(64, 16), (25, 4, 64)),
     "conv": (lambda: nn.Conv2d(8, 4, 3, padding=1, stride=2), lambda: tritonsnn.nn.Conv2d(8, 4, 3, padding=1, stride=2),
@@ -65,10 +54,11 @@ def test_gradients_equal_torch_nn_and_spikes_are_saved_in_bits(backend, layer, b
     grads, saved = [], []
     for m in (ref, bit):
         xs = x.clone().requires_grad_()
-        out, nbytes = _saved_bytes(lambda: m(xs))
+        with counting_saved() as recorded:
+            out = m(xs)
         out.backward(torch.randn(out.shape, generator=gen.manual_seed(2)).to(DEVICE))
         grads.append([xs.grad, m.weight.grad, m.bias.grad])
-        saved.append(nbytes)
+        saved.append(sum(recorded.values()))
     for got, want in zip(grads[1], grads[0]):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
     weight_bytes = ref.weight.numel() * 4

@@ -5,6 +5,7 @@ from torch import nn
 
 import tritonsnn
 from tritonsnn import reference
+from tritonsnn.bench import counting_saved
 from conftest import DEVICE
 from helpers import assert_close
 
@@ -49,13 +50,7 @@ def test_activation_memory_follows_the_chunk_not_the_sequence(backend):
     per_chunk = []
     for chunk in x.split(K):
         lif.detach_hidden()
-        saved = {}
-
-        def pack(t):
-            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with counting_saved() as saved:
             out = lif(fc(chunk))
         out.sum().backward()
         per_chunk.append(sum(saved.values()))

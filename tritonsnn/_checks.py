@@ -141,6 +141,15 @@ def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:
 BINARY_SPIKE_DTYPES = (torch.bool, torch.uint8)
 
 
+def storage_options(spike_dtype, save_dtype) -> None:
+    """The storage options as given (before an input fixes the defaults): spike_dtype None,
+    torch.bool or torch.uint8 (or, in a call, the input's own dtype); save_dtype None or floating."""
+    if spike_dtype is not None and not isinstance(spike_dtype, torch.dtype):
+        raise ValueError(f"spike_dtype must be None, torch.bool or torch.uint8, got {spike_dtype}")
+    if save_dtype is not None and not (isinstance(save_dtype, torch.dtype) and save_dtype.is_floating_point):
+        raise ValueError(f"save_dtype must be None or a floating-point torch.dtype, got {save_dtype}")
+
+
 def storage_dtypes(x: torch.Tensor, spike_dtype, save_dtype, gsf: torch.Tensor,
                    differentiable: tuple) -> tuple[torch.dtype, torch.dtype]:
     """The dtypes of the spikes and of the state sequences (membrane and currents, returned and
@@ -151,6 +160,7 @@ def storage_dtypes(x: torch.Tensor, spike_dtype, save_dtype, gsf: torch.Tensor,
     `differentiable` requires grad, and graded spikes (graded_spikes_factor != 1) cannot be
     binary. `save_dtype` may be any floating dtype, e.g. torch.bfloat16 under fp32 inputs: the
     math stays in fp32, the stored membrane is rounded, and thresholds compare it as stored."""
+    storage_options(spike_dtype, save_dtype)
     spike_dtype = x.dtype if spike_dtype is None else spike_dtype
     if spike_dtype != x.dtype and spike_dtype not in BINARY_SPIKE_DTYPES:
         raise ValueError(
@@ -166,7 +176,4 @@ def storage_dtypes(x: torch.Tensor, spike_dtype, save_dtype, gsf: torch.Tensor,
         # the fire bits whatever it holds, as documented.
         if values_readable(gsf) and bool((gsf != 1).any()):
             raise ValueError(f"spike_dtype={spike_dtype} stores 0/1 spikes; graded_spikes_factor must be 1")
-    save_dtype = x.dtype if save_dtype is None else save_dtype
-    if not isinstance(save_dtype, torch.dtype) or not save_dtype.is_floating_point:
-        raise ValueError(f"save_dtype must be a floating-point torch.dtype, got {save_dtype}")
-    return spike_dtype, save_dtype
+    return spike_dtype, x.dtype if save_dtype is None else save_dtype

@@ -74,10 +74,9 @@ class SpikingNeuron(nn.Module):
         self.state_quant = state_quant
         self.output = output
         self.step_mode = step_mode
-        if spike_dtype not in (None, *_checks.BINARY_SPIKE_DTYPES):
+        _checks.storage_options(spike_dtype, save_dtype)
+        if spike_dtype not in (None, *_checks.BINARY_SPIKE_DTYPES):  # a module has no input dtype yet
             raise ValueError(f"spike_dtype must be None, torch.bool or torch.uint8, got {spike_dtype}")
-        if save_dtype is not None and not (isinstance(save_dtype, torch.dtype) and save_dtype.is_floating_point):
-            raise ValueError(f"save_dtype must be None or a floating-point torch.dtype, got {save_dtype}")
         self.spike_dtype = spike_dtype
         self.save_dtype = save_dtype
         self._register("threshold", threshold, learn_threshold)

@@ -110,12 +110,12 @@ KERNELS = {
                   ("HAS_GI", False, ("gi_ptr",)), ("HAS_GM", False, ("gm_ptr",)),
                   ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")),
                   ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
+    # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
+    "pack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
+                                    pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"}),
+    "unpack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
+                                      pointers={"packed_ptr": "u8", "out_ptr": "data"}),
 }
-# Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
-KERNELS["pack_bits_kernel"] = KernelFlags(core={}, presence=(), defaults=((),), optional=(),
-                                          pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"})
-KERNELS["unpack_bits_kernel"] = KernelFlags(core={}, presence=(), defaults=((),), optional=(),
-                                            pointers={"packed_ptr": "u8", "out_ptr": "data"})
 _FLOAT_SCALARS = {"module_slope"}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 

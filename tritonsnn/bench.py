@@ -2,10 +2,10 @@
 and the pytest-benchmark suite in `perf/`.
 
 Every case is timed for every implementation in the same run, round by round in turn, so speed
-*ratios* compare like with like on any machine and stay steady on a shared one. Implementations: tritonsnn, the naive reference (`tritonsnn.reference`),
-torch.compile of the reference (T <= 128: it unrolls the time loop), snnTorch 1.0.0 (its per-step
-loop) and SpikingJelly 2.0
-(multi-step LIFNode, its Triton backend on CUDA) when installed. Each result records the median
+*ratios* compare like with like on any machine and stay steady on a shared one. Implementations:
+tritonsnn, the naive reference (`tritonsnn.reference`), torch.compile of the reference (T <= 128:
+it unrolls the time loop), snnTorch 1.0.0 (its per-step loop) and SpikingJelly 2.0 (multi-step
+LIFNode, its Triton backend on CUDA) when installed. Each result records the median
 and best time, neuron-steps per second, bytes saved for the backward, the CUDA peak memory, and on
 a GPU the bytes tritonsnn moves per the memory model (kernels/README.md) as a fraction of the copy
 bandwidth measured in the same run.
@@ -19,6 +19,7 @@ its baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import statistics
@@ -230,20 +231,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def saved_bytes(run: Runner, x: torch.Tensor) -> int:
-    """Bytes the forward keeps for the backward (distinct storages, parameters excluded)."""
+@contextlib.contextmanager
+def counting_saved(exclude=()):
+    """Within the block, record what autograd saves for the backward: yields a dict, storage ->
+    bytes (distinct storages, so views of one tensor count once), without the storages of the
+    tensors in `exclude` (parameters). Sum its values for the bytes saved."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: dict[int, int] = {}
-    params = set()
 
     def pack(t):
-        if t.data_ptr() not in params:
-            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in skip:
+            seen[ptr] = t.untyped_storage().nbytes()
         return t
 
-    owner = getattr(run, "parameters", None)
-    if owner is not None:
-        params = {p.data_ptr() for p in run.parameters()}
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield seen
+
+
+def saved_bytes(run: Runner, x: torch.Tensor) -> int:
+    """Bytes the forward keeps for the backward (distinct storages, parameters excluded)."""
+    params = list(run.parameters()) if hasattr(run, "parameters") else []
+    with counting_saved(params) as seen:
         out = run(x.detach().requires_grad_())
     del out
     return sum(seen.values())
@@ -594,18 +603,9 @@ def activation_bytes(impl: str, neuron: str, T: int, batch: int = SHD["batch"]) 
     bytes saved for the backward (distinct storages, parameters excluded), and the loss."""
     torch.manual_seed(0)
     model = shd_network(impl, neuron)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     x = (torch.rand(T, batch, SHD["inputs"], generator=torch.Generator().manual_seed(1)) < 0.05).float()
     y = torch.arange(batch) % SHD["outputs"]
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in params:
-            seen[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with counting_saved(list(model.parameters())) as seen:
         loss = nn.functional.cross_entropy(model(x).sum(0), y)
     loss.backward()
     return {"impl": impl, "neuron": neuron, "T": T, "batch": batch, "saved_bytes": sum(seen.values()),
