@@ -9,17 +9,17 @@ backward derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .lif import _acc, _grad_ptrs, _load_grad, _param, _spikes, _state0, _stored
+from .lif import _acc, _grad_ptrs, _lengths, _live, _load_grad, _param, _spikes, _state0, _step_mask, _stored
 from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
 @triton.jit(do_not_specialize=["T"])
 def alpha_fwd_kernel(
-    x_ptr, exc0_ptr, inh0_ptr, mem0_ptr, a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr,
+    x_ptr, exc0_ptr, inh0_ptr, mem0_ptr, a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, len_ptr,
     spk_ptr, exc_ptr, inh_ptr, mem_ptr,
-    T, N, stride_x_t, stride_a, stride_b, stride_tau, stride_thr, stride_gsf,
+    T, N, M, stride_x_t, stride_a, stride_b, stride_tau, stride_thr, stride_gsf,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
-    FP64: tl.constexpr, BLOCK: tl.constexpr,
+    HAS_LEN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -31,13 +31,14 @@ def alpha_fwd_kernel(
     b_exc = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
     b_inh = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
     b_r = tl.where(_state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK) > b_thr, 1.0, 0.0)
+    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)  # outputs past the end are 0
     p_x = x_ptr + o_n
     p_s = spk_ptr + o_n
     p_e = exc_ptr + o_n
     p_i = inh_ptr + o_n
     p_m = mem_ptr + o_n
-    for _ in range(0, T):
-        b_x = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+    for t in range(0, T):
+        b_x = _acc(tl.load(p_x, mask=_step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
         b_exc_base = b_a * b_exc + b_x
         b_inh_base = b_b * b_inh - b_x
         b_u = b_tau * (b_exc_base + b_inh_base)
@@ -55,10 +56,10 @@ def alpha_fwd_kernel(
             b_exc = b_exc_base
             b_inh = b_inh_base
         b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
-        tl.store(p_s, _spikes(b_r, b_gsf, p_s), mask=m_n)
-        tl.store(p_e, b_exc.to(p_e.dtype.element_ty), mask=m_n)
-        tl.store(p_i, b_inh.to(p_i.dtype.element_ty), mask=m_n)
-        tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)
+        tl.store(p_s, _spikes(_live(b_r, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
+        tl.store(p_e, _live(b_exc, t, b_len, HAS_LEN).to(p_e.dtype.element_ty), mask=m_n)
+        tl.store(p_i, _live(b_inh, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
+        tl.store(p_m, _live(b_u, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
         p_x += stride_x_t
         p_s += N
         p_e += N
@@ -69,14 +70,14 @@ def alpha_fwd_kernel(
 @triton.jit(do_not_specialize=["T"])
 def alpha_bwd_kernel(
     gs_ptr, ge_ptr, gi_ptr, gm_ptr, mem_ptr, exc_ptr, inh_ptr, exc0_ptr, inh0_ptr, mem0_ptr,
-    a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr,
+    a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dexc0_ptr, dinh0_ptr, da_ptr, db_ptr, dtau_ptr, dthr_ptr, dgsf_ptr,
-    T, N, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
+    T, N, M, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
     stride_thr, stride_gsf, module_slope,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
-    DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, SURROGATE: tl.constexpr,
-    SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
+    SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -87,6 +88,8 @@ def alpha_bwd_kernel(
     b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
     b_mem0 = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    # Steps past a neuron's length take no incoming gradient (as in lif_bwd_kernel).
+    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
     if DECAY_GRAD:
         b_exc0 = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
         b_inh0 = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
@@ -115,28 +118,29 @@ def alpha_bwd_kernel(
     b_dtau = b_zero
     b_dthr = b_zero
     b_dgsf = b_zero
-    b_u = _acc(tl.load(p_m, mask=m_n, other=0.0), FP64)
+    b_u = _acc(tl.load(p_m, mask=_step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
     for i in range(0, T):
         t = T - 1 - i
+        m_t = _step_mask(m_n, t, b_tmax, HAS_LEN)
         if t > 0:
-            b_p = _acc(tl.load(p_m - N, mask=m_n, other=0.0), FP64)
+            b_p = _acc(tl.load(p_m - N, mask=_step_mask(m_n, t - 1, b_tmax, HAS_LEN), other=0.0), FP64)
         else:
             b_p = b_mem0
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
-        b_gs = _load_grad(p_gs, m_n, GS_BCAST, FP64)
+        b_gs = _live(_load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
         b_gspk = b_gs * b_gsf * b_sg
         b_gu = b_gspk  # the membrane feeds nothing later but the (detached) reset
         if HAS_GM:
-            b_gu += _load_grad(p_gm, m_n, GM_BCAST, FP64)
+            b_gu += _live(_load_grad(p_gm, m_t, GM_BCAST, FP64), t, b_len, HAS_LEN)
             p_gm -= stride_gm_t
         b_ge = b_carry_e
         if HAS_GE:
-            b_ge += _acc(tl.load(p_ge, mask=m_n, other=0.0), FP64)
+            b_ge += _live(_acc(tl.load(p_ge, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
             p_ge -= stride_ge_t
         b_gi = b_carry_i
         if HAS_GI:
-            b_gi += _acc(tl.load(p_gi, mask=m_n, other=0.0), FP64)
+            b_gi += _live(_acc(tl.load(p_gi, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
             p_gi -= stride_gi_t
         # Gradients of the bases (before the reset), each also reached through U = tau (E + I).
         if RESET == 0:
@@ -154,14 +158,16 @@ def alpha_bwd_kernel(
         tl.store(p_dx, (b_ge_base - b_gi_base).to(p_dx.dtype.element_ty), mask=m_n)
         if DECAY_GRAD:
             if t > 0:
-                b_eprev = _acc(tl.load(p_e - N, mask=m_n, other=0.0), FP64)
-                b_iprev = _acc(tl.load(p_i - N, mask=m_n, other=0.0), FP64)
+                b_eprev = _acc(tl.load(p_e - N, mask=m_t, other=0.0), FP64)
+                b_iprev = _acc(tl.load(p_i - N, mask=m_t, other=0.0), FP64)
             else:
                 b_eprev = b_exc0
                 b_iprev = b_inh0
-            b_da += b_ge_base * b_eprev
-            b_db += b_gi_base * b_iprev
-            b_dtau += b_gu_base * (b_a * b_eprev + b_b * b_iprev)  # E + I: the input cancels
+            # Gated past the end (the currents before its first step there may be inf).
+            b_da += _live(b_ge_base * b_eprev, t, b_len, HAS_LEN)
+            b_db += _live(b_gi_base * b_iprev, t, b_len, HAS_LEN)
+            b_base = b_a * b_eprev + b_b * b_iprev  # E* + I*: the input cancels
+            b_dtau += _live(b_gu_base * b_base, t, b_len, HAS_LEN)
             p_e -= N
             p_i -= N
         if PARAM_GRAD:

@@ -8,8 +8,9 @@ Leaky's zero reset keeps the input). The membrane decay arrives already clamped 
 as 1 - dt/(RC)), so the kernels only see `decay`.
 
 Layout: every sequence is time-major `[T, N]` with the N neurons contiguous; a program owns BLOCK
-neurons and walks time, so each step is one coalesced load or store per tensor. The equations and
-the backward-through-time derivation are in `kernels/README.md`.
+neurons and walks time, so each step is one coalesced load or store per tensor. With HAS_LEN the
+sequences are `[T, B, M]` flattened (neuron n belongs to sample n // M) and each sample stops at
+its own length. The equations and the backward-through-time derivation are in `kernels/README.md`.
 """
 import triton
 import triton.language as tl
@@ -84,13 +85,46 @@ def _load_grad(p, m_n, BCAST: tl.constexpr, FP64: tl.constexpr):
         return _acc(tl.load(p, mask=m_n, other=0.0), FP64)
 
 
+@triton.jit
+def _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN: tl.constexpr):
+    """(each neuron's sequence length, the block's longest) from the per-sample `lengths[B]`,
+    clamped to [0, T]; placeholders (unused) without lengths."""
+    if HAS_LEN:
+        b_len = tl.load(len_ptr + o_n // M, mask=m_n, other=0)
+        b_len = tl.minimum(tl.maximum(b_len, 0), T).to(tl.int32)
+        return b_len, tl.max(b_len, axis=0)
+    else:
+        return T, T
+
+
+@triton.jit
+def _live(x, t, b_len, HAS_LEN: tl.constexpr):
+    """`x` where step t lies within the neuron's sequence, 0 past its end (every step without
+    lengths). Past the end, outputs are zero and incoming gradients are ignored."""
+    if HAS_LEN:
+        return tl.where(t < b_len, x, 0.0)
+    else:
+        return x
+
+
+@triton.jit
+def _step_mask(m_n, t, b_tmax, HAS_LEN: tl.constexpr):
+    """The load mask of step t: the block's neurons, or none once t is past the block's longest
+    sequence. The condition is uniform over the block, so loads stay full-width vectors (a
+    per-neuron length mask would split them); per-neuron ends are applied with `_live`."""
+    if HAS_LEN:
+        return tl.where(t < b_tmax, m_n, False)
+    else:
+        return m_n
+
+
 @triton.jit(do_not_specialize=["T"])
 def lif_fwd_kernel(
-    x_ptr, mem0_ptr, syn0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr,
+    x_ptr, mem0_ptr, syn0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, len_ptr,
     spk_ptr, mem_ptr, h_ptr, syn_ptr,
-    T, N, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
+    T, N, M, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
-    SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr,
+    SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_LEN: tl.constexpr,
     FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -98,6 +132,9 @@ def lif_fwd_kernel(
     b_decay = _param(decay_ptr, o_n, m_n, stride_decay, FP64)
     b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
     b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    # Past a neuron's length its state runs on unobserved: every output there is stored as 0,
+    # and nothing later reads it (the final state is taken at the last step within the length).
+    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
     # b_u is the state after the previous step, exactly as stored in mem (mem0 at t = 0).
     b_u = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
@@ -111,11 +148,11 @@ def lif_fwd_kernel(
     p_m = mem_ptr + o_n
     if not RESET_DELAY:
         p_h = h_ptr + o_n
-    for _ in range(0, T):
-        b_in = _acc(tl.load(p_x, mask=m_n, other=0.0), FP64)
+    for t in range(0, T):
+        b_in = _acc(tl.load(p_x, mask=_step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
         if SYNAPTIC:
             b_i = b_alpha * b_i + b_in
-            tl.store(p_i, b_i.to(p_i.dtype.element_ty), mask=m_n)
+            tl.store(p_i, _live(b_i, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
             p_i += N
             b_in = b_i
         if RESET == 0:
@@ -129,13 +166,13 @@ def lif_fwd_kernel(
             b_v = b_decay * b_u + b_in
         b_vs = _stored(b_v, p_x, FP64)
         b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
-        tl.store(p_s, _spikes(b_fire, b_gsf, p_s), mask=m_n)
+        tl.store(p_s, _spikes(_live(b_fire, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
         if RESET_DELAY:
             b_u = b_v
             b_r = b_fire
         else:
             # The reset lands in the same step; h keeps the pre-reset membrane for the backward.
-            tl.store(p_h, b_v.to(p_h.dtype.element_ty), mask=m_n)
+            tl.store(p_h, _live(b_v, t, b_len, HAS_LEN).to(p_h.dtype.element_ty), mask=m_n)
             p_h += N
             b_d = b_fire - b_r
             if RESET == 0:
@@ -145,7 +182,7 @@ def lif_fwd_kernel(
             else:
                 b_u = b_v
             b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
-        tl.store(p_m, b_u.to(p_m.dtype.element_ty), mask=m_n)
+        tl.store(p_m, _live(b_u, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
         p_x += stride_x_t
         p_s += N
         p_m += N
@@ -154,14 +191,14 @@ def lif_fwd_kernel(
 @triton.jit(do_not_specialize=["T"])
 def lif_bwd_kernel(
     gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, mem0_ptr, syn0_ptr,
-    alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr,
+    alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
-    T, N, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
+    T, N, M, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
     stride_gsf, module_slope,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
-    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr,
+    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
     SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -171,6 +208,9 @@ def lif_bwd_kernel(
     b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
     b_mem0 = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    # Steps past a neuron's length take no incoming gradient, so its carries are zero there and
+    # the scan effectively starts at its last step. Their stored states are zeros.
+    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
 
     o_last = (T - 1).to(tl.int64)
     p_gs = _grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
@@ -200,26 +240,27 @@ def lif_bwd_kernel(
     b_dthr = b_zero
     b_dgsf = b_zero
     if RESET_DELAY:
-        b_u = _acc(tl.load(p_m, mask=m_n, other=0.0), FP64)
+        b_u = _acc(tl.load(p_m, mask=_step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
     for i in range(0, T):
         t = T - 1 - i
+        m_t = _step_mask(m_n, t, b_tmax, HAS_LEN)
         # State before step t: mem[t - 1], or mem0 at t = 0. With reset_delay=True it is also
         # the next iteration's pre-reset membrane, so each step reads the saved sequence once.
         if t > 0:
-            b_p = _acc(tl.load(p_m - N, mask=m_n, other=0.0), FP64)
+            b_p = _acc(tl.load(p_m - N, mask=_step_mask(m_n, t - 1, b_tmax, HAS_LEN), other=0.0), FP64)
         else:
             b_p = b_mem0
         if not RESET_DELAY:
-            b_u = _acc(tl.load(p_h, mask=m_n, other=0.0), FP64)
+            b_u = _acc(tl.load(p_h, mask=m_t, other=0.0), FP64)
             p_h -= N
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
         b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
-        b_gs = _load_grad(p_gs, m_n, GS_BCAST, FP64)
+        b_gs = _live(_load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
         b_gspk = b_gs * b_gsf * b_sg
         b_gpost = b_carry  # dL/d(state after step t)
         if HAS_GM:
-            b_gpost += _load_grad(p_gm, m_n, GM_BCAST, FP64)
+            b_gpost += _live(_load_grad(p_gm, m_t, GM_BCAST, FP64), t, b_len, HAS_LEN)
             p_gm -= stride_gm_t
         if RESET_DELAY or RESET == 2:
             b_gu = b_gspk + b_gpost
@@ -247,15 +288,17 @@ def lif_bwd_kernel(
         if SYNAPTIC:
             b_gi = b_gin + b_carry_i
             if HAS_GI:
-                b_gi += _acc(tl.load(p_gi, mask=m_n, other=0.0), FP64)
+                b_gi += _live(_acc(tl.load(p_gi, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
                 p_gi -= stride_gi_t
             if ALPHA_GRAD:
                 if t > 0:
-                    b_iprev = _acc(tl.load(p_i - N, mask=m_n, other=0.0), FP64)
+                    b_iprev = _acc(tl.load(p_i - N, mask=m_t, other=0.0), FP64)
                 else:
                     b_iprev = b_syn0
                 p_i -= N
-                b_dalpha += b_gi * b_iprev
+                # Gated, not just multiplied by the zero gradient: the current before the first
+                # step past the end may be inf.
+                b_dalpha += _live(b_gi * b_iprev, t, b_len, HAS_LEN)
             b_carry_i = b_gi * b_alpha
             b_gin = b_gi
         tl.store(p_dx, b_gin.to(p_dx.dtype.element_ty), mask=m_n)
@@ -264,7 +307,7 @@ def lif_bwd_kernel(
             if RESET == 0:
                 b_dthr -= b_gu * b_r
             b_dgsf += b_gs * b_fire
-            b_ddecay += b_gu_kept * b_p
+            b_ddecay += _live(b_gu_kept * b_p, t, b_len, HAS_LEN)
         b_carry = b_gu_kept * b_decay
         if RESET_DELAY:
             b_u = b_p

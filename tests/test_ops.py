@@ -11,7 +11,7 @@ from helpers import assert_close
 ON_GPU = DEVICE.type == "cuda"
 
 
-def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False):
+def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False, lengths=False):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(5, 3, 4, generator=gen).to(DEVICE).requires_grad_()
     m0 = torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() if mem0 else None
@@ -22,13 +22,14 @@ def _fwd_args(delay, backend, mem0=True, stochastic=False, synaptic=False):
     gsf = torch.tensor(1.5, device=DEVICE)
     sg = surrogate.SSO(mean=0.1, variance=0.3) if stochastic else surrogate.atan()
     seed = torch.tensor([7], device=DEVICE) if stochastic else None
+    lens = torch.tensor([5, 2, 0], device=DEVICE) if lengths else None
     return (x, m0, s0, alpha, decay, thr, gsf, 1 if synaptic else 0, delay, synaptic, x.dtype, x.dtype,
-            sg.kernel_id, sg.kernel_params(x), seed, backend)
+            sg.kernel_id, sg.kernel_params(x), seed, backend, lens)
 
 
 def _bwd_args(fwd_args, param_grad, with_grads):
     (x, m0, s0, alpha, decay, thr, gsf, reset, delay, reset_input, _, _, sg_id, sg_params, seed,
-     backend) = fwd_args
+     backend, lens) = fwd_args
     with torch.no_grad():
         spk, mem, h, syn = torch.ops.tritonsnn.lif_fwd(*fwd_args)
     g_mem = torch.randn_like(mem) if with_grads else None
@@ -38,7 +39,12 @@ def _bwd_args(fwd_args, param_grad, with_grads):
         return None if t is None else t.detach()
     return (torch.randn_like(spk), g_mem, g_syn, mem, h, syn, d(m0), d(s0), d(alpha), d(decay),
             d(thr), gsf, reset, delay, reset_input, sg_id, sg_params, seed, float(surrogate.slope), param_grad,
-            alpha is not None and param_grad, backend)
+            alpha is not None and param_grad, backend, lens)
+
+
+def _without_backend(args):
+    """The arguments of an op's opaque torch twin: the op's, less the backend (second to last)."""
+    return (*args[:-2], args[-1])
 
 
 def _opcheck_utils(backend):
@@ -49,12 +55,13 @@ def _opcheck_utils(backend):
     return ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
-@pytest.mark.parametrize("delay,mem0,stochastic,synaptic", [
-    (True, True, False, False), (True, False, False, False), (False, True, False, False),
-    (False, False, True, False), (True, True, False, True), (False, False, False, True)])
+@pytest.mark.parametrize("delay,mem0,stochastic,synaptic,lengths", [
+    (True, True, False, False, False), (True, False, False, False, False), (False, True, False, False, False),
+    (False, False, True, False, False), (True, True, False, True, False), (False, False, False, True, False),
+    (True, True, False, False, True), (False, True, False, True, True)])
 @pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
-def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
-    args = _fwd_args(delay, backend_name, mem0, stochastic, synaptic)
+def test_opcheck(delay, mem0, stochastic, synaptic, lengths, backend_name):
+    args = _fwd_args(delay, backend_name, mem0, stochastic, synaptic, lengths)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.lif_fwd, args, test_utils=utils)
     for param_grad in (True, False):
@@ -62,10 +69,10 @@ def test_opcheck(delay, mem0, stochastic, synaptic, backend_name):
             bwd = _bwd_args(args, param_grad, with_grads)
             torch.library.opcheck(torch.ops.tritonsnn.lif_bwd, bwd, test_utils=utils)
             if backend_name == "torch":
-                torch.library.opcheck(torch.ops.tritonsnn.lif_bwd_torch, bwd[:-1])
+                torch.library.opcheck(torch.ops.tritonsnn.lif_bwd_torch, _without_backend(bwd))
     if backend_name == "torch":
         # The opaque torch implementation inside the ops: differentiable only through lif_fwd.
-        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:12])
+        inner = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in (*args[:12], args[-1]))
         torch.library.opcheck(torch.ops.tritonsnn.lif_fwd_torch, inner)
 
 
@@ -120,8 +127,8 @@ def test_one_kernel_for_every_T():
 
 
 @pytest.mark.parametrize("backend_name", ["auto", "triton", "torch"])
-@pytest.mark.parametrize("decays_learnable", [True, False])
-def test_opcheck_alpha(backend_name, decays_learnable):
+@pytest.mark.parametrize("decays_learnable,lengths", [(True, False), (False, False), (True, True)])
+def test_opcheck_alpha(backend_name, decays_learnable, lengths):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(5, 3, 4, generator=gen).to(DEVICE).requires_grad_()
     states = [torch.randn(3, 4, generator=gen).to(DEVICE).requires_grad_() for _ in range(2)]
@@ -129,8 +136,9 @@ def test_opcheck_alpha(backend_name, decays_learnable):
     tau = (torch.log(a) / (torch.log(b) - torch.log(a)) + 1).detach().requires_grad_(decays_learnable)
     thr, gsf = torch.tensor(0.3, device=DEVICE, requires_grad=True), torch.tensor(1.0, device=DEVICE)
     atan = surrogate.atan()
+    lens = torch.tensor([1, 5, 3], device=DEVICE) if lengths else None
     args = (x, *states, None, a, b, tau, thr, gsf, 1, x.dtype, x.dtype, atan.kernel_id, atan.kernel_params(x),
-            None, backend_name)
+            None, backend_name, lens)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd, args, test_utils=utils)
     with torch.no_grad():
@@ -138,12 +146,12 @@ def test_opcheck_alpha(backend_name, decays_learnable):
     detached = [t.detach() for t in (*states, a, b, tau, thr)]
     bwd = (torch.randn_like(spk), torch.randn_like(exc), None, torch.randn_like(mem), mem, exc, inh,
            detached[0], detached[1], None, *detached[2:], gsf, 1, atan.kernel_id, atan.kernel_params(x), None,
-           float(surrogate.slope), True, decays_learnable, backend_name)
+           float(surrogate.slope), True, decays_learnable, backend_name, lens)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)
     if backend_name == "torch":
         torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,
-                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in args[:12]))
-        torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, bwd[:-1])
+                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (*args[:12], lens)))
+        torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, _without_backend(bwd))
 
 
 def test_incoming_gradient_broadcast_over_neurons_stays_a_view():

@@ -32,6 +32,14 @@ MODEL = {
     "synaptic_bwd": ([4, 4], [4], 0),
     "alpha_fwd": ([4], [4, 4, 4, 4], 0),              # x -> spikes, excitatory, inhibitory, U
     "alpha_bwd": ([4, 4], [4], 0),
+    # Per-sample lengths (loaded once, before the loop) change nothing inside it: same bytes,
+    # same full-width vectors (the per-neuron end is a select, not a load mask).
+    "leaky_fwd_lengths": ([4], [4, 4], 0),
+    "leaky_bwd_lengths": ([4, 4], [4], 0),
+    "leaky_bwd_summed_grad_lengths": ([4], [4], 1),
+    "synaptic_bwd_lengths": ([4, 4, 4, 4], [4], 0),  # + dL/dsyn and I[t-1] (learnable alpha)
+    "alpha_bwd_lengths": ([4, 4, 4, 4], [4], 0),     # + E[t-1] and I[t-1] (learnable decays)
+    "alpha_fwd_lengths": ([4], [4, 4, 4, 4], 0),
 }
 
 

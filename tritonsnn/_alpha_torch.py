@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn._lif_torch import _is_one, acc_dtype
+from tritonsnn._ends import Ends
+from tritonsnn._lif_torch import _is_one, _live_sum, acc_dtype
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
 
@@ -19,9 +20,10 @@ def _initial(t, shape, like):
 
 
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
-                  spike_dtype: torch.dtype, save_dtype: torch.dtype):
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
-    `save_dtype`."""
+    `save_dtype`; every output past a sample's length (`lengths`, [B]) is 0."""
+    ends = Ends(lengths, x.shape)
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
@@ -32,7 +34,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
     e_prev, i_prev = _initial(exc0, shape, xa), _initial(inh0, shape, xa)
     fired = (_initial(mem0, shape, xa) > thr).to(acc)
     keep = torch.empty(shape, dtype=acc, device=x.device)
-    for t in range(x.shape[0]):
+    for t in range(ends.steps):
         torch.addcmul(xa[t], e_prev, a, out=exc[t])             # E* = a E + X
         torch.mul(i_prev, b, out=inh[t]).sub_(xa[t])            # I* = b I - X
         torch.add(exc[t], inh[t], out=u[t]).mul_(tau)           # U = tau (E* + I*)
@@ -51,6 +53,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
         torch.gt(u[t] if x.dtype == acc else u[t].to(x.dtype), thr, out=spk[t])
         fired = spk[t]
         e_prev, i_prev = exc[t], inh[t]
+    ends.clear(spk, exc, inh, u, *([] if mem is u else [mem]))
     if spike_dtype != x.dtype:  # binary spikes: the fire bits
         spk = spk.to(spike_dtype)
     elif not _is_one(gsf):
@@ -59,10 +62,13 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
 
 
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, tau,
-                   threshold, gsf, reset: int, grad_, sg_params, param_grad: bool, decay_grad: bool):
+                   threshold, gsf, reset: int, grad_, sg_params, param_grad: bool, decay_grad: bool,
+                   lengths=None):
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf); parameter gradients are per-neuron
     sums over time, None where not asked for. Four sequence-sized buffers in all (on a CPU each
-    fresh one costs page faults comparable to the arithmetic)."""
+    fresh one costs page faults comparable to the arithmetic). Incoming gradients past a
+    sample's length (`lengths`) are ignored."""
+    ends = Ends(lengths, mem.shape)
     acc = acc_dtype(g_spk.dtype)
     a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
     gs = g_spk.to(acc)
@@ -71,9 +77,11 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     g_u = grad_(u - thr, gs, *sg_params)                         # through the spikes
     if not _is_one(gsf):
         g_u.mul_(gsf.to(acc))
+    ends.clear(g_u)
     dthr = -g_u.sum(0) if param_grad else None
     if g_mem is not None:
         g_u.add_(g_mem.to(acc))
+        ends.clear(g_u)
     fired = torch.empty_like(u)                                  # r_t = H(U_{t-1} - thr)
     torch.gt(_initial(mem0, shape, u), thr, out=fired[0])
     torch.gt(u[:-1], thr, out=fired[1:])
@@ -88,10 +96,11 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
         if g_out is not None:
             kept_by_reset = reset == RESET_ZERO or (reset == RESET_SUBTRACT and g_cur is g_i)
             g_cur.addcmul_(g_out.to(acc), 1.0 - fired) if kept_by_reset else g_cur.add_(g_out.to(acc))
+            ends.clear(g_cur)
     if reset == RESET_SUBTRACT:                                  # U_{t+1} gained r_{t+1} I_t
         g_i[:-1].addcmul_(1.0 - fired[:-1], fired[1:] * g_u[1:])
     keeps = reset == RESET_ZERO
-    for t in range(u.shape[0] - 2, -1, -1):
+    for t in range(ends.steps - 2, -1, -1):  # zero from the longest length on
         keep_t = 1.0 - fired[t]
         g_e[t].addcmul_(g_e[t + 1], a * keep_t if keeps else a)
         g_i[t].addcmul_(g_i[t + 1], b * keep_t if reset != 2 else b)
@@ -104,12 +113,12 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     if decay_grad:
         e_prev = torch.cat([_initial(exc0, shape, u).unsqueeze(0), exc_seq[:-1].to(acc)])
         i_prev = torch.cat([_initial(inh0, shape, u).unsqueeze(0), inh_seq[:-1].to(acc)])
-        da = (g_e * e_prev).sum(0)
-        db = (g_i * i_prev).sum(0)
-        dtau = (g_u * (a * e_prev + b * i_prev)).sum(0)          # E* + I*: the input cancels
+        da = _live_sum(g_e * e_prev, ends)
+        db = _live_sum(g_i * i_prev, ends)
+        dtau = _live_sum(g_u * (a * e_prev + b * i_prev), ends)  # E* + I*: the input cancels
     if param_grad:
         if reset == RESET_SUBTRACT:                              # E_t lost r_t thr
             dthr -= (fired * (g_e - tau * g_u)).sum(0)
-        dgsf = (gs * (u > thr)).sum(0)
+        dgsf = _live_sum(gs * (u > thr), ends)
     dx = g_e.sub_(g_i).to(g_spk.dtype)
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -5,15 +5,15 @@ import torch
 
 from tritonsnn._launch import launch
 from tritonsnn._lif_triton import (empty_like_or_none, flat, incoming_grad, per_neuron, per_neuron_sums,
-                                   time_major)
+                                   per_sample, time_major)
 from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
 
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
-                  spike_dtype: torch.dtype, save_dtype: torch.dtype):
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
-    `save_dtype`."""
+    `save_dtype`; every output past a sample's length (`lengths`, [B]) is 0."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
     outs = [torch.empty(x.shape, dtype=dtype, device=x.device) for dtype in (spike_dtype, *[save_dtype] * 3)]
@@ -21,19 +21,20 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
         return tuple(outs)
     x2, stride_x_t = time_major(x)
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
+    lens, m = per_sample(lengths, shape)
     launch(
         alpha_fwd_kernel, n, x.device,
-        x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), *outs,
-        T, n, stride_x_t, *(s for _, s in params),
+        x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), lens, *outs,
+        T, n, m, stride_x_t, *(s for _, s in params),
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
-        FP64=x.dtype == torch.float64,
+        HAS_LEN=lengths is not None, FP64=x.dtype == torch.float64,
     )
     return tuple(outs)
 
 
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
                    gsf, reset: int, sg_id: int, sg_params, sg_seed, module_slope: float, param_grad: bool,
-                   decay_grad: bool):
+                   decay_grad: bool, lengths=None):
     """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn._alpha_torch` does."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
@@ -46,15 +47,17 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, 
     ge2, stride_ge_t = time_major(g_exc) if g_exc is not None else (None, 0)
     gi2, stride_gi_t = time_major(g_inh) if g_inh is not None else (None, 0)
     params = [per_neuron(p, shape) for p in (a, b, tau, threshold, gsf)]
+    lens, m = per_sample(lengths, shape)
     launch(
         alpha_bwd_kernel, n, mem.device,
         gs2, ge2, gi2, gm2, mem, exc if decay_grad else None, inh if decay_grad else None,
-        flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_params, sg_seed,
+        flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), sg_params, sg_seed, lens,
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf,
-        T, n, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, *(s for _, s in params), module_slope,
+        T, n, m, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, *(s for _, s in params), module_slope,
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
         HAS_GE=g_exc is not None, HAS_GI=g_inh is not None, HAS_GM=g_mem is not None,
-        PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id,
-        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=g_spk.dtype == torch.float64,
+        PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast,
+        HAS_LEN=lengths is not None, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
+        FP64=g_spk.dtype == torch.float64,
     )
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from tritonsnn._ends import Ends
 from tritonsnn.backend import values_readable
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
@@ -34,10 +35,12 @@ def _is_one(t: torch.Tensor) -> bool:
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
-                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype):
+                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
     synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
-    `spike_dtype`, the state sequences in `save_dtype` (thresholds compare them as stored)."""
+    `spike_dtype`, the state sequences in `save_dtype` (thresholds compare them as stored). With
+    `lengths` ([B], x's dim 1) every output past a sample's length is 0."""
+    ends = Ends(lengths, x.shape)
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     decay, thr = decay.to(acc), threshold.to(acc)
@@ -46,14 +49,15 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     syn = x.new_empty(0, dtype=save_dtype)
     if alpha is not None:  # the synaptic current is not reset and compares with nothing: one scan
         syn = torch.empty(x.shape, dtype=save_dtype, device=x.device)
-        xa = _synaptic_current(xa, syn0, alpha.to(acc), syn)
+        xa = _synaptic_current(xa, syn0, alpha.to(acc), syn, ends)
     state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
     if reset_delay:
         h = x.new_empty(0, dtype=save_dtype)
-        _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input)
+        _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input, ends.steps)
     else:
         h = torch.empty(x.shape, dtype=save_dtype, device=x.device)
-        _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input)
+        _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input, ends.steps)
+    ends.clear(spk, mem, *([] if reset_delay else [h]))
     if spike_dtype != x.dtype:  # binary spikes: the fire bits
         return spk.to(spike_dtype), mem, h, syn
     if not _is_one(gsf):
@@ -61,16 +65,17 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     return spk, mem, h, syn
 
 
-def _synaptic_current(xa, syn0, alpha, syn):
+def _synaptic_current(xa, syn0, alpha, syn, ends):
     """I_t = alpha I_{t-1} + X_t into `syn`; returns the current in the accumulation dtype."""
     current = xa.clone() if syn.dtype != xa.dtype else syn
     prev = None if syn0 is None else syn0.to(xa.dtype)
-    for t in range(xa.shape[0]):
+    for t in range(ends.steps):
         if prev is None:
             current[t].copy_(xa[t])
         else:
             torch.addcmul(xa[t], prev, alpha, out=current[t])
         prev = current[t]
+    ends.clear(current)
     if current is not syn:
         syn.copy_(current)
     return current
@@ -84,14 +89,14 @@ def _at_input_precision(state, stored, x_dtype):
     return state if state.dtype == x_dtype else state.to(x_dtype)
 
 
-def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input):
+def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input, steps):
     """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
     the membrane at the input's precision (spk's dtype): for fp16/bf16 inputs that is what the
     backward reads back, so the forward's spikes and the backward's reconstruction agree."""
     stored_in_place = mem.dtype == xa.dtype
     fired = ((state if mem0 is None else mem0) > thr).to(xa.dtype)  # r_t: did step t - 1 fire
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
-    for t in range(xa.shape[0]):
+    for t in range(steps):
         out = mem[t] if stored_in_place else state
         if reset == RESET_ZERO and reset_input:
             torch.addcmul(xa[t], state, decay, out=out)
@@ -109,12 +114,12 @@ def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input):
         state, fired = out, spk[t]
 
 
-def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input):
+def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input, steps):
     """reset_delay=False: the step's own spike resets it at once (snnTorch's `do_reset`)."""
     stored = state if mem0 is None else mem0
     fired = torch.empty_like(state)
     v = torch.empty_like(state)
-    for t in range(xa.shape[0]):
+    for t in range(steps):
         torch.gt(stored, thr, out=fired)
         if reset == RESET_ZERO and not reset_input:
             torch.addcmul(xa[t], state, decay * (1.0 - fired), out=v)   # decay (1 - r_t) U + X
@@ -139,11 +144,13 @@ def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input
 
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
                  reset: int, reset_delay: bool, reset_input: bool, grad_, sg_params,
-                 param_grad: bool, alpha_grad: bool):
+                 param_grad: bool, alpha_grad: bool, lengths=None):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf); parameter gradients are per-neuron
     sums over time (shape x.shape[1:]), None where not asked for (or without that state); dx
     comes in g_spk's dtype (the input's). `grad_(x, g, *sg_params)` is the surrogate's torch
-    twin, returning g * dS/dx (dS/dx for g=None) and free to overwrite x."""
+    twin, returning g * dS/dx (dS/dx for g=None) and free to overwrite x. Incoming gradients
+    past a sample's length (`lengths`) are ignored: every gradient term there is cleared."""
+    ends = Ends(lengths, mem.shape)
     acc = acc_dtype(g_spk.dtype)
     decay, thr = decay.to(acc), threshold.to(acc)
     gs = g_spk.to(acc)
@@ -158,6 +165,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         gu = sg * gs
     if not _is_one(gsf):
         gu.mul_(gsf.to(acc))
+    ends.clear(gu)
     dthr = -gu.sum(0) if param_grad else None
     prev0 = mem0.to(acc) if mem0 is not None else u.new_zeros(u.shape[1:], dtype=acc)
     zero_reset = reset == RESET_ZERO
@@ -169,10 +177,11 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     if reset_delay:
         if g_mem is not None:
             gu.add_(g_mem.to(acc))
-        for t in range(gu.shape[0] - 2, -1, -1):
+            ends.clear(gu)
+        for t in range(ends.steps - 2, -1, -1):  # zero from the longest length on
             gu[t].addcmul_(gu[t + 1], carry[t + 1] if zero_reset else decay)
     else:
-        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, carry, reset)
+        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, carry, reset, ends)
         if param_grad:
             dthr += dthr_reset
     dmem0 = None
@@ -183,33 +192,41 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     if param_grad:
         if reset == RESET_SUBTRACT:
             dthr -= (gu * fired_before).sum(0)
-        dgsf = (gs * (u > thr)).sum(0)
+        dgsf = _live_sum(gs * (u > thr), ends)
         kept = gu * (1.0 - fired_before) if zero_reset else gu
-        ddecay = (kept * prev).sum(0)
+        ddecay = _live_sum(kept * prev, ends)
     gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
     dsyn0 = dalpha = None
     if alpha is not None:
-        gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad)
+        gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad, ends)
     return gin.to(g_spk.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
 
 
-def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad):
+def _live_sum(terms, ends):
+    """Sum over time of per-step gradient terms, those past a sample's end cleared first (a
+    zero gradient times an inf state there would otherwise be NaN)."""
+    ends.clear(terms)
+    return terms.sum(0)
+
+
+def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad, ends):
     """dL/dI_t = dL/d(input of step t) + dL/dsyn_t + alpha dL/dI_{t+1}, in place; it is also
     dL/dX_t. Returns it with the initial current's and alpha's gradients."""
     if g_syn is not None:
         gin.add_(g_syn.to(gin.dtype))
-    for t in range(gin.shape[0] - 2, -1, -1):
+        ends.clear(gin)
+    for t in range(ends.steps - 2, -1, -1):
         gin[t].addcmul_(gin[t + 1], alpha)
     dsyn0 = None if syn0 is None else (gin[0] * alpha).to(syn0.dtype)
     dalpha = None
     if alpha_grad:
         first = syn0.to(gin.dtype) if syn0 is not None else gin.new_zeros(gin.shape[1:])
         previous = torch.cat([first.unsqueeze(0), syn[:-1].to(gin.dtype)])
-        dalpha = (gin * previous).sum(0)
+        dalpha = _live_sum(gin * previous, ends)
     return gin, dsyn0, dalpha
 
 
-def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset):
+def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset, ends):
     """Reverse scan for reset_delay=False, where U'_t = U_t - (H(U_t - thr) - r_t) * reset_term and
     the spike inside it is differentiable. Returns dL/dU_t and the threshold gradient of the reset."""
     d = (u > thr).to(u.dtype) - fired_before
@@ -221,6 +238,7 @@ def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset):
         dpost_du = torch.ones_like(u)
     gu = torch.empty_like(gspk)
     gpost = torch.zeros_like(gspk) if g_mem is None else g_mem.to(u.dtype, copy=True)
+    ends.clear(gpost)
     for t in range(gu.shape[0] - 1, -1, -1):
         if t + 1 < gu.shape[0]:
             gpost[t].addcmul_(gu[t + 1], carry[t + 1])

@@ -49,17 +49,24 @@ def empty_like_or_none(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
 
 
+def per_sample(lengths: torch.Tensor | None, shape: torch.Size) -> tuple[torch.Tensor | None, int]:
+    """Sequence lengths as the kernels read them: `[B]` (x's dim 1) and the neurons per sample M,
+    so that neuron n of the flattened `[T, N]` layout belongs to sample n // M."""
+    return lengths, shape[1:].numel() if lengths is not None else 1
+
+
 def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | None:
     """A buffer for one parameter's per-neuron gradient sums, in the accumulation dtype."""
     return torch.empty(shape, dtype=acc_dtype(like.dtype), device=like.device) if wanted else None
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
-                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype):
+                reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
     synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
     `spike_dtype`, the state sequences in `save_dtype` (the kernel rounds on store and compares
-    thresholds with what it stored)."""
+    thresholds with what it stored). With `lengths` ([B] int64, x's dim 1), every output past a
+    sample's length is 0."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
@@ -74,13 +81,14 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     decay1, stride_decay = per_neuron(decay, shape)
     thr1, stride_thr = per_neuron(threshold, shape)
     gsf1, stride_gsf = per_neuron(gsf, shape)
+    lens, m = per_sample(lengths, shape)
     launch(
         lif_fwd_kernel, n, x.device,
-        x2, flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1,
+        x2, flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, lens,
         spk, mem, None if reset_delay else h, syn if synaptic else None,
-        T, n, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
+        T, n, m, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
-        HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
+        HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_LEN=lengths is not None,
         FP64=x.dtype == torch.float64,
     )
     return spk, mem, h, syn
@@ -88,10 +96,11 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
 
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
                  reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_params, sg_seed,
-                 module_slope: float, param_grad: bool, alpha_grad: bool):
+                 module_slope: float, param_grad: bool, alpha_grad: bool, lengths=None):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `tritonsnn._lif_torch.lif_backward`
     does: parameter gradients are per-neuron sums over time; None where not asked for. dx comes in
-    g_spk's dtype (the input's), which also sets the accumulation dtype."""
+    g_spk's dtype (the input's), which also sets the accumulation dtype. Incoming gradients past a
+    sample's length (`lengths`) are ignored."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
@@ -107,17 +116,18 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     decay1, stride_decay = per_neuron(decay, shape)
     thr1, stride_thr = per_neuron(threshold, shape)
     gsf1, stride_gsf = per_neuron(gsf, shape)
+    lens, m = per_sample(lengths, shape)
     launch(
         lif_bwd_kernel, n, mem.device,
         gs2, gm2, gi2, mem, None if reset_delay else h, syn if alpha_grad else None,
-        flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_params, sg_seed,
+        flat(mem0), flat(syn0), alpha1, decay1, thr1, gsf1, sg_params, sg_seed, lens,
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf,
-        T, n, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
+        T, n, m, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
         stride_gsf, module_slope,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad,
-        GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, SURROGATE=sg_id, SG_FN=spec_for_kernel_id(sg_id).triton_fn,
-        FP64=g_spk.dtype == torch.float64,
+        GS_BCAST=gs_bcast, GM_BCAST=gm_bcast, HAS_LEN=lengths is not None, SURROGATE=sg_id,
+        SG_FN=spec_for_kernel_id(sg_id).triton_fn, FP64=g_spk.dtype == torch.float64,
     )
     return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf

@@ -66,49 +66,52 @@ _LIF_REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SY
 
 KERNELS = {
     "lif_fwd_kernel": KernelFlags(
-        core=_LIF_CORE, presence=("HAS_MEM0", "HAS_SYN0"), defaults=_LIF_DEFAULTS,
+        core=_LIF_CORE, presence=("HAS_MEM0", "HAS_SYN0", "HAS_LEN"), defaults=_LIF_DEFAULTS,
         pointers={"x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
-                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "spk_ptr": "spike",
-                  "mem_ptr": "state", "h_ptr": "state", "syn_ptr": "state"},
+                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "len_ptr": "i64",
+                  "spk_ptr": "spike", "mem_ptr": "state", "h_ptr": "state", "syn_ptr": "state"},
         optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_SYN0", False, ("syn0_ptr",)),
+                  ("HAS_LEN", False, ("len_ptr",)),
                   ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr"))),
         requires=_LIF_REQUIRES),
     "lif_bwd_kernel": KernelFlags(
         core=_LIF_CORE, defaults=_LIF_DEFAULTS, surrogate=True, requires=_LIF_REQUIRES,
-        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST"),
+        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST",
+                  "HAS_LEN"),
         pointers={"gs_ptr": "data", "gm_ptr": "state", "gi_ptr": "state", "mem_ptr": "state",
                   "h_ptr": "state", "syn_ptr": "state", "mem0_ptr": "data", "syn0_ptr": "data",
                   "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
-                  "sg_ptr": "sg", "seed_ptr": "seed", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data",
-                  "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
+                  "sg_ptr": "sg", "seed_ptr": "seed", "len_ptr": "i64", "dx_ptr": "data", "dmem0_ptr": "data",
+                  "dsyn0_ptr": "data", "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
         optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
+                  ("HAS_LEN", False, ("len_ptr",)),
                   ("RESET_DELAY", True, ("h_ptr",)),
                   ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr", "syn_ptr", "dalpha_ptr")),
                   ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",)),
                   ("ALPHA_GRAD", False, ("syn_ptr", "dalpha_ptr")),
                   ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr")))),
     "alpha_fwd_kernel": KernelFlags(
-        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0"), defaults=((1,),),
+        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN"), defaults=((1,),),
         pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
                   "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
-                  "gsf_ptr": "param", "spk_ptr": "spike", "exc_ptr": "state", "inh_ptr": "state",
-                  "mem_ptr": "state"},
+                  "gsf_ptr": "param", "len_ptr": "i64", "spk_ptr": "spike", "exc_ptr": "state",
+                  "inh_ptr": "state", "mem_ptr": "state"},
         optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
-                  ("HAS_MEM0", False, ("mem0_ptr",)))),
+                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)))),
     "alpha_bwd_kernel": KernelFlags(
         core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
         presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
-                  "GS_BCAST", "GM_BCAST"),
+                  "GS_BCAST", "GM_BCAST", "HAS_LEN"),
         pointers={"gs_ptr": "data", "ge_ptr": "state", "gi_ptr": "state", "gm_ptr": "state",
                   "mem_ptr": "state", "exc_ptr": "state", "inh_ptr": "state", "exc0_ptr": "data",
                   "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
                   "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "sg_ptr": "sg", "seed_ptr": "seed",
-                  "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
+                  "len_ptr": "i64", "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
                   "db_ptr": "acc", "dtau_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
         optional=(("HAS_EXC0", False, ("exc0_ptr", "dexc0_ptr")), ("HAS_INH0", False, ("inh0_ptr", "dinh0_ptr")),
                   ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_GE", False, ("ge_ptr",)),
                   ("HAS_GI", False, ("gi_ptr",)), ("HAS_GM", False, ("gm_ptr",)),
-                  ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")),
+                  ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")), ("HAS_LEN", False, ("len_ptr",)),
                   ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
     # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
     "pack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
@@ -196,7 +199,7 @@ def source(v: Variant):
         elif name in pointers:
             roles = {"data": DTYPES[v.dtype], "state": DTYPES[v.save or v.dtype],
                      "spike": SPIKE_DTYPES[v.spike] if v.spike else DTYPES[v.dtype],
-                     "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64", "u8": "u8", "i32": "i32"}
+                     "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64", "u8": "u8", "i32": "i32", "i64": "i64"}
             signature[name] = "*" + roles[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in _FLOAT_SCALARS:
@@ -272,6 +275,13 @@ TRAFFIC_CASES = {
     "synaptic_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1]),
     "alpha_fwd": _variant("alpha_fwd_kernel", "fp32", (1,)),
     "alpha_bwd": _variant("alpha_bwd_kernel", "fp32", (1,)),
+    # Per-sample lengths: loaded once per neuron before the loop, so the loop moves what it did.
+    "leaky_fwd_lengths": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN",)),
+    "leaky_bwd_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN",)),
+    "leaky_bwd_summed_grad_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN", "GS_BCAST")),
+    "synaptic_bwd_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1], ("HAS_LEN", "HAS_GI", "ALPHA_GRAD")),
+    "alpha_fwd_lengths": _variant("alpha_fwd_kernel", "fp32", (1,), ("HAS_LEN",)),
+    "alpha_bwd_lengths": _variant("alpha_bwd_kernel", "fp32", (1,), ("HAS_LEN", "DECAY_GRAD")),
 }
 
 

@@ -58,16 +58,17 @@ def _fwd_outputs_like(x: Tensor, reset_delay: bool, synaptic: bool, spike_dtype:
 def lif_fwd_torch(
     x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
-    spike_dtype: torch.dtype, save_dtype: torch.dtype,
+    spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths: Optional[Tensor],
 ) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
         return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
     return _lif_torch.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
-                                  reset_input, spike_dtype, save_dtype)
+                                  reset_input, spike_dtype, save_dtype, lengths)
 
 
 @lif_fwd_torch.register_fake
-def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, spike_dtype, save_dtype):
+def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, spike_dtype, save_dtype,
+      lengths):
     return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
 
 
@@ -94,19 +95,19 @@ def lif_bwd_torch(
     syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
     sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float, param_grad: bool,
-    alpha_grad: bool,
+    alpha_grad: bool, lengths: Optional[Tensor],
 ) -> Out7:
     grads = _lif_torch.lif_backward(
         grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
         reset_delay, reset_input, torch_surrogate_grad(sg_id, sg_seed, mem.device),
-        surrogate_floats(sg_id, sg_params, module_slope), param_grad, alpha_grad,
+        surrogate_floats(sg_id, sg_params, module_slope), param_grad, alpha_grad, lengths,
     )
     return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
 
 
 @lif_bwd_torch.register_fake
 def _(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
-      reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad, alpha_grad):
+      reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad, alpha_grad, lengths):
     return (mem.new_empty(mem.shape, dtype=grad_spk.dtype), fake_like(grad_spk, mem0),
             fake_like(grad_spk, syn0), fake_per_neuron(grad_spk, alpha_grad),
             *(fake_per_neuron(grad_spk, param_grad) for _ in range(3)))
@@ -117,7 +118,7 @@ def lif_fwd(
     x: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
     spike_dtype: torch.dtype, save_dtype: torch.dtype, sg_id: int, sg_params: Tensor,
-    sg_seed: Optional[Tensor], backend: str,
+    sg_seed: Optional[Tensor], backend: str, lengths: Optional[Tensor],
 ) -> Out4:
     """A first-order LIF neuron over `x: [T, *neurons]`: Leaky (alpha None), Synaptic (alpha
     given: a synaptic current in front of the membrane), Lapicque (Leaky with reset_input).
@@ -126,12 +127,14 @@ def lif_fwd(
     empty otherwise; spikes in `spike_dtype` (x's dtype, or bool/uint8 fire bits, which carry no
     gradient), the state sequences in `save_dtype`. The surrogate (id, fp64 parameters `[2]`, and the seed of a stochastic one)
     only matters to the backward; a NaN parameter stands for the module-level slope at backward
-    time (`tritonsnn.surrogate.MODULE_SLOPE`)."""
+    time (`tritonsnn.surrogate.MODULE_SLOPE`). `lengths` (int64 `[B]`, x's dim 1, values in
+    [0, T]) ends each sample's sequence at its own length: every output past it is 0 and the
+    backward ignores the gradients arriving there."""
     if uses_triton(x.device, backend):
         return _triton_lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
-                                   reset_input, spike_dtype, save_dtype)
+                                   reset_input, spike_dtype, save_dtype, lengths)
     return torch.ops.tritonsnn.lif_fwd_torch(x, mem0, syn0, alpha, decay, threshold, gsf, reset,
-                                             reset_delay, reset_input, spike_dtype, save_dtype)
+                                             reset_delay, reset_input, spike_dtype, save_dtype, lengths)
 
 
 def to_param_shape(per_neuron: Tensor, param: Tensor) -> Tensor:
@@ -148,7 +151,7 @@ def lif_bwd(
     syn: Tensor, mem0: Optional[Tensor], syn0: Optional[Tensor], alpha: Optional[Tensor],
     decay: Tensor, threshold: Tensor, gsf: Tensor, reset: int, reset_delay: bool, reset_input: bool,
     sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float, param_grad: bool,
-    alpha_grad: bool, backend: str,
+    alpha_grad: bool, backend: str, lengths: Optional[Tensor],
 ) -> Out7:
     """Backward of `lif_fwd` through time. Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthreshold,
     dgsf), the parameter gradients in each parameter's shape; an entry is empty where its input is
@@ -162,7 +165,7 @@ def lif_bwd(
         return (torch.zeros(mem.shape, dtype=grad_spk.dtype, device=mem.device), *zeros)
     args = (grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
             reset, reset_delay, reset_input, sg_id, sg_params, sg_seed, module_slope, param_grad,
-            alpha_grad)
+            alpha_grad, lengths)
     if uses_triton(mem.device, backend):
         dx, *rest = _triton_lif_backward(*args)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
@@ -178,34 +181,34 @@ def lif_bwd(
 
 def _lif_setup_context(ctx, inputs, output) -> None:
     (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-     spike_dtype, save_dtype, sg_id, sg_params, sg_seed, backend) = inputs
+     spike_dtype, save_dtype, sg_id, sg_params, sg_seed, backend, lengths) = inputs
     _, mem, h, syn = output
     # The membrane (plus the pre-reset one when the reset is not delayed) is all the backward
     # needs; the synaptic current only for alpha's gradient.
     alpha_grad = alpha is not None and alpha.requires_grad
     ctx.save_for_backward(mem, h, syn if alpha_grad else None, mem0, syn0, alpha, decay, threshold,
-                          gsf, sg_params, sg_seed)
+                          gsf, sg_params, sg_seed, lengths)
     ctx.config = (reset, reset_delay, reset_input, sg_id, backend, alpha_grad, x.dtype)
     ctx.set_materialize_grads(False)
 
 
 def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
-    mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
+    mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, sg_params, sg_seed, lengths = ctx.saved_tensors
     reset, reset_delay, reset_input, sg_id, backend, alpha_grad, x_dtype = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_mem is None and grad_syn is None:
-        return (None,) * 16
+        return (None,) * 17
     if grad_spk is None:
         grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
     param_grad = bool(needs[4] or needs[5] or needs[6])
     dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch.ops.tritonsnn.lif_bwd(
         grad_spk, grad_mem, grad_syn, mem, h, mem.new_empty(0) if syn is None else syn, mem0, syn0,
         alpha, decay, threshold, gsf, reset, reset_delay, reset_input, sg_id, sg_params, sg_seed,
-        float(surrogate.slope), param_grad, alpha_grad and bool(needs[3]), backend,
+        float(surrogate.slope), param_grad, alpha_grad and bool(needs[3]), backend, lengths,
     )
     wanted = (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
     present = (True, mem0 is not None, syn0 is not None, alpha_grad, True, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 9
+    return tuple(g if need and ok else None for g, need, ok in zip(wanted, needs[:7], present)) + (None,) * 10
 
 
 lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)

@@ -24,12 +24,12 @@ Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 def alpha_fwd_torch(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
     b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
-    save_dtype: torch.dtype,
+    save_dtype: torch.dtype, lengths: Optional[Tensor],
 ) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
         return _outputs_like(x, spike_dtype, save_dtype)
     return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                      spike_dtype, save_dtype)
+                                      spike_dtype, save_dtype, lengths)
 
 
 def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype) -> Out4:
@@ -37,7 +37,7 @@ def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype) 
 
 
 @alpha_fwd_torch.register_fake
-def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype):
+def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, lengths):
     return _outputs_like(x, spike_dtype, save_dtype)
 
 
@@ -47,18 +47,18 @@ def alpha_bwd_torch(
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
     reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
-    param_grad: bool, decay_grad: bool,
+    param_grad: bool, decay_grad: bool, lengths: Optional[Tensor],
 ) -> Out8:
     grads = _alpha_torch.alpha_backward(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
         gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device),
-        surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad)
+        surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad, lengths)
     return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
 
 
 @alpha_bwd_torch.register_fake
 def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-      gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad):
+      gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad, lengths):
     return (mem.new_empty(mem.shape, dtype=grad_spk.dtype), fake_like(grad_spk, exc0), fake_like(grad_spk, inh0),
             *(fake_per_neuron(grad_spk, decay_grad) for _ in range(3)),
             *(fake_per_neuron(grad_spk, param_grad) for _ in range(2)))
@@ -69,15 +69,16 @@ def alpha_fwd(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
     b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
     save_dtype: torch.dtype, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], backend: str,
+    lengths: Optional[Tensor],
 ) -> Out4:
     """snnTorch's Alpha neuron over `x: [T, *neurons]` with decays a, b (already clamped) and the
     membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane): spikes
-    in `spike_dtype`, the states in `save_dtype` (as `lif_fwd`)."""
+    in `spike_dtype`, the states in `save_dtype`, zero past each sample's length (as `lif_fwd`)."""
     if uses_triton(x.device, backend):
         return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                     spike_dtype, save_dtype)
+                                     spike_dtype, save_dtype, lengths)
     return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                               spike_dtype, save_dtype)
+                                               spike_dtype, save_dtype, lengths)
 
 
 @triton_op("tritonsnn::alpha_bwd", mutates_args=())
@@ -86,7 +87,7 @@ def alpha_bwd(
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
     reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
-    param_grad: bool, decay_grad: bool, backend: str,
+    param_grad: bool, decay_grad: bool, backend: str, lengths: Optional[Tensor],
 ) -> Out8:
     """Backward of `alpha_fwd` through time: (dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf),
     parameter gradients in each parameter's shape; empty where absent or not asked for
@@ -98,7 +99,7 @@ def alpha_bwd(
                  for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]
         return (torch.zeros(mem.shape, dtype=grad_spk.dtype, device=mem.device), *zeros)
     args = (grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
-            threshold, gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad)
+            threshold, gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad, lengths)
     if uses_triton(mem.device, backend):
         dx, *rest = _triton_alpha_backward(*args)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
@@ -114,34 +115,34 @@ def alpha_bwd(
 
 def _setup_context(ctx, inputs, output) -> None:
     (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, sg_id, sg_params,
-     sg_seed, backend) = inputs
+     sg_seed, backend, lengths) = inputs
     _, exc, inh, mem = output
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
     # read the currents.
     decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
     ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
-                          mem0, a, b, tau, threshold, gsf, sg_params, sg_seed)
+                          mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths)
     ctx.config = (reset, sg_id, backend, decay_grad, x.dtype)
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
-    mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed = ctx.saved_tensors
+    mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths = ctx.saved_tensors
     reset, sg_id, backend, decay_grad, x_dtype = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
-        return (None,) * 16
+        return (None,) * 17
     if grad_spk is None:
         grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
     empty = mem.new_empty(0)
     dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch.ops.tritonsnn.alpha_bwd(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, empty if exc is None else exc,
         empty if inh is None else inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id,
-        sg_params, sg_seed, float(surrogate.slope), bool(needs[7] or needs[8]), decay_grad, backend)
+        sg_params, sg_seed, float(surrogate.slope), bool(needs[7] or needs[8]), decay_grad, backend, lengths)
     # The membrane's initial value only decides the first reset, which is detached: no gradient.
     grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
     present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 7
+    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 8
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)
