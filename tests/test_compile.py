@@ -92,6 +92,46 @@ class StepLoop(nn.Module):
         return total
 
 
+class PaddedBatchNet(nn.Module):
+    """A variable-length batch: multi-step Leaky and Synaptic with per-sample lengths, read out at
+    each sample's last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 16)
+        self.lif1 = tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
+        self.fc2 = nn.Linear(16, 4)
+        self.lif2 = tritonsnn.Synaptic(alpha=0.8, beta=0.85, learn_alpha=True, step_mode="multi")
+
+    def forward(self, x, lengths):
+        spk1, _ = self.lif1(self.fc1(x), lengths=lengths)
+        spk2, _, mem2 = self.lif2(self.fc2(spk1), lengths=lengths)
+        return spk2.sum(0) + tritonsnn.functional.final_state(mem2, lengths)
+
+
+def test_lengths_compile_without_graph_breaks_or_recompiles():
+    """New length values are data: one graph serves them all, equal to eager."""
+    torch.manual_seed(0)
+    model = PaddedBatchNet().to(DEVICE)
+    x = torch.randn(7, 4, 10, device=DEVICE)
+    counter = CompileCounterWithBackend("inductor")
+    compiled = torch.compile(model, backend=counter, fullgraph=True)
+    for lengths in ([7, 3, 0, 5], [1, 7, 7, 2], [4, 4, 4, 4]):
+        lengths = torch.tensor(lengths, device=DEVICE)
+        out = model(x, lengths)
+        out.sum().backward()
+        eager = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        out_c = compiled(x, lengths)
+        out_c.sum().backward()
+        assert_close(out_c, out, 1e-5, "output")
+        for g_c, g in zip((p.grad for p in model.parameters()), eager):
+            assert_close(g_c, g, 1e-4, "parameter gradient")
+        model.zero_grad()
+    assert graph_breaks() == {}
+    assert counter.frame_count == 1
+
+
 def _eager_then_compiled(model, x, backend="inductor"):
     """Outputs and parameter gradients of the model eager and compiled (fullgraph)."""
     out = model(x)

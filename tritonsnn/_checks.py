@@ -88,6 +88,36 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     return value
 
 
+def lengths(value: object, x: torch.Tensor) -> torch.Tensor | None:
+    """Per-sample sequence lengths for `x: [T, B, *neurons]`: None, or an integer tensor of shape
+    `[B]` with values in [0, T], on x's device or the CPU. The values are checked where readable
+    (CPU tensors in eager mode); a CUDA tensor is not read (that would stall the device), and
+    the kernels then treat values below 0 as 0 and above T as T. Returned as contiguous int64 on
+    x's device."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"lengths must be an integer torch.Tensor of shape [B] or None, got {type(value).__name__}")
+    if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+        raise TypeError(f"lengths must be an integer tensor (one step count per sample), got dtype {value.dtype}")
+    if x.dim() < 2:
+        raise ValueError(
+            f"lengths needs a batch dimension: the input must be [T, B, *neurons], got shape {tuple(x.shape)}")
+    if value.shape != x.shape[1:2]:
+        raise ValueError(
+            f"lengths has shape {tuple(value.shape)} but the input has batch size {x.shape[1]} (its dim 1): "
+            f"it needs one length per sample, shape ({x.shape[1]},)")
+    if value.device.type != "cpu":
+        same_device(value, x, "lengths")
+    T = x.shape[0]
+    if values_readable(value) and value.numel() and not (0 <= int(value.min()) and int(value.max()) <= T):
+        raise ValueError(
+            f"lengths must lie in [0, T] = [0, {T}] (the input has T = {T} steps), got values from "
+            f"{int(value.min())} to {int(value.max())}")
+    return value.to(device=x.device, dtype=torch.int64).contiguous()
+
+
 def leaky_inputs(x, mem, beta, threshold, graded_spikes_factor, reset_mechanism):
     """Validate a Leaky call. Returns (x, mem, beta, threshold, gsf, reset code), parameters as
     tensors."""

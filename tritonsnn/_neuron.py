@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tritonsnn import _checks
+from tritonsnn._ends import last_steps
 from tritonsnn.surrogate import DISABLED, LIFHeaviside, Surrogate, atan, resolve
 
 STEP_MODES = ("single", "multi")
@@ -123,21 +124,28 @@ class SpikingNeuron(nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
-    def _forward_states(self, input_: torch.Tensor, given: tuple, run):
+    def _forward_states(self, input_: torch.Tensor, given: tuple, run, lengths=None):
         """The calling conventions every neuron shares (see :class:`tritonsnn.Leaky`).
 
         `given` holds the states passed to this call, in the order of ``self.state_names``;
-        ``run(x, *initial_states)`` runs the functional neuron over a time-major `x` and returns
-        ``(spk, *state_sequences)`` in the same order."""
+        ``run(x, *initial_states, lengths=lengths)`` runs the functional neuron over a time-major
+        `x` and returns ``(spk, *state_sequences)`` in the same order. With `lengths` (multi-step
+        only) the carried states are each sample's state after its own last step."""
         if self.init_hidden and any(g is not None for g in given):
             raise TypeError(
                 f"{', '.join(self.state_names)} should not be passed as arguments while `init_hidden=True`")
         if not isinstance(input_, torch.Tensor):
             raise TypeError(f"input_ must be a torch.Tensor, got {type(input_).__name__}")
         multi = self.step_mode == "multi"
+        if lengths is not None and not multi:
+            raise ValueError(
+                "lengths ends each sample's sequence within a whole [T, B, ...] input: it needs "
+                "step_mode='multi' (a single-step call has no time dimension); in a single-step "
+                "loop, stop feeding a sample instead")
         if multi and input_.dim() == 0:
             raise ValueError("step_mode='multi' needs a time-major input [T, *neurons]; got a 0-d tensor")
         x = input_ if multi else input_.unsqueeze(0)
+        lengths = _checks.lengths(lengths, x)
         # A multi-step call without init_hidden is stateless: it starts from the given states.
         stateful = self.init_hidden or not multi
         starts = []
@@ -146,14 +154,14 @@ class SpikingNeuron(nn.Module):
                 setattr(self, name, value)
             start = getattr(self, name) if stateful else value
             starts.append(None if start is None else self._state_or_none(start, x.shape[1:], name))
-        spk, *sequences = run(x, *starts)
+        spk, *sequences = run(x, *starts, lengths=lengths)
         if multi:
             outputs = sequences
             if stateful and spk.shape[0]:
-                # A copy, not a view: a view would keep the whole sequence's storage alive for
-                # as long as the state is carried (every chunk of a truncated BPTT loop).
-                for name, seq in zip(self.state_names, sequences):
-                    setattr(self, name, seq[-1].clone())
+                # A new tensor, not a view: a view would keep the whole sequence's storage alive
+                # for as long as the state is carried (every chunk of a truncated BPTT loop).
+                for name, seq, start in zip(self.state_names, sequences, starts):
+                    setattr(self, name, last_steps(seq, lengths, start))
         else:
             spk, outputs = spk[0], [seq[0] for seq in sequences]
             for name, value in zip(self.state_names, outputs):

@@ -18,8 +18,8 @@ class Alpha(LIF):
     reset "zero" (the default) clears all three where the neuron fired at t - 1; "subtract" follows
     snnTorch's code (E loses the threshold, I is cleared, U gains the previous I). Requires
     alpha > beta (hence beta < 1). Calls: ``spk, syn_exc, syn_inh, mem = lif(x_t, syn_exc, syn_inh,
-    mem)`` per step, or whole sequences with ``step_mode="multi"``; state handling as for
-    :class:`tritonsnn.Leaky`. ``learn_alpha`` works here (it raises in snnTorch 1.0.0);
+    mem)`` per step, or whole sequences with ``step_mode="multi"``; state handling and per-sample
+    ``lengths`` as for :class:`tritonsnn.Leaky`. ``learn_alpha`` works here (it raises in snnTorch 1.0.0);
     ``graded_spikes_factor`` is an addition to snnTorch's signature.
 
     Example::
@@ -82,11 +82,13 @@ class Alpha(LIF):
         return self.reset_mem()
 
     def forward(self, input_: torch.Tensor, syn_exc: torch.Tensor | None = None,
-                syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None):
-        def run(x, exc0, inh0, mem0):
+                syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None):
+        def run(x, exc0, inh0, mem0, lengths):
             return functional.alpha(
                 x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0,
                 threshold=self.threshold, spike_grad=self._surrogate(),
-                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor, **self._storage())
+                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
+                **self._storage(), lengths=lengths)
 
-        return self._forward_states(input_, (syn_exc, syn_inh, mem), run)
+        return self._forward_states(input_, (syn_exc, syn_inh, mem), run, lengths)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _alpha_torch, _checks, _lif_torch, ops
+from tritonsnn._ends import last_steps, past_end
 from tritonsnn import ops_alpha  # noqa: F401  (registers torch.ops.tritonsnn.alpha_fwd / alpha_bwd)
 from tritonsnn.backend import get_backend
 from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
 
-__all__ = ["alpha", "lapicque", "leaky", "synaptic"]
+__all__ = ["alpha", "final_state", "lapicque", "leaky", "synaptic"]
 
 
 def leaky(
@@ -27,6 +28,7 @@ def leaky(
     graded_spikes_factor=1.0,
     spike_dtype: torch.dtype | None = None,
     save_dtype: torch.dtype | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Leaky integrate-and-fire over a whole sequence, fused into one kernel.
 
@@ -54,6 +56,11 @@ def leaky(
         save_dtype: dtype of the state sequences returned and saved for the backward (default
             x's dtype). torch.bfloat16 under fp32 input halves the membrane's memory and traffic;
             the math stays fp32 and thresholds compare the membrane as stored.
+        lengths: per-sample sequence lengths for a padded batch `x: [T, B, ...]`: an integer
+            tensor `[B]` with values in [0, T] (on x's device or the CPU). Sample b runs steps
+            0 .. lengths[b] - 1; past them its spikes and states are returned as 0 and no
+            gradient flows from there (the gradients equal running each sample alone at its own
+            length). :func:`final_state` picks the state after each sample's last step.
 
     Returns:
         `(spk, mem_seq)`: spikes (in x's dtype unless `spike_dtype`) and the membrane `U_1..U_T`
@@ -74,7 +81,7 @@ def leaky(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
     spk, mem_seq, _ = _lif(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
-                           bool(reset_delay), False, dtypes, surrogate)
+                           bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
     return spk, mem_seq
 
 
@@ -91,6 +98,7 @@ def synaptic(
     graded_spikes_factor=1.0,
     spike_dtype: torch.dtype | None = None,
     save_dtype: torch.dtype | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Synaptic-conductance LIF (snnTorch's `Synaptic`, the seed document's `Stein`) over a whole
     sequence, fused into one kernel.
@@ -109,7 +117,8 @@ def synaptic(
             tensors broadcastable to `x.shape[1:]`).
         syn, mem: initial current and membrane of shape `x.shape[1:]` (zeros if None).
         threshold, spike_grad, reset_mechanism, reset_delay, graded_spikes_factor, spike_dtype,
-            save_dtype: as for :func:`leaky` (save_dtype applies to both states).
+            save_dtype, lengths: as for :func:`leaky` (save_dtype and lengths apply to both
+            states).
 
     Returns:
         `(spk, syn_seq, mem_seq)`, each `[T, *neurons]`.
@@ -129,7 +138,7 @@ def synaptic(
     alpha = _checks.parameter(alpha, x, "alpha")
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
     spk, mem_seq, syn_seq = _lif(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
-                                 reset, bool(reset_delay), True, dtypes, surrogate)
+                                 reset, bool(reset_delay), True, dtypes, surrogate, _checks.lengths(lengths, x))
     return spk, syn_seq, mem_seq
 
 
@@ -146,6 +155,7 @@ def lapicque(
     graded_spikes_factor=1.0,
     spike_dtype: torch.dtype | None = None,
     save_dtype: torch.dtype | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lapicque's RC neuron (snnTorch's `Lapicque`) over a whole sequence, fused into one kernel.
 
@@ -174,7 +184,13 @@ def lapicque(
         x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
     decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, decay, scale, threshold, gsf))
-    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, dtypes, surrogate)
+    lengths = _checks.lengths(lengths, x)
+    if lengths is not None and scale.requires_grad:
+        # The scale's gradient sums the input times the step's gradient: zero past a length, but
+        # whatever pads the input there (NaN, inf) must not enter it.
+        x = x.masked_fill(past_end(lengths, x.shape), 0)
+    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, dtypes, surrogate,
+                           lengths)
     return spk, mem_seq
 
 
@@ -191,6 +207,7 @@ def alpha(
     graded_spikes_factor=1.0,
     spike_dtype: torch.dtype | None = None,
     save_dtype: torch.dtype | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """snnTorch's Alpha neuron over a whole sequence, fused into one kernel.
 
@@ -204,8 +221,8 @@ def alpha(
 
     The membrane does not decay from its own past, so `mem` only sets the first reset. alpha must
     exceed beta, so beta < 1 (checked for numbers and CPU tensors; CUDA tensors are not inspected,
-    which would stall the device). spike_dtype and save_dtype are as for :func:`leaky` (save_dtype
-    applies to the three states).
+    which would stall the device). spike_dtype, save_dtype and lengths are as for :func:`leaky`
+    (save_dtype and lengths apply to the three states).
 
     Returns:
         `(spk, syn_exc_seq, syn_inh_seq, mem_seq)`, each `[T, *neurons]`.
@@ -228,33 +245,63 @@ def alpha(
     tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
     args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes)
+    lengths = _checks.lengths(lengths, x)
     if not surrogate.fused:
-        return _AlphaPythonSurrogate.apply(*args, surrogate)
+        return _AlphaPythonSurrogate.apply(*args, lengths, surrogate)
     return torch.ops.tritonsnn.alpha_fwd(*args, surrogate.kernel_id, surrogate.kernel_params(x),
-                                         _seed(surrogate, x), get_backend())
+                                         _seed(surrogate, x), get_backend(), lengths)
+
+
+def final_state(
+    seq: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    initial: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The state after each sample's last step, from a state sequence `seq: [T, B, *neurons]`
+    (a membrane or current returned by a neuron called with `lengths`): `seq[lengths[b] - 1, b]`
+    for every sample b, or `initial[b]` (zeros if None) where the length is 0; `seq[-1]` (or
+    `initial`) without lengths. Differentiable in `seq` and `initial`: a loss on the final state
+    trains through the last step of each sample. Multi-step modules with ``init_hidden=True``
+    carry exactly this state to their next call.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> lengths = torch.tensor([2, 4])
+        >>> spk, mem = tritonsnn.functional.leaky(torch.full((4, 2, 1), 0.5), beta=0.9, lengths=lengths)
+        >>> mem[..., 0].T
+        tensor([[0.5000, 0.9500, 0.0000, 0.0000],
+                [0.5000, 0.9500, 1.3550, 0.7195]])
+        >>> tritonsnn.functional.final_state(mem, lengths).flatten()
+        tensor([0.9500, 0.7195])
+    """
+    seq = _checks.time_major_input(seq, "seq")
+    initial = _checks.state(initial, seq, "initial")
+    return last_steps(seq, _checks.lengths(lengths, seq), initial)
 
 
 class _AlphaPythonSurrogate(torch.autograd.Function):
     """Alpha with a `custom_surrogate(fn)`: the fused forward, the torch path's backward."""
 
     @staticmethod
-    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, surrogate):
+    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, lengths,
+                surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.alpha_fwd(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
                                              spike_dtype, save_dtype, DISABLED.kernel_id,
-                                             DISABLED.kernel_params(x), None, get_backend())
+                                             DISABLED.kernel_params(x), None, get_backend(), lengths)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, surrogate = inputs
+        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, lengths, surrogate = inputs
         _, exc, inh, mem = output
-        ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
+        ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths)
         ctx.config = (reset, surrogate, x.dtype)
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
-        mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf = ctx.saved_tensors
+        mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths = ctx.saved_tensors
         reset, surrogate, x_dtype = ctx.config
         needs = ctx.needs_input_grad
         if grad_spk is None:
@@ -263,24 +310,26 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
         param_grad = bool(needs[7] or needs[8])
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = _alpha_torch.alpha_backward(
             grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
-            threshold, gsf, reset, custom_grad(surrogate.fn), (), param_grad, decay_grad)
+            threshold, gsf, reset, custom_grad(surrogate.fn), (), param_grad, decay_grad, lengths)
         if decay_grad:
             da, db, dtau = (ops.to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
         if param_grad:
             dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
-        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None
+        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None, None
 
 
-def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate):
-    """The fused LIF op with a resolved surrogate and the (spike, save) dtypes. Returns
-    (spk, mem_seq, syn_seq)."""
+def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate,
+         lengths):
+    """The fused LIF op with a resolved surrogate, the (spike, save) dtypes and checked lengths.
+    Returns (spk, mem_seq, syn_seq)."""
     if not surrogate.fused:
         spk, mem_seq, _, syn_seq = _LIFPythonSurrogate.apply(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, surrogate)
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, lengths,
+            surrogate)
         return spk, mem_seq, syn_seq
     spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
         x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
-        surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend())
+        surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend(), lengths)
     return spk, mem_seq, syn_seq
 
 
@@ -296,24 +345,25 @@ class _LIFPythonSurrogate(torch.autograd.Function):
 
     @staticmethod
     def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-                spike_dtype, save_dtype, surrogate):
+                spike_dtype, save_dtype, lengths, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.lif_fwd(
             x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend())
+            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, surrogate = inputs
+        (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, lengths,
+         surrogate) = inputs
         _, mem_seq, h, syn_seq = output
-        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths)
         ctx.config = (reset, reset_delay, reset_input, surrogate, x.dtype)
         ctx.mark_non_differentiable(h)
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, grad_spk, grad_mem, _, grad_syn):
-        mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf = ctx.saved_tensors
+        mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths = ctx.saved_tensors
         reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
         needs = ctx.needs_input_grad
         if grad_spk is None:
@@ -322,9 +372,9 @@ class _LIFPythonSurrogate(torch.autograd.Function):
         alpha_grad = bool(needs[3])
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = _lif_torch.lif_backward(
             grad_spk, grad_mem, grad_syn, mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold,
-            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad)
+            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad, lengths)
         if alpha_grad:
             dalpha = ops.to_param_shape(dalpha, alpha)
         if param_grad:
             ddecay, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
-        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None
+        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None, None

@@ -23,7 +23,7 @@ class Lapicque(LIF):
     (with beta alone R = 1 and C = dt / ln(1/beta), so the decay is 1 - ln(1/beta)). R, C and
     time_step are buffers. ``learn_beta=True`` makes beta a parameter that sets the dynamics
     (through R C = dt / ln(1/beta)) and receives gradients; in snnTorch 1.0.0 it is registered but
-    unused. Calls and state handling as for :class:`tritonsnn.Leaky`.
+    unused. Calls, state handling and per-sample ``lengths`` as for :class:`tritonsnn.Leaky`.
 
     Example::
 
@@ -106,14 +106,14 @@ class Lapicque(LIF):
         """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""
         return self.reset_mem()
 
-    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
+    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
         # With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch.
         circuit = (dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C))
 
-        def run(x, mem0):
+        def run(x, mem0, lengths):
             return functional.lapicque(
                 x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit)
+                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit, lengths=lengths)
 
-        return self._forward_states(input_, (mem,), run)
+        return self._forward_states(input_, (mem,), run, lengths)

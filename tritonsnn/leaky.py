@@ -28,10 +28,13 @@ class Leaky(LIF):
     call without ``mem`` continues from it. A multi-step call is stateless (``mem0=None`` means
     zeros) unless ``init_hidden=True``, where the final state carries over to the next call until
     :meth:`reset_mem`. With ``init_hidden=True`` the call returns only the spikes (``output=True``
-    also returns the membrane). Parameters given with ``learn_*=True`` are ``nn.Parameter``s and receive
-    gradients; beta, threshold and graded_spikes_factor may be scalars or per-neuron tensors that
-    broadcast to the neuron shape. ``inhibition`` and ``state_quant`` are not implemented yet
-    (NotImplementedError).
+    also returns the membrane). A multi-step call takes ``lengths`` (``[B]`` integers) for a padded
+    batch ``x_seq: [T, B, ...]``: each sample stops at its own length (outputs past it are 0,
+    no gradient flows from there; see :func:`tritonsnn.functional.leaky`), and the state carried
+    with ``init_hidden=True`` is each sample's state after its own last step. Parameters given
+    with ``learn_*=True`` are ``nn.Parameter``s and receive gradients; beta, threshold and
+    graded_spikes_factor may be scalars or per-neuron tensors that broadcast to the neuron shape.
+    ``inhibition`` and ``state_quant`` are not implemented yet (NotImplementedError).
 
     Example::
 
@@ -95,11 +98,11 @@ class Leaky(LIF):
         """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""
         return self.reset_mem()
 
-    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None):
-        def run(x, mem0):
+    def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        def run(x, mem0, lengths):
             return functional.leaky(
                 x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
                 reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                graded_spikes_factor=self.graded_spikes_factor, **self._storage())
+                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
 
-        return self._forward_states(input_, (mem,), run)
+        return self._forward_states(input_, (mem,), run, lengths)

@@ -6,6 +6,8 @@ The state and the math stay in fp32 (fp64 for fp64 inputs) across the loop; for 
 inputs the membrane is rounded to the input dtype where it is stored, and thresholds compare that
 stored value: the documented semantics of the fused kernels (spikes always agree with the stored
 membrane the backward reads back). For fp32 inputs this is snnTorch's computation exactly.
+With per-sample `lengths`, a sample's state is literally frozen past its length and its outputs
+there are zeros (`torch.where`, so no gradient flows from those steps).
 """
 from __future__ import annotations
 
@@ -18,6 +20,16 @@ from tritonsnn.surrogate import resolve
 __all__ = ["alpha", "lapicque", "leaky", "synaptic"]
 
 
+def _live(lengths, t: int, like: torch.Tensor):
+    """Which samples still run at step t, shaped to broadcast over a step's neurons (None: all)."""
+    return None if lengths is None else (t < lengths).view(-1, *([1] * (like.dim() - 1)))
+
+
+def _step(live, new: torch.Tensor, old) -> torch.Tensor:
+    """`new` for the samples still running, `old` (a tensor or 0) for the others."""
+    return new if live is None else torch.where(live, new, old)
+
+
 def _stored(u: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """u rounded to the storage dtype in the forward, with an identity gradient."""
     if u.dtype == dtype:
@@ -26,7 +38,7 @@ def _stored(u: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
-          reset_delay=True, graded_spikes_factor=1.0):
+          reset_delay=True, graded_spikes_factor=1.0, lengths=None):
     """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop.
 
     Example::
@@ -49,12 +61,13 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
             return b * ((1 - reset) * u) + x_t           # Leaky's zero reset keeps the input
         return b * u + x_t
 
-    spk, mems = _run(x.to(acc), mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype)
+    spk, mems = _run(x.to(acc), mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype,
+                     _checks.lengths(lengths, x))
     return spk, mems
 
 
 def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
-             reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0):
+             reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0, lengths=None):
     """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop.
 
     Example::
@@ -71,11 +84,13 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
     acc = acc_dtype(x.dtype)
     a = _checks.parameter(alpha, x, "alpha").to(acc).clamp(0, 1)
     b = beta.to(acc).clamp(0, 1)
+    lengths = _checks.lengths(lengths, x)
     current = torch.zeros(x.shape[1:], dtype=acc, device=x.device) if syn is None else syn.to(acc)
     currents = []
-    for x_t in x.to(acc):
-        current = a * current + x_t                   # I_t = a I_{t-1} + X_t, never reset
-        currents.append(current)
+    for t, x_t in enumerate(x.to(acc)):
+        live = _live(lengths, t, x_t)
+        current = _step(live, a * current + x_t, current)   # I_t = a I_{t-1} + X_t, never reset
+        currents.append(_step(live, current, 0.0))
 
     def membrane(u, i_t, reset):
         base = b * u + i_t
@@ -86,12 +101,12 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
         return base
 
     inputs = torch.stack(currents) if currents else x.to(acc)
-    spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype)
+    spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype, lengths)
     return spk, inputs.to(x.dtype), mems
 
 
 def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.0, spike_grad=None,
-             reset_mechanism="subtract", graded_spikes_factor=1.0):
+             reset_mechanism="subtract", graded_spikes_factor=1.0, lengths=None):
     """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop.
 
     Example::
@@ -114,11 +129,12 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
             return base - reset * base
         return base
 
-    return _run(x.to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype)
+    return _run(x.to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype,
+                _checks.lengths(lengths, x))
 
 
 def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, spike_grad=None,
-          reset_mechanism="zero", graded_spikes_factor=1.0):
+          reset_mechanism="zero", graded_spikes_factor=1.0, lengths=None):
     """Same signature and results as :func:`tritonsnn.functional.alpha`, by a naive loop that
     follows snnTorch 1.0.0's `Alpha` line by line.
 
@@ -140,47 +156,53 @@ def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, s
     exc = zeros if syn_exc is None else syn_exc.to(acc)
     inh = zeros if syn_inh is None else syn_inh.to(acc)
     u_stored = zeros if mem is None else mem.to(acc)
+    lengths = _checks.lengths(lengths, x)
     outs = [[], [], [], []]
-    for x_t in x.to(acc):
+    for t, x_t in enumerate(x.to(acc)):
         reset = spike_fn(u_stored - thr).detach()
         exc_base, inh_base = a * exc + x_t, b * inh - x_t
         u = tau * (exc_base + inh_base)
         if mechanism == 0:
-            exc, inh, u = exc_base - thr * reset, inh_base - inh_base * reset, u + inh * reset
+            new_exc, new_inh, u = exc_base - thr * reset, inh_base - inh_base * reset, u + inh * reset
         elif mechanism == 1:
-            exc, inh, u = exc_base - exc_base * reset, inh_base - inh_base * reset, u - u * reset
+            new_exc, new_inh, u = exc_base - exc_base * reset, inh_base - inh_base * reset, u - u * reset
         else:
-            exc, inh = exc_base, inh_base
-        u_stored = _stored(u, x.dtype)
+            new_exc, new_inh = exc_base, inh_base
+        live = _live(lengths, t, x_t)
+        exc, inh = _step(live, new_exc, exc), _step(live, new_inh, inh)
+        u_stored = _step(live, _stored(u, x.dtype), u_stored)
         spk = spike_fn(u_stored - thr) * gsf
         for seq, value in zip(outs, (spk, exc, inh, u_stored)):
-            seq.append(value)
+            seq.append(_step(live, value, 0.0))
     if not outs[0]:
         return tuple(x.new_empty(x.shape) for _ in range(4))
     return tuple(torch.stack(seq).to(x.dtype) for seq in outs)
 
 
-def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype):
+def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype, lengths):
     """The time loop every LIF shares: reset signal, membrane update, spike, optional same-step
-    reset. Returns (spikes, membrane sequence) in `dtype`."""
+    reset; a sample past its length keeps its state and outputs zeros. Returns (spikes, membrane
+    sequence) in `dtype`."""
     acc = inputs.dtype
     thr, gsf = thr.to(acc), gsf.to(acc)
     u = torch.zeros(inputs.shape[1:], dtype=acc, device=inputs.device) if mem is None else mem.to(acc)
     u_stored = u
     spikes, mems = [], []
-    for x_t in inputs:
+    for t, x_t in enumerate(inputs):
         reset = spike_fn(u_stored - thr).detach()    # r_t = H(U_{t-1} - thr), no gradient
-        u = membrane(u, x_t, reset)
-        spk = spike_fn(_stored(u, dtype) - thr) * gsf
+        u_new = membrane(u, x_t, reset)
+        spk = spike_fn(_stored(u_new, dtype) - thr) * gsf
         if not reset_delay:
             do_reset = spk / gsf - reset              # not detached, as in snnTorch
             if mechanism == 0:
-                u = u - do_reset * thr
+                u_new = u_new - do_reset * thr
             elif mechanism == 1:
-                u = u - do_reset * u
-        u_stored = _stored(u, dtype)
-        spikes.append(spk)
-        mems.append(u_stored)
+                u_new = u_new - do_reset * u_new
+        live = _live(lengths, t, x_t)
+        u = _step(live, u_new, u)
+        u_stored = _step(live, _stored(u_new, dtype), u_stored)
+        spikes.append(_step(live, spk, 0.0))
+        mems.append(_step(live, u_stored, 0.0))
     if not spikes:
         empty = inputs.new_empty(inputs.shape, dtype=dtype)
         return empty, empty.clone()

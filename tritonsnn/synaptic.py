@@ -22,10 +22,10 @@ class Synaptic(LIF):
 
     Calls: ``spk, syn, mem = lif(x_t, syn, mem)`` one step at a time (``step_mode="single"``), or
     ``spk_seq, syn_seq, mem_seq = lif(x_seq, syn0, mem0)`` over a time-major sequence
-    (``step_mode="multi"``); state handling as for :class:`tritonsnn.Leaky`. ``learn_alpha``,
-    ``learn_beta``, ``learn_threshold`` and ``learn_graded_spikes_factor`` make those parameters
-    (scalar or per-neuron) learnable; ``graded_spikes_factor`` is an addition to snnTorch's
-    signature, which fixes it at 1.
+    (``step_mode="multi"``); state handling and per-sample ``lengths`` as for
+    :class:`tritonsnn.Leaky`. ``learn_alpha``, ``learn_beta``, ``learn_threshold`` and
+    ``learn_graded_spikes_factor`` make those parameters (scalar or per-neuron) learnable;
+    ``graded_spikes_factor`` is an addition to snnTorch's signature, which fixes it at 1.
 
     Example::
 
@@ -88,14 +88,16 @@ class Synaptic(LIF):
         """snnTorch's name for :meth:`reset_mem`: returns the (empty) ``(syn, mem)``."""
         return self.reset_mem()
 
-    def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None):
-        def run(x, syn0, mem0):
+    def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None):
+        def run(x, syn0, mem0, lengths):
             return functional.synaptic(
                 x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor, **self._storage())
+                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor, **self._storage(),
+                lengths=lengths)
 
-        return self._forward_states(input_, (syn, mem), run)
+        return self._forward_states(input_, (syn, mem), run, lengths)
 
 
 class Stein(Synaptic):
