@@ -7,7 +7,7 @@ Phases, each timed and recorded even if another fails:
 1. the test suite on the GPU (the CUDA-only tests included: CUDA graphs, autotuning, kernel
    caches, compiled kernels bitwise equal to eager);
 2. large-shape correctness of the Triton kernels against the torch path, fp32 and bf16, for every
-   neuron, forward and backward;
+   neuron, forward and backward, and with per-sample lengths;
 3. int64 offsets: a Leaky layer over a tensor of more than 2^31 elements, its last neurons
    checked against the torch path on just those neurons;
 4. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
@@ -75,7 +75,11 @@ def large_shapes() -> list[dict]:
     import tritonsnn
 
     F = tritonsnn.functional
+    lengths = torch.randint(0, 65, (32,), device="cuda", generator=torch.Generator(device="cuda").manual_seed(2))
     neurons = {"leaky": lambda x: F.leaky(x, 0.9, threshold=0.7),
+               "leaky_lengths": lambda x: F.leaky(x, 0.9, threshold=0.7, lengths=lengths),
+               "synaptic_lengths": lambda x: F.synaptic(x, 0.8, 0.9, lengths=lengths),
+               "alpha_lengths": lambda x: F.alpha(x, 0.9, 0.8, threshold=0.2, lengths=lengths),
                "leaky_zero_immediate": lambda x: F.leaky(x, 0.9, reset_mechanism="zero", reset_delay=False),
                "synaptic": lambda x: F.synaptic(x, 0.8, 0.9),
                "lapicque": lambda x: F.lapicque(x, beta=0.9, threshold=0.2),

@@ -1,5 +1,6 @@
 """The performance suite: every case of `tritonsnn.bench.suite(full=True)` — neuron-only forward,
-backward and forward+backward for every neuron at several (T, neurons) sizes and dtypes, the Open
+backward and forward+backward for every neuron at several (T, neurons) sizes and dtypes, a padded
+batch (Leaky with per-sample lengths, against running every step and masking the spikes), the Open
 Neuromorphic Linear+LIF network, a conv SNN block — timed for tritonsnn and each competitor
 (naive reference, torch.compile of it, snnTorch 1.0.0, SpikingJelly 2.0 when installed) in the
 same run. Each result's extra_info records neuron-steps/s, bytes saved for the backward, the CUDA

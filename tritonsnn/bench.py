@@ -5,7 +5,8 @@ Every case is timed for every implementation in the same run, round by round in 
 *ratios* compare like with like on any machine and stay steady on a shared one. Implementations:
 tritonsnn, the naive reference (`tritonsnn.reference`), torch.compile of the reference (T <= 128:
 it unrolls the time loop), snnTorch 1.0.0 (its per-step loop) and SpikingJelly 2.0 (multi-step
-LIFNode, its Triton backend on CUDA) when installed. Each result records the median
+LIFNode, its Triton backend on CUDA) when installed; for the padded batch, those without
+per-sample lengths run every step and mask the spikes. Each result records the median
 and best time, neuron-steps per second, bytes saved for the backward, the CUDA peak memory, and on
 a GPU the bytes tritonsnn moves per the memory model (kernels/README.md) as a fraction of the copy
 bandwidth measured in the same run.
@@ -114,6 +115,23 @@ def neuron_impls(neuron: str, device: torch.device, compiled: bool) -> dict[str,
     return impls
 
 
+def padded_impls(shape: tuple, device: torch.device) -> dict[str, Runner]:
+    """Leaky over a padded batch whose samples end at lengths between T/2 and T: tritonsnn and the
+    reference with `lengths`, and, as one pads by hand without them, tritonsnn, snnTorch and
+    SpikingJelly over all T steps with the spikes masked afterwards (the same spikes, and the same
+    gradients, within each length)."""
+    T, B = shape[:2]
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=torch.Generator().manual_seed(0)).to(device)
+    mask = (torch.arange(T, device=device)[:, None] < lengths).unsqueeze(-1).float()  # [T, B, 1]
+    impls: dict[str, Runner] = {SUBJECT: lambda x: tritonsnn.functional.leaky(x, 0.9, lengths=lengths)[0],
+                                REFERENCE: lambda x: reference.leaky(x, 0.9, lengths=lengths)[0]}
+    for name, run in neuron_impls("leaky", device, compiled=False).items():
+        masked = "tritonsnn_masked" if name == SUBJECT else name
+        if name != REFERENCE:
+            impls[masked] = lambda x, run=run: run(x) * mask
+    return impls
+
+
 class _LinearLIF(nn.Module):
     """The Open Neuromorphic benchmark's network: Linear(n, n), then one LIF layer."""
 
@@ -193,6 +211,10 @@ def suite(device: torch.device, full: bool) -> list[Case]:
             for dtype in dtypes + extra:
                 for mode in ("fwd", "bwd", "fwd+bwd") if full or neuron == "leaky" else ("fwd+bwd",):
                     cases.append(_neuron_case(neuron, mode, shape, dtype, device, full))
+    shape = shapes[0]
+    name = f"leaky padded fwd+bwd [{','.join(map(str, shape))}] float32"
+    cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, padded_impls(shape, device),
+                      shape[0] * shape[1] * shape[2], sum(MODEL_BYTES["leaky"])))
     widths = ((4096, 8192, 16384) if full else (4096,)) if gpu else ((256, 512) if full else (256,))
     T = 500 if gpu else 100
     for n in widths:
