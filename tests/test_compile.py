@@ -92,16 +92,9 @@ class StepLoop(nn.Module):
         return total
 
 
-class PaddedBatchNet(nn.Module):
-    """A variable-length batch: multi-step Leaky and Synaptic with per-sample lengths, read out at
-    each sample's last step."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(10, 16)
-        self.lif1 = tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
-        self.fc2 = nn.Linear(16, 4)
-        self.lif2 = tritonsnn.Synaptic(alpha=0.8, beta=0.85, learn_alpha=True, step_mode="multi")
+class PaddedBatchNet(MultiStepMLP):
+    """The MLP over a variable-length batch: per-sample lengths, read out at each sample's last
+    step."""
 
     def forward(self, x, lengths):
         spk1, _ = self.lif1(self.fc1(x), lengths=lengths)
