@@ -211,13 +211,18 @@ SURROGATES = [surrogate.atan(), surrogate.fast_sigmoid(slope=7.0), surrogate.sig
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(T=st.integers(1, 7), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
        beta=st.floats(0.0, 1.0), threshold=st.floats(0.2, 1.5), mechanism=st.sampled_from(["subtract", "zero", "none"]),
-       delay=st.booleans(), sg=st.sampled_from(SURROGATES), synaptic=st.booleans(), seed=st.integers(0, 2**16))
-def test_property_matches_the_reference(backend, T, shape, beta, threshold, mechanism, delay, sg, synaptic, seed):
+       delay=st.booleans(), sg=st.sampled_from(SURROGATES), synaptic=st.booleans(), padded=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_property_matches_the_reference(backend, T, shape, beta, threshold, mechanism, delay, sg, synaptic, padded,
+                                        seed):
     shape = tuple(shape)
     alpha = 0.7 if synaptic else None
     x = draw_leaky_inputs(T, shape, beta, threshold, margin=1e-4, reset_mechanism=mechanism, reset_delay=delay,
                           seed=seed, alpha=alpha).float()
-    args = dict(threshold=threshold, spike_grad=sg, reset_mechanism=mechanism, reset_delay=delay)
+    # A padded batch: per-sample lengths over dim 1 (x: [T, B, ...]), any of them 0 to T.
+    lengths = (torch.randint(0, T + 1, shape[:1], generator=torch.Generator().manual_seed(seed)).to(DEVICE)
+               if padded else None)
+    args = dict(threshold=threshold, spike_grad=sg, reset_mechanism=mechanism, reset_delay=delay, lengths=lengths)
     results = []
     for impl in (F, reference):
         xs = x.to(DEVICE).requires_grad_()
