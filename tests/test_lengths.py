@@ -94,11 +94,14 @@ def test_padded_batch_equals_each_sample_alone(backend, neuron, mechanism, delay
         loss_a, outs_a, finals_a = loss_of(xa, sa, alone_params, None, [w[:n, b:b + 1] for w in seq_w],
                                            [w[b:b + 1] for w in final_w])
         loss_a.backward()
+        # The same arithmetic per neuron: spikes identical, states to rounding (a GPU compiler
+        # may contract the two kernel variants' multiply-adds differently).
+        assert torch.equal(outs[0][:n, b:b + 1], outs_a[0]), f"spikes of sample {b}"
         for i, (o, o_a) in enumerate(zip(outs, outs_a)):
-            assert torch.equal(o[:n, b:b + 1], o_a), f"output {i}, sample {b}"
+            assert_close(o[:n, b:b + 1], o_a, 1e-6, f"output {i}, sample {b}")
             assert not o[n:, b].any(), f"output {i} past the length of sample {b}"
         for i, (f, f_a) in enumerate(zip(finals, finals_a)):
-            assert torch.equal(f[b:b + 1], f_a), f"final state {i}, sample {b}"
+            assert_close(f[b:b + 1], f_a, 1e-6, f"final state {i}, sample {b}")
         assert_close(xb.grad[:n, b:b + 1], xa.grad, 1e-5, f"dx of sample {b}")
         assert not xb.grad[n:, b].any(), f"dx past the length of sample {b}"
         for i, (s, s_a) in enumerate(zip(sb, sa)):
