@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn._ends import Ends
-from tritonsnn._lif_torch import _is_one, _live_sum, acc_dtype
+from tritonsnn._lif_torch import _is_one, acc_dtype
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
 
@@ -113,12 +113,12 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     if decay_grad:
         e_prev = torch.cat([_initial(exc0, shape, u).unsqueeze(0), exc_seq[:-1].to(acc)])
         i_prev = torch.cat([_initial(inh0, shape, u).unsqueeze(0), inh_seq[:-1].to(acc)])
-        da = _live_sum(g_e * e_prev, ends)
-        db = _live_sum(g_i * i_prev, ends)
-        dtau = _live_sum(g_u * (a * e_prev + b * i_prev), ends)  # E* + I*: the input cancels
+        da = ends.live_sum(g_e * e_prev)
+        db = ends.live_sum(g_i * i_prev)
+        dtau = ends.live_sum(g_u * (a * e_prev + b * i_prev))  # E* + I*: the input cancels
     if param_grad:
         if reset == RESET_SUBTRACT:                              # E_t lost r_t thr
             dthr -= (fired * (g_e - tau * g_u)).sum(0)
-        dgsf = _live_sum(gs * (u > thr), ends)
+        dgsf = ends.live_sum(gs * (u > thr))
     dx = g_e.sub_(g_i).to(g_spk.dtype)
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf

@@ -26,7 +26,8 @@ class Ends:
       and backward scans start there;
     - `clear(*seqs)`: zero, in place, the steps of whole sequences that lie past their sample's
       end. Only those elements are written (an indexed fill: no pass over the live part, and
-      whatever they held, NaN included, is gone)."""
+      whatever they held, NaN included, is gone);
+    - `live_sum(terms)`: the sum over time of the steps within each sample's length."""
 
     def __init__(self, lengths: torch.Tensor | None, shape: torch.Size):
         T = shape[0]
@@ -43,6 +44,12 @@ class Ends:
         if self._past is not None:
             for s in seqs:
                 s.index_put_(self._past, s.new_zeros(()))
+
+    def live_sum(self, terms: torch.Tensor) -> torch.Tensor:
+        """Sum over time of per-step gradient terms, those past a sample's end cleared first (a
+        zero gradient times an inf state there would otherwise be NaN). Clears `terms` in place."""
+        self.clear(terms)
+        return terms.sum(0)
 
 
 def last_steps(seq: torch.Tensor, lengths: torch.Tensor | None, initial: torch.Tensor | None) -> torch.Tensor:

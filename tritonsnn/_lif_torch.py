@@ -192,21 +192,14 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     if param_grad:
         if reset == RESET_SUBTRACT:
             dthr -= (gu * fired_before).sum(0)
-        dgsf = _live_sum(gs * (u > thr), ends)
+        dgsf = ends.live_sum(gs * (u > thr))
         kept = gu * (1.0 - fired_before) if zero_reset else gu
-        ddecay = _live_sum(kept * prev, ends)
+        ddecay = ends.live_sum(kept * prev)
     gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
     dsyn0 = dalpha = None
     if alpha is not None:
         gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad, ends)
     return gin.to(g_spk.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
-
-
-def _live_sum(terms, ends):
-    """Sum over time of per-step gradient terms, those past a sample's end cleared first (a
-    zero gradient times an inf state there would otherwise be NaN)."""
-    ends.clear(terms)
-    return terms.sum(0)
 
 
 def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad, ends):
@@ -222,7 +215,7 @@ def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad, ends):
     if alpha_grad:
         first = syn0.to(gin.dtype) if syn0 is not None else gin.new_zeros(gin.shape[1:])
         previous = torch.cat([first.unsqueeze(0), syn[:-1].to(gin.dtype)])
-        dalpha = _live_sum(gin * previous, ends)
+        dalpha = ends.live_sum(gin * previous)
     return gin, dsyn0, dalpha
 
 
@@ -237,8 +230,11 @@ def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset, ends):
     else:
         dpost_du = torch.ones_like(u)
     gu = torch.empty_like(gspk)
-    gpost = torch.zeros_like(gspk) if g_mem is None else g_mem.to(u.dtype, copy=True)
-    ends.clear(gpost)
+    if g_mem is None:
+        gpost = torch.zeros_like(gspk)
+    else:
+        gpost = g_mem.to(u.dtype, copy=True)
+        ends.clear(gpost)
     for t in range(gu.shape[0] - 1, -1, -1):
         if t + 1 < gu.shape[0]:
             gpost[t].addcmul_(gu[t + 1], carry[t + 1])

@@ -35,6 +35,7 @@ from torch import nn
 
 import tritonsnn
 from tritonsnn import reference
+from tritonsnn._ends import past_end
 
 BASELINES = Path(__file__).resolve().parent.parent / "perf" / "baselines"
 TOLERANCE = 0.25  # --check fails below (1 - TOLERANCE) x baseline ratio
@@ -122,7 +123,7 @@ def padded_impls(shape: tuple, device: torch.device) -> dict[str, Runner]:
     gradients, within each length)."""
     T, B = shape[:2]
     lengths = torch.randint(T // 2, T + 1, (B,), generator=torch.Generator().manual_seed(0)).to(device)
-    mask = (torch.arange(T, device=device)[:, None] < lengths).unsqueeze(-1).float()  # [T, B, 1]
+    mask = (~past_end(lengths, shape)).float()  # [T, B, 1]
     impls: dict[str, Runner] = {SUBJECT: lambda x: tritonsnn.functional.leaky(x, 0.9, lengths=lengths)[0],
                                 REFERENCE: lambda x: reference.leaky(x, 0.9, lengths=lengths)[0]}
     for name, run in neuron_impls("leaky", device, compiled=False).items():
