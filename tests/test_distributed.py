@@ -51,17 +51,27 @@ def _worker(rank: int, store: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
                             timeout=timedelta(seconds=60))
     try:
-        model = nn.parallel.DistributedDataParallel(_model())
-        x, y = _data()
-        half = x.shape[1] // WORLD
-        mine = slice(rank * half, (rank + 1) * half)
-        loss = nn.functional.mse_loss(model(x[:, mine]), y[mine])
-        loss.backward()
-        if rank == 0:
-            torch.save({n: p.grad for n, p in model.module.named_parameters()}, out)
+        _train_half(rank, out)
         dist.barrier()  # leave together
     finally:
         dist.destroy_process_group()
+    # Leave without the interpreter's teardown: a worker once hung after destroy_process_group
+    # in a destructor run as its frame unwound (faulthandler: no Python frame below spawn's
+    # _wrap). Everything this process owes is written by now.
+    os._exit(0)
+
+
+def _train_half(rank: int, out: str) -> None:
+    """One DDP step on this rank's half of the batch; rank 0 saves the gradients. The DDP model
+    (and its reducer) dies with this call, while the process group is still alive."""
+    model = nn.parallel.DistributedDataParallel(_model())
+    x, y = _data()
+    half = x.shape[1] // WORLD
+    mine = slice(rank * half, (rank + 1) * half)
+    loss = nn.functional.mse_loss(model(x[:, mine]), y[mine])
+    loss.backward()
+    if rank == 0:
+        torch.save({n: p.grad for n, p in model.module.named_parameters()}, out)
 
 
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path):
