@@ -168,15 +168,18 @@ def test_incoming_gradient_broadcast_over_neurons_stays_a_view():
     assert not bcast and stride_t == 0 and g2.data_ptr() == over_time.data_ptr()
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("neuron", ["leaky", "synaptic", "alpha"])
-def test_broadcast_gradients_match_materialised_ones(backend, neuron):
+def test_broadcast_gradients_match_materialised_ones(backend, neuron, padded):
     """spk.sum() and mem.mean() hand the backward stride-0 gradients; the kernels read them in
-    place and must give what the same gradients give as full tensors."""
+    place and must give what the same gradients give as full tensors (also past the per-sample
+    lengths of a padded batch, where both are ignored)."""
     torch.manual_seed(0)
     x = torch.randn(6, 3, 5, device=DEVICE, requires_grad=True)
-    run = {"leaky": lambda: tritonsnn.functional.leaky(x, 0.8, threshold=0.5),
-           "synaptic": lambda: tritonsnn.functional.synaptic(x, 0.7, 0.8, threshold=0.5)[::2],
-           "alpha": lambda: tritonsnn.functional.alpha(x, 0.9, 0.8, threshold=0.3)[::3]}[neuron]
+    kw = {"lengths": torch.tensor([6, 2, 0], device=DEVICE)} if padded else {}
+    run = {"leaky": lambda: tritonsnn.functional.leaky(x, 0.8, threshold=0.5, **kw),
+           "synaptic": lambda: tritonsnn.functional.synaptic(x, 0.7, 0.8, threshold=0.5, **kw)[::2],
+           "alpha": lambda: tritonsnn.functional.alpha(x, 0.9, 0.8, threshold=0.3, **kw)[::3]}[neuron]
     grads = []
     for broadcast in (True, False):
         spk, mem = run()
