@@ -136,10 +136,11 @@ def test_mixed_devices_and_dtypes_name_both(backend):
     x = torch.randn(4, 3, device=DEVICE)
     with pytest.raises(ValueError, match=f"threshold is on meta but the input is on {DEVICE.type}"):
         F.leaky(x, 0.9, threshold=torch.tensor(1.0, device="meta"))
-    with pytest.raises(TypeError, match="beta is float64 but the input is torch.float32"):
-        F.leaky(x, torch.tensor(0.9, dtype=torch.float64, device=DEVICE))
-    with pytest.raises(TypeError, match="alpha is float64 but the input is torch.float16"):
-        F.synaptic(x.half(), torch.tensor(0.8, dtype=torch.float64, device=DEVICE), 0.9)
+    # Per-neuron float64 parameters (a 0-d one computes in the input's precision, as in PyTorch).
+    with pytest.raises(TypeError, match=r"beta is a float64 tensor of shape \(3,\) but the input is torch.float32"):
+        F.leaky(x, torch.full((3,), 0.9, dtype=torch.float64, device=DEVICE))
+    with pytest.raises(TypeError, match=r"alpha is a float64 tensor of shape \(3,\) but the input is torch.float16"):
+        F.synaptic(x.half(), torch.full((3,), 0.8, dtype=torch.float64, device=DEVICE), 0.9)
 
 
 # --- determinism and exactness ----------------------------------------------------------------------

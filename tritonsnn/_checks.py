@@ -2,9 +2,11 @@
 exception that names the argument and the problem, before any kernel runs."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 from tritonsnn._lif_torch import acc_dtype
 from tritonsnn.backend import values_readable
@@ -48,7 +50,29 @@ def state(value: object, x: torch.Tensor, name: str) -> torch.Tensor | None:
             f"{tuple(x.shape[1:])}; a state must match it exactly"
         )
     same_device(value, x, name)
-    return value
+    return usable(value)
+
+
+def usable(t: torch.Tensor) -> torch.Tensor:
+    """`t` as autograd can use it. Outside inference mode, a tensor made under
+    torch.inference_mode() (a state carried over from an inference call, a parameter created
+    there) cannot be saved for the backward: it is used by value, through a normal clone (which
+    still passes gradients back to it)."""
+    if not torch.compiler.is_compiling() and t.is_inference() and not torch.is_inference_mode_enabled():
+        return t.clone()
+    return t
+
+
+def host_values(value: object) -> torch.Tensor | None:
+    """A constructor argument's values on the CPU, for a one-off check when a module is built:
+    numbers as CPU tensors, tensors copied from their device (a CUDA tensor is read once, here).
+    None where the values cannot be read: a meta tensor (a model built under
+    torch.device("meta"), whose values come later from load_state_dict) or a fake one."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type == "meta" or is_fake(value) or torch.compiler.is_compiling():
+            return None
+        return value.detach().cpu()
+    return torch.as_tensor(value, device="cpu")
 
 
 def same_device(t: torch.Tensor, x: torch.Tensor, name: str) -> None:
@@ -59,7 +83,8 @@ def same_device(t: torch.Tensor, x: torch.Tensor, name: str) -> None:
 def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     """beta / threshold / graded_spikes_factor: a number, a 0-d tensor, or a tensor that broadcasts
     to the neuron shape x.shape[1:] without enlarging it. Numbers become fp32 tensors (fp64 for an
-    fp64 input); tensors are used as they are, so their gradients reach the caller."""
+    fp64 input), and so do 0-d floating tensors, through a differentiable cast; other tensors are
+    used as they are. Either way their gradients reach the caller."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return torch.tensor(float(value), dtype=acc_dtype(x.dtype), device=x.device)
     if not isinstance(value, torch.Tensor):
@@ -67,11 +92,18 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     if value.dtype == torch.bool or value.is_complex():
         raise TypeError(f"{name} must be a real number tensor, got dtype {value.dtype}")
     same_device(value, x, name)
+    value = usable(value)
+    if value.dim() == 0 and value.is_floating_point():
+        # As in PyTorch's type promotion (which snnTorch follows), a 0-d tensor does not raise
+        # the input's precision: a float64 beta with fp32 input computes in fp32. The cast is
+        # differentiable, so a learnable parameter still gets its gradient, in its own dtype.
+        return value.to(acc_dtype(x.dtype))
     if value.dtype == torch.float64 and x.dtype != torch.float64:
         raise TypeError(
-            f"{name} is float64 but the input is {x.dtype}: the fused neurons compute in the "
-            f"input's precision (fp32 for {x.dtype}), so a float64 {name} would be silently "
-            f"rounded; convert one of them (e.g. {name}.float(), or x.double())")
+            f"{name} is a float64 tensor of shape {tuple(value.shape)} but the input is {x.dtype}: "
+            f"a per-neuron float64 {name} would make snnTorch compute everything in float64, while "
+            f"the fused neurons compute in the input's precision (fp32 for {x.dtype}) and would "
+            f"silently round it; convert one of them (e.g. {name}.float(), or x.double())")
     neurons = x.shape[1:]
     try:
         fits = torch.broadcast_shapes(value.shape, neurons) == neurons
@@ -136,10 +168,15 @@ def lapicque_circuit(beta, R, C, time_step, x):
     """The membrane decay and input scale of Lapicque's RC circuit, from beta, or R and C, or beta
     with one of them (snnTorch's rules). Returns (decay, scale) as tensors, differentiable in
     whichever of beta, R, C require grad."""
-    if isinstance(time_step, torch.Tensor) and time_step.numel() != 1:
-        raise ValueError("time_step must be a single value")
-    if (not isinstance(time_step, torch.Tensor) or values_readable(time_step)) and float(time_step) <= 0:
-        raise ValueError(f"time_step must be positive, got {float(time_step)}")
+    if isinstance(time_step, torch.Tensor):
+        if time_step.numel() != 1:
+            raise ValueError(f"time_step must be a single value, got shape {tuple(time_step.shape)}")
+        if values_readable(time_step):
+            positive_time_step(float(time_step))
+        if time_step.is_floating_point():
+            time_step = usable(time_step).to(acc_dtype(x.dtype))
+    else:
+        positive_time_step(time_step)
     beta = None if beta is None or beta is False else parameter(beta, x, "beta")
     R = None if R is None or R is False else parameter(R, x, "R")
     C = None if C is None or C is False else parameter(C, x, "C")
@@ -159,6 +196,14 @@ def lapicque_circuit(beta, R, C, time_step, x):
     if C is not None:
         return 1 - log_inv_beta, dt / C
     return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta
+
+
+def positive_time_step(value: object) -> None:
+    """Lapicque's time step: a finite positive number (NaN passes a plain `<= 0` test)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"time_step must be a number or a one-element tensor, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"time_step must be a finite positive number, got {value!r}")
 
 
 def alpha_decays(alpha_clamped: torch.Tensor, beta: torch.Tensor) -> None:

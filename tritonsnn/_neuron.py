@@ -205,7 +205,9 @@ class SpikingNeuron(nn.Module):
             setattr(self, name, getattr(self, name).detach())
 
     def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
-        """The stored state to start from: None (zeros) when empty, else it must match."""
+        """The stored state to start from: None (zeros) when empty, else it must match. A state
+        carried from a call under torch.inference_mode() is used by value in a later training
+        call (see `_checks.usable`)."""
         if not isinstance(state, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor or None, got {type(state).__name__}")
         if state.numel() == 0 and state.dim() <= 1:
@@ -216,7 +218,7 @@ class SpikingNeuron(nn.Module):
                 f"pass a matching {name}, or call reset_mem() to start again from zeros "
                 "(snnTorch 1.0.0 silently zero-fills here; tritonsnn does not)"
             )
-        return state
+        return _checks.usable(state)
 
     def extra_repr(self) -> str:
         return f"reset_mechanism={self.reset_mechanism!r}, step_mode={self.step_mode!r}"

@@ -17,7 +17,8 @@ class Alpha(LIF):
 
     reset "zero" (the default) clears all three where the neuron fired at t - 1; "subtract" follows
     snnTorch's code (E loses the threshold, I is cleared, U gains the previous I). Requires
-    alpha > beta (hence beta < 1). Calls: ``spk, syn_exc, syn_inh, mem = lif(x_t, syn_exc, syn_inh,
+    alpha > beta (hence beta < 1); as in snnTorch, the stored ``alpha`` is the given one clamped
+    to [0, 1]. Calls: ``spk, syn_exc, syn_inh, mem = lif(x_t, syn_exc, syn_inh,
     mem)`` per step, or whole sequences with ``step_mode="multi"``; state handling and per-sample
     ``lengths`` as for :class:`tritonsnn.Leaky`. ``learn_alpha`` works here (it raises in snnTorch 1.0.0);
     ``graded_spikes_factor`` is an addition to snnTorch's signature.
@@ -72,9 +73,13 @@ class Alpha(LIF):
             spike_dtype=spike_dtype,
             save_dtype=save_dtype,
         )
-        self._register("alpha", alpha, learn_alpha)
-        with torch.no_grad():
-            _checks.alpha_decays(self.alpha.clamp(0, 1).cpu(), self.beta.cpu())
+        # snnTorch stores the clamped alpha (a learnable one raises there; here it is a Parameter
+        # holding the clamped value). A detached copy: a clamp that kept the given tensor's graph
+        # would leave a buffer whose graph one backward frees.
+        self._register("alpha", torch.as_tensor(alpha).detach().clamp(0, 1), learn_alpha)
+        alpha_values, beta_values = _checks.host_values(alpha), _checks.host_values(beta)
+        if alpha_values is not None and beta_values is not None:
+            _checks.alpha_decays(alpha_values.clamp(0, 1), beta_values)
         self._register_states()
 
     def init_alpha(self):

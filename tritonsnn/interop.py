@@ -20,9 +20,9 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     each is learnable), options and surrogate gradient. The copy's ``state_dict`` has the same keys
     and values, so checkpoints load either way; the original model is left untouched.
 
-    Any other snnTorch module (``RLeaky``, ``SConv2dLSTM``, a subclass of a neuron, ...) and any
-    option tritonsnn does not implement (``inhibition``, ``state_quant``) is refused with a
-    TypeError naming the module's path, rather than converted approximately.
+    Any other snnTorch module (``RLeaky``, ``SConv2dLSTM``, a subclass of a neuron wherever it is
+    defined, ...) and any option tritonsnn does not implement (``inhibition``, ``state_quant``) is
+    refused with a TypeError naming the module's path, rather than converted approximately.
 
     Example::
 
@@ -47,15 +47,21 @@ def from_snntorch(model: nn.Module) -> nn.Module:
 
 
 def _is_snntorch(module: nn.Module) -> bool:
-    return type(module).__module__.split(".")[0] == "snntorch"
+    """Whether the module's class is snnTorch's or derives from one of snnTorch's (a user's
+    subclass of a neuron, defined anywhere)."""
+    return any(cls.__module__.split(".")[0] == "snntorch" for cls in type(module).__mro__)
 
 
 def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
     convert = converters.get(type(module))
     if convert is None:
+        cls = type(module)
+        subclass = next((c for c in converters if issubclass(cls, c)), None)
+        why = (f"it subclasses snnTorch's {subclass.__name__}, and tritonsnn cannot know what the "
+               "subclass changes; " if subclass else "")
         raise TypeError(
-            f"cannot convert {path} ({type(module).__module__}.{type(module).__name__}): tritonsnn "
-            f"fuses snnTorch's {', '.join(c.__name__ for c in converters)}; keep it in snnTorch or "
+            f"cannot convert {path} ({cls.__module__}.{cls.__qualname__}): {why}tritonsnn fuses "
+            f"exactly snnTorch's {', '.join(c.__name__ for c in converters)}; keep it in snnTorch or "
             "replace it by hand")
     for option in ("inhibition", "state_quant"):
         if getattr(module, option, False):

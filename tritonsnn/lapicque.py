@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import functional
+from tritonsnn import _checks, functional
 from tritonsnn._neuron import LIF
 
 
@@ -20,10 +20,11 @@ class Lapicque(LIF):
         subtract: U[t] = V[t] - r threshold;  zero: U[t] = (1 - r) V[t];  none: U[t] = V[t]
 
     Give ``beta``, or ``R`` and ``C``, or ``beta`` with one of them: the rest follows as in snnTorch
-    (with beta alone R = 1 and C = dt / ln(1/beta), so the decay is 1 - ln(1/beta)). R, C and
-    time_step are buffers. ``learn_beta=True`` makes beta a parameter that sets the dynamics
-    (through R C = dt / ln(1/beta)) and receives gradients; in snnTorch 1.0.0 it is registered but
-    unused. Calls, state handling and per-sample ``lengths`` as for :class:`tritonsnn.Leaky`.
+    (with beta alone R = 1 and C = dt / ln(1/beta), so the decay is 1 - ln(1/beta)); beta must lie
+    in (0, 1), R and C be positive and time_step finite and positive. R, C and time_step are
+    buffers. ``learn_beta=True`` makes beta a parameter that sets the dynamics (through
+    R C = dt / ln(1/beta)) and receives gradients; in snnTorch 1.0.0 it is registered but unused.
+    Calls, state handling and per-sample ``lengths`` as for :class:`tritonsnn.Leaky`.
 
     Example::
 
@@ -59,9 +60,13 @@ class Lapicque(LIF):
         save_dtype=None,
     ):
         dt = torch.as_tensor(time_step)
-        if dt.numel() != 1 or float(dt) <= 0:
-            raise ValueError(f"time_step must be a positive number, got {time_step!r}")
-        beta, R, C = self._circuit(beta, R, C, float(dt))
+        if dt.numel() != 1:
+            raise ValueError(f"time_step must be a single number, got shape {tuple(dt.shape)}")
+        dt_value = _checks.host_values(time_step)
+        if dt_value is not None:
+            _checks.positive_time_step(float(dt_value))
+        self._check_circuit(beta, R, C)
+        beta, R, C = self._circuit(beta, R, C, dt if dt_value is None else float(dt_value))
         super().__init__(
             beta,
             learn_beta=learn_beta,
@@ -85,6 +90,24 @@ class Lapicque(LIF):
         self.register_buffer("R", torch.as_tensor(R))
         self.register_buffer("C", torch.as_tensor(C))
         self._register_states()
+
+    @staticmethod
+    def _check_circuit(beta, R, C) -> None:
+        """Refuse, when the neuron is built, values that make no RC circuit (snnTorch builds them
+        and fails or computes nonsense later). Values that cannot be read yet (meta tensors) are
+        checked when the neuron runs."""
+        for name, value in (("beta", beta), ("R", R), ("C", C)):
+            host = _checks.host_values(value) if _given(value) else None
+            if host is None:
+                continue
+            got = (f"{host.item()!r}" if host.numel() == 1
+                   else f"values from {host.min().item()} to {host.max().item()}")
+            if name == "beta" and not bool(((host > 0) & (host < 1)).all()):
+                raise ValueError(
+                    f"Lapicque's beta must lie in (0, 1), got {got}: the circuit's C = dt / ln(1/beta) "
+                    "is infinite at beta = 1 (the neuron would ignore its input) and undefined for beta <= 0")
+            if name != "beta" and not bool((host > 0).all()):
+                raise ValueError(f"Lapicque's {name} must be positive, got {got}")
 
     @staticmethod
     def _circuit(beta, R, C, dt):

@@ -57,8 +57,9 @@ and so does a neuron given `spike_grad=FastSigmoid.apply` (or Sigmoid's, SpikeRa
 
 MODULE_SLOPE = float("nan")
 """Placeholder in a surrogate's parameters for "the module-level slope when the backward runs".
-NaN is never a meaningful surrogate parameter, so it passes unambiguously through the ops'
-parameter tensors."""
+Users' surrogate parameters must be finite (a Surrogate refuses NaN and inf), so a NaN passes
+unambiguously through the ops' parameter tensors; only `Surrogate(..., module_slope=True)` puts
+it there."""
 
 
 # Torch twins of kernels/surrogates.py. Each returns g * dS/dx (dS/dx itself when g is None),
@@ -205,11 +206,19 @@ class Surrogate:
 
     __slots__ = ("spec", "params", "fn", "late_slope", "p0", "p1", "_params_on")
 
-    def __init__(self, spec: SurrogateSpec, params: tuple[float, ...], fn: Callable | None = None):
+    def __init__(self, spec: SurrogateSpec, params: tuple[float, ...], fn: Callable | None = None, *,
+                 module_slope: bool = False):
+        """`params` are the surrogate's parameters in `spec.params` order, each a finite float.
+        With `module_slope` (the seed document's `FastSigmoid.apply` given as spike_grad) the
+        parameter `spec.slope_param` is replaced by the MODULE_SLOPE placeholder: only this flag
+        inserts it, so a user's NaN can never pass for the module-level slope."""
+        _check_params(spec, params)
+        if module_slope:
+            params = tuple(MODULE_SLOPE if i == spec.slope_param else p for i, p in enumerate(params))
         self.spec = spec
         self.params = params
         self.fn = fn  # custom_surrogate's Python gradient
-        self.late_slope = any(p is MODULE_SLOPE for p in params)  # reads the module slope
+        self.late_slope = module_slope  # reads the module slope when the backward runs
         # The kernels' two parameters as plain float attributes: torch.compile treats these as
         # graph inputs once they change, where it would specialise on a tuple's values.
         self.p0, self.p1 = (*params, 0.0, 0.0)[:2]
@@ -254,7 +263,10 @@ class Surrogate:
             return params.nan_to_num(nan=float(slope)) if self.late_slope else params
         params = self._params_on.get(like.device)
         if params is None:
-            params = torch.tensor((self.p0, self.p1), dtype=torch.float64, device=like.device)
+            # A normal tensor even when first made under torch.inference_mode(): the cache
+            # outlives that call, and a later training call saves it for the backward.
+            with torch.inference_mode(False):
+                params = torch.tensor((self.p0, self.p1), dtype=torch.float64, device=like.device)
             self._params_on[like.device] = params
         return params
 
@@ -265,6 +277,12 @@ class Surrogate:
             return (x > 0).to(x.dtype)
         bound = self.params[: self.params.index(MODULE_SLOPE)] if MODULE_SLOPE in self.params else self.params
         return self.spec.function.apply(x, *bound)
+
+    def __reduce__(self):
+        # Rebuilt through the registry and the constructor: the placeholder keeps its identity
+        # (an unpickled NaN would not be MODULE_SLOPE), and no per-device cache travels.
+        given = tuple(d if p is MODULE_SLOPE else p for p, d in zip(self.params, self.spec.defaults))
+        return _rebuild_surrogate, (self.spec.name, given, self.fn, self.late_slope)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Surrogate)
@@ -283,6 +301,26 @@ class Surrogate:
 
 
 _REGISTRY: dict[str, SurrogateSpec] = {}
+
+
+def _check_params(spec: SurrogateSpec, params: tuple[float, ...]) -> None:
+    """A surrogate's parameters must be finite real numbers: NaN is MODULE_SLOPE's placeholder
+    (a NaN given by a user would silently become the module-level slope) and inf has no meaning."""
+    for name, value in zip(spec.params, params):
+        if not (isinstance(value, float) and math.isfinite(value)):
+            owner = spec.factory.__name__ + "()" if spec.factory else spec.name
+            raise ValueError(f"{owner}: the surrogate parameter {name} must be a finite real number, got {value!r}")
+
+
+def _rebuild_surrogate(name: str, params: tuple[float, ...], fn: Callable | None, module_slope: bool) -> Surrogate:
+    """A pickled :class:`Surrogate` again, found by its registry name."""
+    if name == _CUSTOM_SPEC.name:
+        return custom_surrogate(fn)
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"cannot unpickle the surrogate {name!r}: it is not registered in this process; call "
+            "tritonsnn.surrogate.register() for it before loading")
+    return Surrogate(_REGISTRY[name], params, module_slope=module_slope)
 
 
 def _spike_function(spec_name: str, class_name: str, doc: str) -> type[torch.autograd.Function]:
@@ -426,10 +464,12 @@ Erf, erf = _register(
     "Erf", erf_grad_, {"alpha": 2.0}, "erf",
     "SpikingJelly's Gaussian-error surrogate: dS/dx = (alpha / sqrt(pi)) exp(-(alpha x)^2).")
 # The seed document's default: snnTorch 0.x's LIF.Heaviside (also reachable as tritonsnn.LIF.Heaviside).
+# Its class is named LIFHeaviside, the name it has here: pickle finds a class by module and name, and
+# "Heaviside" is the other surrogate's.
 LIFHeaviside, _ = _register(
     "LIF.Heaviside", old_heaviside_grad_, {}, None,
     "snnTorch 0.x's default spiking function LIF.Heaviside: forward H(x) (x > 0), backward passes "
-    "the gradient where x >= 0.", class_name="Heaviside")
+    "the gradient where x >= 0.", class_name="LIFHeaviside")
 _register("Disabled", disabled_grad_, {}, None, "No gradient through the spike (surrogate_disable=True).")
 
 DISABLED = Surrogate(_REGISTRY["Disabled"], ())
@@ -519,7 +559,21 @@ class CustomSurrogate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         input_, out = ctx.saved_tensors
-        return ctx.fn(input_, grad_output.clone(), out), None
+        return _custom_result(ctx.fn, ctx.fn(input_, grad_output.clone(), out), input_), None
+
+
+def _custom_result(fn: Callable, grad: object, input_: torch.Tensor) -> torch.Tensor:
+    """A custom surrogate's gradient, checked against snnTorch's contract before anything uses
+    it: a wrong result would otherwise fail far away (or broadcast into wrong numbers)."""
+    contract = (f"custom_surrogate({getattr(fn, '__name__', fn)!s}): fn(input_, grad_input, out) must "
+                f"return a floating-point tensor of input_'s shape {tuple(input_.shape)}")
+    if not isinstance(grad, torch.Tensor):
+        raise TypeError(f"{contract}, got {'None' if grad is None else type(grad).__name__}")
+    if not grad.is_floating_point():
+        raise TypeError(f"{contract}, got a tensor of dtype {grad.dtype}")
+    if grad.shape != input_.shape:
+        raise ValueError(f"{contract}, got a tensor of shape {tuple(grad.shape)}")
+    return grad
 
 
 _CUSTOM_SPEC = SurrogateSpec(name="CustomSurrogate", kernel_id=None, params=(), defaults=(), grad_=None,
@@ -573,7 +627,7 @@ def custom_grad(fn: Callable) -> Callable:
     def grad_(x, g):
         out = (x > 0).to(x.dtype)
         grad_input = torch.ones_like(x) if g is None else g.expand_as(x).clone()
-        return fn(x, grad_input, out)
+        return _custom_result(fn, fn(x, grad_input, out), x)
 
     return grad_
 
@@ -619,8 +673,7 @@ def _from_apply(fn: object) -> Surrogate | None:
     owner = getattr(fn, "__self__", None)
     for spec in _REGISTRY.values():
         if spec.function is not None and owner is spec.function:
-            params = tuple(MODULE_SLOPE if i == spec.slope_param else d for i, d in enumerate(spec.defaults))
-            return Surrogate(spec, params)
+            return Surrogate(spec, spec.defaults, module_slope=spec.slope_param is not None)
     if owner is CustomSurrogate:
         raise TypeError("CustomSurrogate.apply needs its function: pass custom_surrogate(fn) instead")
     return None
