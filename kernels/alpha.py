@@ -9,17 +9,19 @@ backward derivation are in `kernels/README.md`.
 import triton
 import triton.language as tl
 
-from .lif import _acc, _grad_ptrs, _lengths, _live, _load_grad, _param, _spikes, _state0, _step_mask, _stored
+from .lif import (_acc, _grad_ptrs, _lengths, _live, _load_grad, _neighbours, _on_side, _param, _spikes, _state0,
+                  _step_mask, _stored)
 from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
 @triton.jit(do_not_specialize=["T"])
 def alpha_fwd_kernel(
     x_ptr, exc0_ptr, inh0_ptr, mem0_ptr, a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, len_ptr,
-    spk_ptr, exc_ptr, inh_ptr, mem_ptr,
+    spk_ptr, exc_ptr, inh_ptr, mem_ptr, exc_acc_ptr, inh_acc_ptr,
     T, N, M, stride_x_t, stride_a, stride_b, stride_tau, stride_thr, stride_gsf,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
-    HAS_LEN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    HAS_LEN: tl.constexpr, KEEP_ACC: tl.constexpr, DIRECTED: tl.constexpr, FP64: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -28,6 +30,10 @@ def alpha_fwd_kernel(
     b_tau = _param(tau_ptr, o_n, m_n, stride_tau, FP64)
     b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
     b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_down = b_thr
+    b_up = b_thr
+    if DIRECTED:  # the stored dtype's values around the threshold (see _on_side)
+        b_down, b_up = _neighbours(b_thr, mem_ptr)
     b_exc = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
     b_inh = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
     b_r = tl.where(_state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK) > b_thr, 1.0, 0.0)
@@ -37,21 +43,25 @@ def alpha_fwd_kernel(
     p_e = exc_ptr + o_n
     p_i = inh_ptr + o_n
     p_m = mem_ptr + o_n
+    if KEEP_ACC:  # the currents in the accumulation dtype too, for the decays' gradients
+        p_ea = exc_acc_ptr + o_n
+        p_ia = inh_acc_ptr + o_n
     for t in range(0, T):
         b_x = _acc(tl.load(p_x, mask=_step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
         b_exc_base = b_a * b_exc + b_x
         b_inh_base = b_b * b_inh - b_x
         b_u = b_tau * (b_exc_base + b_inh_base)
+        # The resets are written as snnTorch writes them, so that inf and NaN propagate alike.
         if RESET == 0:
             # snnTorch's subtraction: the excitatory current loses the threshold, the inhibitory
             # one is cleared, and the membrane gains the previous inhibitory current.
             b_u = b_u + b_r * b_inh
             b_exc = b_exc_base - b_r * b_thr
-            b_inh = tl.where(b_r > 0, 0.0, b_inh_base)
+            b_inh = b_inh_base - b_inh_base * b_r
         elif RESET == 1:
-            b_u = tl.where(b_r > 0, 0.0, b_u)
-            b_exc = tl.where(b_r > 0, 0.0, b_exc_base)
-            b_inh = tl.where(b_r > 0, 0.0, b_inh_base)
+            b_u = b_u - b_u * b_r
+            b_exc = b_exc_base - b_exc_base * b_r
+            b_inh = b_inh_base - b_inh_base * b_r
         else:
             b_exc = b_exc_base
             b_inh = b_inh_base
@@ -59,7 +69,13 @@ def alpha_fwd_kernel(
         tl.store(p_s, _spikes(_live(b_r, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
         tl.store(p_e, _live(b_exc, t, b_len, HAS_LEN).to(p_e.dtype.element_ty), mask=m_n)
         tl.store(p_i, _live(b_inh, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
-        tl.store(p_m, _live(b_u, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
+        b_m = _on_side(b_u, b_r, b_thr, b_down, b_up, p_m, DIRECTED)
+        tl.store(p_m, _live(b_m, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
+        if KEEP_ACC:
+            tl.store(p_ea, _live(b_exc, t, b_len, HAS_LEN), mask=m_n)
+            tl.store(p_ia, _live(b_inh, t, b_len, HAS_LEN), mask=m_n)
+            p_ea += N
+            p_ia += N
         p_x += stride_x_t
         p_s += N
         p_e += N
@@ -146,11 +162,11 @@ def alpha_bwd_kernel(
         if RESET == 0:
             b_gu_base = b_gu
             b_ge_base = b_ge + b_tau * b_gu
-            b_gi_base = tl.where(b_r > 0, 0.0, b_gi) + b_tau * b_gu
+            b_gi_base = b_gi * (1.0 - b_r) + b_tau * b_gu
         elif RESET == 1:
-            b_gu_base = tl.where(b_r > 0, 0.0, b_gu)
-            b_ge_base = tl.where(b_r > 0, 0.0, b_ge) + b_tau * b_gu_base
-            b_gi_base = tl.where(b_r > 0, 0.0, b_gi) + b_tau * b_gu_base
+            b_gu_base = b_gu - b_gu * b_r
+            b_ge_base = b_ge * (1.0 - b_r) + b_tau * b_gu_base
+            b_gi_base = b_gi * (1.0 - b_r) + b_tau * b_gu_base
         else:
             b_gu_base = b_gu
             b_ge_base = b_ge + b_tau * b_gu

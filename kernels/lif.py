@@ -40,6 +40,39 @@ def _stored(x, ptr, FP64: tl.constexpr):
 
 
 @triton.jit
+def _neighbours(b_thr, ptr):
+    """The two values of `ptr`'s dtype around the threshold, in the accumulation dtype: (the
+    largest <= thr, the smallest > thr). One step of the integer representation moves to the
+    adjacent float (towards zero for a negative value; from +-0 to the smallest subnormal)."""
+    D: tl.constexpr = ptr.dtype.element_ty
+    if D.primitive_bitwidth == 16:
+        ITY: tl.constexpr = tl.int16
+    else:
+        ITY: tl.constexpr = tl.int32
+    b_c = b_thr.to(D)
+    b_ca = b_c.to(b_thr.dtype)
+    b_bits = b_c.to(ITY, bitcast=True)
+    b_tiny = tl.full(b_bits.shape, 1, ITY).to(D, bitcast=True).to(b_thr.dtype)
+    b_away = (b_bits + 1).to(ITY).to(D, bitcast=True).to(b_thr.dtype)  # one ulp further from 0
+    b_back = (b_bits - 1).to(ITY).to(D, bitcast=True).to(b_thr.dtype)  # one ulp closer to 0
+    b_next = tl.where(b_ca == 0, b_tiny, tl.where(b_ca > 0, b_away, b_back))
+    b_prev = tl.where(b_ca == 0, -b_tiny, tl.where(b_ca > 0, b_back, b_away))
+    return tl.where(b_ca <= b_thr, b_ca, b_prev), tl.where(b_ca > b_thr, b_ca, b_next)
+
+
+@triton.jit
+def _on_side(b_v, b_fired, b_thr, b_down, b_up, ptr, DIRECTED: tl.constexpr):
+    """`b_v` rounded to `ptr`'s dtype (returned in b_v's dtype) on the side of the threshold the
+    forward decided (`b_fired`, from b_v at the input's precision): where the nearest value would
+    cross it, the nearest value on the decided side (`_neighbours`). The backward rebuilds every
+    spike and reset from the stored states, so it then sees exactly the forward's decisions."""
+    b_s = b_v.to(ptr.dtype.element_ty).to(b_v.dtype)
+    if DIRECTED:
+        b_s = tl.where((b_s > b_thr) == (b_fired > 0), b_s, tl.where(b_fired > 0, b_up, b_down))
+    return b_s
+
+
+@triton.jit
 def _spikes(b_fire, b_gsf, ptr):
     """What a step stores as spikes in `ptr`'s dtype: graded (fire * gsf) for floating spikes,
     the fire bit itself for binary (bool, uint8) ones."""
@@ -125,17 +158,21 @@ def lif_fwd_kernel(
     T, N, M, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_LEN: tl.constexpr,
-    FP64: tl.constexpr, BLOCK: tl.constexpr,
+    DIRECTED: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     b_decay = _param(decay_ptr, o_n, m_n, stride_decay, FP64)
     b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
     b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_down = b_thr
+    b_up = b_thr
+    if DIRECTED:  # the stored dtype's values around the threshold (see _on_side)
+        b_down, b_up = _neighbours(b_thr, mem_ptr)
     # Past a neuron's length its state runs on unobserved: every output there is stored as 0,
     # and nothing later reads it (the final state is taken at the last step within the length).
     b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
-    # b_u is the state after the previous step, exactly as stored in mem (mem0 at t = 0).
+    # b_u is the state after the previous step in the accumulation dtype (mem0 at t = 0).
     b_u = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
     if SYNAPTIC:
@@ -155,13 +192,15 @@ def lif_fwd_kernel(
             tl.store(p_i, _live(b_i, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
             p_i += N
             b_in = b_i
+        # A zero reset is written as snnTorch writes it, so that inf and NaN propagate alike.
         if RESET == 0:
             b_v = b_decay * b_u + b_in - b_r * b_thr
         elif RESET == 1:
             if RESET_INPUT:
-                b_v = tl.where(b_r > 0, 0.0, b_decay * b_u + b_in)
+                b_base = b_decay * b_u + b_in
+                b_v = b_base - b_base * b_r
             else:
-                b_v = tl.where(b_r > 0, 0.0, b_decay * b_u) + b_in
+                b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
         else:
             b_v = b_decay * b_u + b_in
         b_vs = _stored(b_v, p_x, FP64)
@@ -172,7 +211,8 @@ def lif_fwd_kernel(
             b_r = b_fire
         else:
             # The reset lands in the same step; h keeps the pre-reset membrane for the backward.
-            tl.store(p_h, _live(b_v, t, b_len, HAS_LEN).to(p_h.dtype.element_ty), mask=m_n)
+            b_h = _on_side(b_v, b_fire, b_thr, b_down, b_up, p_h, DIRECTED)
+            tl.store(p_h, _live(b_h, t, b_len, HAS_LEN).to(p_h.dtype.element_ty), mask=m_n)
             p_h += N
             b_d = b_fire - b_r
             if RESET == 0:
@@ -182,7 +222,8 @@ def lif_fwd_kernel(
             else:
                 b_u = b_v
             b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
-        tl.store(p_m, _live(b_u, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
+        b_m = _on_side(b_u, b_r, b_thr, b_down, b_up, p_m, DIRECTED)  # b_r: the next step's reset
+        tl.store(p_m, _live(b_m, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
         p_x += stride_x_t
         p_s += N
         p_m += N
@@ -278,7 +319,7 @@ def lif_bwd_kernel(
         # A zero reset cuts the path to the previous state wherever it fired (and to the step's
         # input too with RESET_INPUT).
         if RESET == 1:
-            b_gu_kept = tl.where(b_r > 0, 0.0, b_gu)
+            b_gu_kept = b_gu * (1.0 - b_r)
         else:
             b_gu_kept = b_gu
         if RESET == 1 and RESET_INPUT:

@@ -128,3 +128,17 @@ def test_per_neuron_circuit_and_its_gradients(backend, reset_mechanism):
     assert torch.equal(ours[0], ref[0]) and ours[0].any()
     for name, a, b in zip(["mem", "dx", "dbeta", "dR", "dthreshold", "dmem0"], ours[1:], ref[1:]):
         assert_close(a, b, 1e-5 if name == "mem" else 1e-4, name)
+
+
+def test_fp16_input_with_a_per_neuron_circuit(backend):
+    """A per-neuron beta gives a per-neuron fp32 input scale dt / C: the scaled input stays in the
+    input's dtype, so the spikes keep their dtype and graded_spikes_factor, as in the reference."""
+    x = (torch.rand(6, 2, 4, generator=torch.Generator().manual_seed(0)) + 0.4).half().to(DEVICE)
+    beta = torch.linspace(0.8, 0.95, 4, device=DEVICE)
+    args = dict(beta=beta, threshold=0.05, graded_spikes_factor=2.0)
+    spk, mem = tritonsnn.functional.lapicque(x, **args)
+    spk_ref, mem_ref = tritonsnn.reference.lapicque(x, **args)
+    assert spk.dtype == mem.dtype == torch.float16
+    assert set(spk.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(spk, spk_ref)
+    torch.testing.assert_close(mem, mem_ref)

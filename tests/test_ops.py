@@ -137,12 +137,12 @@ def test_opcheck_alpha(backend_name, decays_learnable, lengths):
     thr, gsf = torch.tensor(0.3, device=DEVICE, requires_grad=True), torch.tensor(1.0, device=DEVICE)
     atan = surrogate.atan()
     lens = torch.tensor([1, 5, 3], device=DEVICE) if lengths else None
-    args = (x, *states, None, a, b, tau, thr, gsf, 1, x.dtype, x.dtype, atan.kernel_id, atan.kernel_params(x),
-            None, backend_name, lens)
+    args = (x, *states, None, a, b, tau, thr, gsf, 1, x.dtype, x.dtype, decays_learnable, atan.kernel_id,
+            atan.kernel_params(x), None, backend_name, lens)
     utils = _opcheck_utils("triton" if backend_name == "auto" and ON_GPU else backend_name)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd, args, test_utils=utils)
     with torch.no_grad():
-        spk, exc, inh, mem = torch.ops.tritonsnn.alpha_fwd(*args)
+        spk, exc, inh, mem, _, _ = torch.ops.tritonsnn.alpha_fwd(*args)
     detached = [t.detach() for t in (*states, a, b, tau, thr)]
     bwd = (torch.randn_like(spk), torch.randn_like(exc), None, torch.randn_like(mem), mem, exc, inh,
            detached[0], detached[1], None, *detached[2:], gsf, 1, atan.kernel_id, atan.kernel_params(x), None,
@@ -150,7 +150,7 @@ def test_opcheck_alpha(backend_name, decays_learnable, lengths):
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)
     if backend_name == "torch":
         torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,
-                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (*args[:12], lens)))
+                              tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (*args[:13], lens)))
         torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd_torch, _without_backend(bwd))
 
 

@@ -43,6 +43,46 @@ def test_nan_and_inf_propagate_as_in_snntorch(backend, bad):
     assert torch.isfinite(xs.grad[:, 0, 0]).all() and torch.isfinite(xs.grad[:, 1, 1]).all()
 
 
+_SNNTORCH = {"leaky": lambda reset, delay: snntorch.Leaky(beta=0.9, threshold=0.8, reset_mechanism=reset,
+                                                         reset_delay=delay),
+             "synaptic": lambda reset, delay: snntorch.Synaptic(alpha=0.7, beta=0.9, threshold=0.8,
+                                                               reset_mechanism=reset, reset_delay=delay),
+             "lapicque": lambda reset, delay: snntorch.Lapicque(beta=0.9, threshold=0.2, reset_mechanism=reset),
+             "alpha": lambda reset, delay: snntorch.Alpha(alpha=0.9, beta=0.8, threshold=0.2, reset_mechanism=reset)}
+_CASES = [(n, r, d) for n in NEURONS for r in ("subtract", "zero", "none")
+          for d in ((True, False) if n in ("leaky", "synaptic") else (True,))]
+
+
+@pytest.mark.parametrize("neuron,reset,delay", _CASES)
+def test_inf_and_nan_behave_as_in_snntorch_under_every_reset(neuron, reset, delay):
+    """Non-finite inputs give snnTorch's numbers in every state, reset included (a zero reset of
+    an infinite membrane is NaN, as snnTorch's arithmetic makes it), and both backends give the
+    same outputs and gradients."""
+    x = torch.randn(8, 2, 5, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.5
+    x[2, 0, 1], x[3, 1, 2], x[5, 0, 4] = float("inf"), float("-inf"), float("nan")
+    kw = {} if neuron in ("lapicque", "alpha") else {"reset_delay": delay}
+    lif, states, seqs = _SNNTORCH[neuron](reset, delay), None, []
+    for x_t in x:
+        spk, *states = lif(x_t) if states is None else lif(x_t, *states)
+        seqs.append((spk, *states))
+    expected = [torch.stack(s) for s in zip(*seqs)]
+    results = []
+    previous = tritonsnn.get_backend()
+    try:
+        for name in ("triton", "torch"):
+            tritonsnn.set_backend(name)
+            xs = x.to(DEVICE).requires_grad_()
+            outs = _call(neuron, xs, reset_mechanism=reset, **kw)
+            for got, want in zip(outs, expected):
+                torch.testing.assert_close(got.detach().cpu(), want, equal_nan=True)
+            (grad,) = torch.autograd.grad(sum(o.sum() for o in outs), xs)
+            results.append([o.detach().cpu() for o in outs] + [grad.cpu()])
+    finally:
+        tritonsnn.set_backend(previous)
+    for kernels, torch_path in zip(*results):
+        torch.testing.assert_close(kernels, torch_path, equal_nan=True)
+
+
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_empty_neuron_shape(backend, neuron):
     x = torch.zeros(5, 3, 0, device=DEVICE, requires_grad=True)

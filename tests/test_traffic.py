@@ -31,6 +31,7 @@ MODEL = {
     "synaptic_fwd": ([4], [4, 4, 4], 0),              # x -> synaptic current, spikes, U
     "synaptic_bwd": ([4, 4], [4], 0),
     "alpha_fwd": ([4], [4, 4, 4, 4], 0),              # x -> spikes, excitatory, inhibitory, U
+    "alpha_fwd_fp16_keep_currents": ([2], [2, 2, 2, 2, 4, 4], 0),  # + both currents in fp32
     "alpha_bwd": ([4, 4], [4], 0),
     # Per-sample lengths (loaded once, before the loop) change nothing inside it: same bytes,
     # same full-width vectors (the per-neuron end is a select, not a load mask).

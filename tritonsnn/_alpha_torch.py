@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from tritonsnn import _rounding
 from tritonsnn._ends import Ends
 from tritonsnn._lif_torch import _is_one, acc_dtype
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
@@ -19,46 +20,62 @@ def _initial(t, shape, like):
     return like.new_zeros(shape) if t is None else t.to(like.dtype)
 
 
+def keeps_currents(x_dtype: torch.dtype, save_dtype: torch.dtype) -> bool:
+    """Whether the decays' gradients need the currents kept at the accumulation precision: when
+    the states are stored below it. Near alpha = beta those gradients are differences of sums
+    about 1 / (alpha - beta) times larger than themselves, so currents rounded to fp16 or bf16
+    would turn them into noise (or flip their sign)."""
+    return torch.finfo(save_dtype).eps > torch.finfo(acc_dtype(x_dtype)).eps
+
+
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
-                  spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
-    """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
-    `save_dtype`; every output past a sample's length (`lengths`, [B]) is 0."""
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool, lengths=None):
+    """Returns (spk, exc, inh, mem, exc_acc, inh_acc), each [T, *neurons]: spikes in
+    `spike_dtype`, the states in `save_dtype` (the membrane on the side of the threshold the
+    forward decided, `tritonsnn._rounding`), and, with `keep_currents` where `keeps_currents`
+    holds, the two currents again in the accumulation dtype (empty otherwise); every output past
+    a sample's length (`lengths`, [B]) is 0."""
     ends = Ends(lengths, x.shape)
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     a, b, tau, thr = (p.to(acc) for p in (a, b, tau, threshold))
+    thr_x = _rounding.comparable(thr, x.dtype)
     shape = x.shape[1:]
     exc, inh, u = (torch.empty(x.shape, dtype=acc, device=x.device) for _ in range(3))
     spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     mem = u if save_dtype == acc else torch.empty(x.shape, dtype=save_dtype, device=x.device)
     e_prev, i_prev = _initial(exc0, shape, xa), _initial(inh0, shape, xa)
     fired = (_initial(mem0, shape, xa) > thr).to(acc)
-    keep = torch.empty(shape, dtype=acc, device=x.device)
     for t in range(ends.steps):
         torch.addcmul(xa[t], e_prev, a, out=exc[t])             # E* = a E + X
         torch.mul(i_prev, b, out=inh[t]).sub_(xa[t])            # I* = b I - X
         torch.add(exc[t], inh[t], out=u[t]).mul_(tau)           # U = tau (E* + I*)
+        # The resets as snnTorch writes them (x - x r), so that inf and NaN propagate alike.
         if reset == RESET_SUBTRACT:
             u[t].addcmul_(fired, i_prev)                        # snnTorch's: U gains r I_{t-1}
             exc[t].addcmul_(fired, thr, value=-1.0)
-            inh[t].mul_(torch.mul(fired, -1.0, out=keep).add_(1.0))
+            inh[t].addcmul_(inh[t], fired, value=-1.0)
         elif reset == RESET_ZERO:
-            torch.mul(fired, -1.0, out=keep).add_(1.0)
-            exc[t].mul_(keep)
-            inh[t].mul_(keep)
-            u[t].mul_(keep)
+            for state in (exc[t], inh[t], u[t]):
+                state.addcmul_(state, fired, value=-1.0)
         if mem is not u:
             mem[t].copy_(u[t])
         # Thresholds compare the membrane at the input's precision, as the kernels do.
-        torch.gt(u[t] if x.dtype == acc else u[t].to(x.dtype), thr, out=spk[t])
+        torch.gt(u[t] if x.dtype == acc else u[t].to(x.dtype), thr_x, out=spk[t])
         fired = spk[t]
         e_prev, i_prev = exc[t], inh[t]
+    if _rounding.directed(x.dtype, save_dtype):  # each stored U_t on the side of its spike
+        _rounding.on_side_(mem, spk, thr, *_rounding.neighbours(thr, save_dtype))
     ends.clear(spk, exc, inh, u, *([] if mem is u else [mem]))
-    if spike_dtype != x.dtype:  # binary spikes: the fire bits
+    if not spike_dtype.is_floating_point:  # binary spikes: the fire bits
         spk = spk.to(spike_dtype)
     elif not _is_one(gsf):
         spk.mul_(gsf.to(acc))
-    return spk, exc.to(save_dtype), inh.to(save_dtype), mem
+    if keep_currents and keeps_currents(x.dtype, save_dtype):
+        kept = (exc, inh)
+    else:
+        kept = (x.new_empty(0, dtype=acc), x.new_empty(0, dtype=acc))
+    return spk, exc.to(save_dtype), inh.to(save_dtype), mem, *kept
 
 
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, tau,
@@ -122,3 +139,4 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
         dgsf = ends.live_sum(gs * (u > thr))
     dx = g_e.sub_(g_i).to(g_spk.dtype)
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf
+

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from tritonsnn._alpha_torch import keeps_currents
 from tritonsnn._launch import launch
+from tritonsnn._lif_torch import acc_dtype
+from tritonsnn._rounding import directed
 from tritonsnn._lif_triton import (empty_like_or_none, flat, incoming_grad, per_neuron, per_neuron_sums,
                                    per_sample, time_major)
 from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
@@ -11,12 +14,14 @@ from tritonsnn.surrogate import spec_for_kernel_id
 
 
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
-                  spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
-    """Returns (spk, exc, inh, mem), each [T, *neurons]: spikes in `spike_dtype`, the states in
-    `save_dtype`; every output past a sample's length (`lengths`, [B]) is 0."""
+                  spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool, lengths=None):
+    """Returns (spk, exc, inh, mem, exc_acc, inh_acc) as `tritonsnn._alpha_torch.alpha_forward`
+    does."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
     outs = [torch.empty(x.shape, dtype=dtype, device=x.device) for dtype in (spike_dtype, *[save_dtype] * 3)]
+    keep = keep_currents and keeps_currents(x.dtype, save_dtype)
+    outs += [torch.empty(x.shape if keep else (0,), dtype=acc_dtype(x.dtype), device=x.device) for _ in range(2)]
     if T == 0 or n == 0:
         return tuple(outs)
     x2, stride_x_t = time_major(x)
@@ -24,10 +29,12 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
     lens, m = per_sample(lengths, shape)
     launch(
         alpha_fwd_kernel, n, x.device,
-        x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), lens, *outs,
+        x2, flat(exc0), flat(inh0), flat(mem0), *(p for p, _ in params), lens, *outs[:4],
+        *(outs[4:] if keep else (None, None)),
         T, n, m, stride_x_t, *(s for _, s in params),
         RESET=reset, HAS_EXC0=exc0 is not None, HAS_INH0=inh0 is not None, HAS_MEM0=mem0 is not None,
-        HAS_LEN=lengths is not None, FP64=x.dtype == torch.float64,
+        HAS_LEN=lengths is not None, KEEP_ACC=keep, DIRECTED=directed(x.dtype, save_dtype),
+        FP64=x.dtype == torch.float64,
     )
     return tuple(outs)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from tritonsnn import _rounding
 from tritonsnn._ends import Ends
 from tritonsnn.backend import values_readable
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
@@ -38,12 +39,14 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
                 reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
     synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
-    `spike_dtype`, the state sequences in `save_dtype` (thresholds compare them as stored). With
-    `lengths` ([B], x's dim 1) every output past a sample's length is 0."""
+    `spike_dtype`, the state sequences in `save_dtype`, each membrane rounded to the side of the
+    threshold that the forward decided (`tritonsnn._rounding`). With `lengths` ([B], x's dim 1)
+    every output past a sample's length is 0."""
     ends = Ends(lengths, x.shape)
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     decay, thr = decay.to(acc), threshold.to(acc)
+    sides = _rounding.neighbours(thr, save_dtype) if _rounding.directed(x.dtype, save_dtype) else None
     spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # also the next step's reset signal
     mem = torch.empty(x.shape, dtype=save_dtype, device=x.device)
     syn = x.new_empty(0, dtype=save_dtype)
@@ -53,12 +56,14 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
     if reset_delay:
         h = x.new_empty(0, dtype=save_dtype)
-        _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input, ends.steps)
+        _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, ends.steps)
+        if sides is not None:  # each stored U_t on the side of its spike
+            _rounding.on_side_(mem, spk, thr, *sides)
     else:
         h = torch.empty(x.shape, dtype=save_dtype, device=x.device)
-        _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input, ends.steps)
+        _immediate_loop(xa, decay, thr, state, spk, mem, h, reset, reset_input, ends.steps, sides)
     ends.clear(spk, mem, *([] if reset_delay else [h]))
-    if spike_dtype != x.dtype:  # binary spikes: the fire bits
+    if not spike_dtype.is_floating_point:  # binary spikes: the fire bits
         return spk.to(spike_dtype), mem, h, syn
     if not _is_one(gsf):
         spk.mul_(gsf.to(acc))
@@ -89,18 +94,21 @@ def _at_input_precision(state, stored, x_dtype):
     return state if state.dtype == x_dtype else state.to(x_dtype)
 
 
-def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input, steps):
+def _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, steps):
     """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
-    the membrane at the input's precision (spk's dtype): for fp16/bf16 inputs that is what the
-    backward reads back, so the forward's spikes and the backward's reconstruction agree."""
+    the membrane at the input's precision (spk's dtype) with the threshold at the accumulation
+    dtype's: for fp16/bf16 inputs that is what the backward reads back, so the forward's spikes
+    and the backward's reconstruction agree. Zero resets are written as snnTorch writes them,
+    so that inf and NaN propagate alike."""
     stored_in_place = mem.dtype == xa.dtype
-    fired = ((state if mem0 is None else mem0) > thr).to(xa.dtype)  # r_t: did step t - 1 fire
+    thr_x = _rounding.comparable(thr, spk.dtype)
+    fired = (state > thr).to(xa.dtype)  # r_t: did step t - 1 fire
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
     for t in range(steps):
         out = mem[t] if stored_in_place else state
         if reset == RESET_ZERO and reset_input:
             torch.addcmul(xa[t], state, decay, out=out)
-            out.mul_(torch.mul(fired, -1.0, out=keep).add_(1.0))  # (1 - r_t) (decay U + X)
+            out.addcmul_(out, fired, value=-1.0)  # base - base r_t
         elif reset == RESET_ZERO:
             torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
             torch.addcmul(xa[t], state, keep, out=out)
@@ -110,27 +118,28 @@ def _delayed_loop(xa, decay, thr, mem0, state, spk, mem, reset, reset_input, ste
                 out.addcmul_(fired, thr, value=-1.0)
         if not stored_in_place:
             mem[t].copy_(out)
-        torch.gt(_at_input_precision(out, mem[t], spk.dtype), thr, out=spk[t])
+        torch.gt(_at_input_precision(out, mem[t], spk.dtype), thr_x, out=spk[t])
         state, fired = out, spk[t]
 
 
-def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input, steps):
-    """reset_delay=False: the step's own spike resets it at once (snnTorch's `do_reset`)."""
-    stored = state if mem0 is None else mem0
-    fired = torch.empty_like(state)
+def _immediate_loop(xa, decay, thr, state, spk, mem, h, reset, reset_input, steps, sides):
+    """reset_delay=False: the step's own spike resets it at once (snnTorch's `do_reset`). With
+    `sides` (`_rounding.neighbours`) the stored states keep the forward's decisions: h_t those of
+    the spikes, U'_t those of the next step's reset."""
+    thr_x = _rounding.comparable(thr, spk.dtype)
+    fired = (state > thr).to(state.dtype)  # r_t
     v = torch.empty_like(state)
     for t in range(steps):
-        torch.gt(stored, thr, out=fired)
         if reset == RESET_ZERO and not reset_input:
             torch.addcmul(xa[t], state, decay * (1.0 - fired), out=v)   # decay (1 - r_t) U + X
         else:
             torch.addcmul(xa[t], state, decay, out=v)
             if reset == RESET_ZERO:
-                v.mul_(1.0 - fired)                                  # (1 - r_t) (decay U + X)
+                v.addcmul_(v, fired, value=-1.0)                     # base - base r_t
             elif reset == RESET_SUBTRACT:
                 v.addcmul_(fired, thr, value=-1.0)
         h[t].copy_(v)
-        torch.gt(_at_input_precision(v, h[t], spk.dtype), thr, out=spk[t])
+        torch.gt(_at_input_precision(v, h[t], spk.dtype), thr_x, out=spk[t])
         do_reset = spk[t].to(v.dtype) - fired
         if reset == RESET_SUBTRACT:
             state = v - do_reset * thr
@@ -139,7 +148,10 @@ def _immediate_loop(xa, decay, thr, mem0, state, spk, mem, h, reset, reset_input
         else:
             state = v.clone()
         mem[t].copy_(state)
-        stored = _at_input_precision(state, mem[t], spk.dtype)
+        fired = torch.gt(_at_input_precision(state, mem[t], spk.dtype), thr_x).to(state.dtype)
+        if sides is not None:
+            _rounding.on_side_(h[t], spk[t], thr, *sides)
+            _rounding.on_side_(mem[t], fired, thr, *sides)
 
 
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
@@ -186,13 +198,13 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
             dthr += dthr_reset
     dmem0 = None
     if mem0 is not None:
-        first = decay * (prev0 <= thr).to(acc) if zero_reset else decay
+        first = decay * (1.0 - (prev0 > thr).to(acc)) if zero_reset else decay
         dmem0 = (gu[0] * first).to(mem0.dtype)
     ddecay = dgsf = None
     if param_grad:
         if reset == RESET_SUBTRACT:
             dthr -= (gu * fired_before).sum(0)
-        dgsf = ends.live_sum(gs * (u > thr))
+        dgsf = ends.live_sum(gs * _rounding.above(u, thr))
         kept = gu * (1.0 - fired_before) if zero_reset else gu
         ddecay = ends.live_sum(kept * prev)
     gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
@@ -246,3 +258,5 @@ def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset, ends):
     else:
         dthr = torch.zeros_like(gu[0])
     return gu, dthr
+
+

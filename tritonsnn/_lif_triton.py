@@ -6,6 +6,7 @@ import torch
 
 from tritonsnn._launch import launch
 from tritonsnn._lif_torch import acc_dtype
+from tritonsnn._rounding import directed
 from tritonsnn.kernels.lif import lif_bwd_kernel, lif_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
 
@@ -64,9 +65,9 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
                 reset_input: bool, spike_dtype: torch.dtype, save_dtype: torch.dtype, lengths=None):
     """Returns (spk, mem, h, syn): h is the pre-reset membrane when reset_delay=False and syn the
     synaptic current when alpha is given; each is an empty tensor otherwise. Spikes come in
-    `spike_dtype`, the state sequences in `save_dtype` (the kernel rounds on store and compares
-    thresholds with what it stored). With `lengths` ([B] int64, x's dim 1), every output past a
-    sample's length is 0."""
+    `spike_dtype`, the state sequences in `save_dtype` (the kernel rounds each membrane on store to
+    the side of the threshold it decided, `_on_side`). With `lengths` ([B] int64, x's dim 1),
+    every output past a sample's length is 0."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
     synaptic = alpha is not None
@@ -89,7 +90,7 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
         T, n, m, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_LEN=lengths is not None,
-        FP64=x.dtype == torch.float64,
+        DIRECTED=directed(x.dtype, save_dtype), FP64=x.dtype == torch.float64,
     )
     return spk, mem, h, syn
 

@@ -91,13 +91,15 @@ KERNELS = {
                   ("ALPHA_GRAD", False, ("syn_ptr", "dalpha_ptr")),
                   ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr")))),
     "alpha_fwd_kernel": KernelFlags(
-        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN"), defaults=((1,),),
+        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN", "KEEP_ACC"),
+        defaults=((1,),),
         pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
                   "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
                   "gsf_ptr": "param", "len_ptr": "i64", "spk_ptr": "spike", "exc_ptr": "state",
-                  "inh_ptr": "state", "mem_ptr": "state"},
+                  "inh_ptr": "state", "mem_ptr": "state", "exc_acc_ptr": "acc", "inh_acc_ptr": "acc"},
         optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
-                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)))),
+                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)),
+                  ("KEEP_ACC", False, ("exc_acc_ptr", "inh_acc_ptr")))),
     "alpha_bwd_kernel": KernelFlags(
         core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
         presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
@@ -187,6 +189,8 @@ def source(v: Variant):
     constexprs = dict(v.flags, BLOCK=BLOCK)
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
+    if "DIRECTED" in fn.arg_names:  # as tritonsnn._rounding.directed decides it
+        constexprs["DIRECTED"] = v.save not in ("", v.dtype, "fp64")
     if "SURROGATE" in constexprs:
         # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
         # function standing in for the user's.
@@ -274,6 +278,8 @@ TRAFFIC_CASES = {
     "synaptic_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[1]),
     "synaptic_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1]),
     "alpha_fwd": _variant("alpha_fwd_kernel", "fp32", (1,)),
+    # Learnable decays with fp16 states: the currents kept in fp32 as well.
+    "alpha_fwd_fp16_keep_currents": _variant("alpha_fwd_kernel", "fp16", (1,), ("KEEP_ACC",)),
     "alpha_bwd": _variant("alpha_bwd_kernel", "fp32", (1,)),
     # Per-sample lengths: loaded once per neuron before the loop, so the loop moves what it did.
     "leaky_fwd_lengths": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN",)),

@@ -189,8 +189,10 @@ def lapicque(
         # The scale's gradient sums the input times the step's gradient: zero past a length, but
         # whatever pads the input there (NaN, inf) must not enter it.
         x = x.masked_fill(past_end(lengths, x.shape), 0)
-    spk, mem_seq, _ = _lif(x * scale, mem, None, None, decay, threshold, gsf, reset, True, True, dtypes, surrogate,
-                           lengths)
+    # X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
+    # that the kernels' thresholds compare at the input's precision.
+    spk, mem_seq, _ = _lif((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset, True, True,
+                           dtypes, surrogate, lengths)
     return spk, mem_seq
 
 
@@ -244,12 +246,14 @@ def alpha(
     b = beta.clamp(0, 1)
     tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
-    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes)
+    keep_currents = torch.is_grad_enabled() and tau.requires_grad  # the decays will want gradients
+    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes, keep_currents)
     lengths = _checks.lengths(lengths, x)
     if not surrogate.fused:
-        return _AlphaPythonSurrogate.apply(*args, lengths, surrogate)
-    return torch.ops.tritonsnn.alpha_fwd(*args, surrogate.kernel_id, surrogate.kernel_params(x),
-                                         _seed(surrogate, x), get_backend(), lengths)
+        return _AlphaPythonSurrogate.apply(*args, lengths, surrogate)[:4]
+    outputs = torch.ops.tritonsnn.alpha_fwd(
+        *args, surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend(), lengths)
+    return outputs[:4]
 
 
 def final_state(
@@ -284,23 +288,26 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
     """Alpha with a `custom_surrogate(fn)`: the fused forward, the torch path's backward."""
 
     @staticmethod
-    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, lengths,
-                surrogate):
+    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
+                lengths, surrogate):
         warn_unfused(surrogate)
-        return torch.ops.tritonsnn.alpha_fwd(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                             spike_dtype, save_dtype, DISABLED.kernel_id,
-                                             DISABLED.kernel_params(x), None, get_backend(), lengths)
+        return torch.ops.tritonsnn.alpha_fwd(
+            x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
+            DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, lengths, surrogate = inputs
-        _, exc, inh, mem = output
+        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, _, lengths, surrogate = inputs
+        _, exc, inh, mem, exc_acc, inh_acc = output
+        if exc_acc.numel():  # the decays' gradients read the currents kept at the accumulation precision
+            exc, inh = exc_acc, inh_acc
         ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths)
         ctx.config = (reset, surrogate, x.dtype)
+        ctx.mark_non_differentiable(*output[4:])
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
+    def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_kept, _grad_inh_kept):
         mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths = ctx.saved_tensors
         reset, surrogate, x_dtype = ctx.config
         needs = ctx.needs_input_grad
@@ -315,7 +322,7 @@ class _AlphaPythonSurrogate(torch.autograd.Function):
             da, db, dtau = (ops.to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
         if param_grad:
             dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
-        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None, None
+        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None, None, None
 
 
 def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate,

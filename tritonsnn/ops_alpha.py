@@ -16,7 +16,7 @@ from tritonsnn.backend import uses_triton
 from tritonsnn.ops import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
                            to_param_shape, torch_surrogate_grad)
 
-Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
+Out6 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
@@ -24,21 +24,24 @@ Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 def alpha_fwd_torch(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
     b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
-    save_dtype: torch.dtype, lengths: Optional[Tensor],
-) -> Out4:
+    save_dtype: torch.dtype, keep_currents: bool, lengths: Optional[Tensor],
+) -> Out6:
     if x.shape[0] == 0 or x[0].numel() == 0:
-        return _outputs_like(x, spike_dtype, save_dtype)
+        return _outputs_like(x, spike_dtype, save_dtype, keep_currents)
     return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                      spike_dtype, save_dtype, lengths)
+                                      spike_dtype, save_dtype, keep_currents, lengths)
 
 
-def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype) -> Out4:
-    return tuple(x.new_empty(x.shape, dtype=d) for d in (spike_dtype, save_dtype, save_dtype, save_dtype))
+def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool) -> Out6:
+    states = tuple(x.new_empty(x.shape, dtype=d) for d in (spike_dtype, save_dtype, save_dtype, save_dtype))
+    kept = keep_currents and _alpha_torch.keeps_currents(x.dtype, save_dtype)
+    acc = _alpha_torch.acc_dtype(x.dtype)
+    return (*states, *(x.new_empty(x.shape if kept else (0,), dtype=acc) for _ in range(2)))
 
 
 @alpha_fwd_torch.register_fake
-def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, lengths):
-    return _outputs_like(x, spike_dtype, save_dtype)
+def _(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents, lengths):
+    return _outputs_like(x, spike_dtype, save_dtype, keep_currents)
 
 
 @torch.library.custom_op("tritonsnn::alpha_bwd_torch", mutates_args=())
@@ -68,17 +71,20 @@ def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a
 def alpha_fwd(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
     b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
-    save_dtype: torch.dtype, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], backend: str,
-    lengths: Optional[Tensor],
-) -> Out4:
+    save_dtype: torch.dtype, keep_currents: bool, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor],
+    backend: str, lengths: Optional[Tensor],
+) -> Out6:
     """snnTorch's Alpha neuron over `x: [T, *neurons]` with decays a, b (already clamped) and the
-    membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane): spikes
-    in `spike_dtype`, the states in `save_dtype`, zero past each sample's length (as `lif_fwd`)."""
+    membrane scale tau. Returns (spikes, excitatory current, inhibitory current, membrane, and the
+    two currents in the accumulation dtype): spikes in `spike_dtype`, the states in `save_dtype`,
+    zero past each sample's length (as `lif_fwd`). The last two are empty unless `keep_currents`
+    (the decays will need gradients) and the states are stored below the accumulation precision
+    (`tritonsnn._alpha_torch.keeps_currents`): the decays' gradients then read them."""
     if uses_triton(x.device, backend):
         return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                     spike_dtype, save_dtype, lengths)
+                                     spike_dtype, save_dtype, keep_currents, lengths)
     return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                               spike_dtype, save_dtype, lengths)
+                                               spike_dtype, save_dtype, keep_currents, lengths)
 
 
 @triton_op("tritonsnn::alpha_bwd", mutates_args=())
@@ -114,24 +120,26 @@ def alpha_bwd(
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, sg_id, sg_params,
-     sg_seed, backend, lengths) = inputs
-    _, exc, inh, mem = output
+    (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents, sg_id,
+     sg_params, sg_seed, backend, lengths) = inputs
+    _, exc, inh, mem, exc_acc, inh_acc = output
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
-    # read the currents.
+    # read the currents (at the accumulation precision when they were kept).
     decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
+    if keep_currents and _alpha_torch.keeps_currents(x.dtype, save_dtype):
+        exc, inh = exc_acc, inh_acc
     ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
                           mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths)
     ctx.config = (reset, sg_id, backend, decay_grad, x.dtype)
     ctx.set_materialize_grads(False)
 
 
-def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
+def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_acc, _grad_inh_acc):
     mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths = ctx.saved_tensors
     reset, sg_id, backend, decay_grad, x_dtype = ctx.config
     needs = ctx.needs_input_grad
     if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
-        return (None,) * 17
+        return (None,) * 18
     if grad_spk is None:
         grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
     empty = mem.new_empty(0)
@@ -142,7 +150,7 @@ def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem):
     # The membrane's initial value only decides the first reset, which is detached: no gradient.
     grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
     present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 8
+    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 9
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)

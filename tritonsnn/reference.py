@@ -121,15 +121,16 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
     decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
     acc = acc_dtype(x.dtype)
 
-    def membrane(u, x_t, reset):
-        base = x_t * scale + decay * u               # X dt / C + (1 - dt / (R C)) U
+    def membrane(u, scaled_x_t, reset):
+        base = scaled_x_t + decay * u                # X dt / C + (1 - dt / (R C)) U
         if mechanism == 0:
             return base - reset * thr.to(acc)
         if mechanism == 1:
             return base - reset * base
         return base
 
-    return _run(x.to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype,
+    # X dt / C rounded to the input's dtype, as the fused neuron feeds it to its kernels.
+    return _run((x * scale).to(x.dtype).to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype,
                 _checks.lengths(lengths, x))
 
 
