@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _rounding
-from tritonsnn._ends import Ends
+from tritonsnn._ends import Ends, past_end
 from tritonsnn._lif_torch import _is_one, acc_dtype
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
@@ -140,3 +140,43 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     dx = g_e.sub_(g_i).to(g_spk.dtype)
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf
 
+
+def alpha_jvp(tangents, x_dtype, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, tau, threshold, gsf,
+              reset: int, grad_, sg_params, lengths=None):
+    """Forward-mode derivative of `alpha_forward`: the tangents of (spk, exc, inh, mem) for the
+    tangents `(dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf)` of its inputs (None: zero), from
+    the stored states (the currents at the accumulation precision where they were kept), as
+    `tritonsnn._lif_torch.lif_jvp` does for the LIF family: resets detached, the surrogate as the
+    spike's derivative, out-of-place ops only, zero past each sample's length."""
+    acc = acc_dtype(x_dtype)
+    u = mem.to(acc)
+    shape = u.shape[1:]
+    likes = (u, u[0], u[0], a, b, tau, threshold, gsf)
+    dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = (
+        torch.zeros_like(like, dtype=acc) if t is None else t.to(acc) for t, like in zip(tangents, likes))
+    a, b, tau, thr, gsf = (p.to(acc) for p in (a, b, tau, threshold, gsf))
+    e_prev = torch.cat([_initial(exc0, shape, u).unsqueeze(0), exc_seq[:-1].to(acc)])
+    i_prev = torch.cat([_initial(inh0, shape, u).unsqueeze(0), inh_seq[:-1].to(acc)])
+    fired = torch.cat([(_initial(mem0, shape, u) > thr).unsqueeze(0), u[:-1] > thr]).to(acc)
+    fire = (u > thr).to(acc)
+    sg = grad_(u - thr, None, *sg_params)
+    d_e, d_i = dexc0, dinh0
+    outs = ([], [], [], [])
+    for t in range(u.shape[0]):
+        r = fired[t]
+        d_e_base = a * d_e + da * e_prev[t] + dx[t]
+        d_i_base = b * d_i + db * i_prev[t] - dx[t]
+        d_u = dtau * (a * e_prev[t] + b * i_prev[t]) + tau * (d_e_base + d_i_base)
+        if reset == RESET_SUBTRACT:
+            d_u = d_u + r * d_i
+            d_e, d_i = d_e_base - r * dthr, (1.0 - r) * d_i_base
+        elif reset == RESET_ZERO:
+            d_u = (1.0 - r) * d_u
+            d_e, d_i = (1.0 - r) * d_e_base, (1.0 - r) * d_i_base
+        else:
+            d_e, d_i = d_e_base, d_i_base
+        for seq, value in zip(outs, (gsf * sg[t] * (d_u - dthr) + dgsf * fire[t], d_e, d_i, d_u)):
+            seq.append(value)
+    live = None if lengths is None else ~past_end(lengths, u.shape)
+    stacked = [torch.stack(seq) for seq in outs]
+    return tuple(t if live is None else torch.where(live, t, 0.0) for t in stacked)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _rounding
-from tritonsnn._ends import Ends
+from tritonsnn._ends import Ends, past_end
 from tritonsnn.backend import values_readable
 from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
 
@@ -260,3 +260,70 @@ def _immediate_scan(gspk, g_mem, sg, u, thr, fired_before, carry, reset, ends):
     return gu, dthr
 
 
+
+def lif_jvp(tangents, x_dtype, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset: int,
+            reset_delay: bool, reset_input: bool, grad_, sg_params, lengths=None):
+    """Forward-mode derivative of `lif_forward`: the tangents of (spk, mem, syn) for the tangents
+    `(dx, dmem0, dsyn0, dalpha, ddecay, dthreshold, dgsf)` of its inputs (None: zero), from the
+    stored states, as the backward reads them. It is the forward's recurrence run on tangents:
+    the resets are constants (detached), the spike's derivative is the surrogate
+    (`grad_(x, None, *sg_params)`), and with reset_delay=False the same-step reset is
+    differentiated as in the backward. Out-of-place ops only, so that `torch.func.jacfwd` can
+    vmap it over a batch of tangents; zero past each sample's length (syn's tangent is None
+    without a synaptic current)."""
+    acc = acc_dtype(x_dtype)
+    u = (mem if reset_delay else h).to(acc)  # the pre-reset membrane, as stored
+    shape = u.shape[1:]
+    params = (alpha, decay, threshold, gsf)
+    likes = (u, u[0], u[0], *(u.new_zeros(()) if p is None else p for p in params))
+    dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = (
+        torch.zeros_like(like, dtype=acc) if t is None else t.to(acc) for t, like in zip(tangents, likes))
+    decay, thr, gsf = decay.to(acc), threshold.to(acc), gsf.to(acc)
+    prev = torch.cat([(u.new_zeros(shape) if mem0 is None else mem0.to(acc)).unsqueeze(0), mem[:-1].to(acc)])
+    fired_before = (prev > thr).to(acc)
+    fire = (u > thr).to(acc)
+    sg = grad_(u - thr, None, *sg_params)
+    d_syn = None
+    if alpha is not None:
+        d_syn = _current_tangents(dx, dsyn0, dalpha, syn, syn0, alpha.to(acc), acc)
+    d_in = dx if d_syn is None else d_syn
+    d_post = dmem0  # tangent of the state before the step
+    d_spk, d_mem = [], []
+    for t in range(u.shape[0]):
+        r = fired_before[t]
+        base = decay * d_post + ddecay * prev[t]
+        if reset == RESET_SUBTRACT:
+            d_v = base + d_in[t] - r * dthr
+        elif reset == RESET_ZERO and not reset_input:
+            d_v = (1.0 - r) * base + d_in[t]
+        elif reset == RESET_ZERO:
+            d_v = (1.0 - r) * (base + d_in[t])
+        else:
+            d_v = base + d_in[t]
+        d_spk.append(gsf * sg[t] * (d_v - dthr) + dgsf * fire[t])
+        d_post = d_v if reset_delay else _immediate_post_tangent(d_v, dthr, u[t], sg[t], fire[t] - r, thr, reset)
+        d_mem.append(d_post)
+    live = None if lengths is None else ~past_end(lengths, u.shape)
+    out = [torch.stack(d_spk), torch.stack(d_mem), d_syn]
+    return tuple(t if t is None or live is None else torch.where(live, t, 0.0) for t in out)
+
+
+def _current_tangents(dx, dsyn0, dalpha, syn, syn0, alpha, acc):
+    """Tangents of the synaptic current I_t = alpha I_{t-1} + X_t, for every step."""
+    prev = torch.cat([(syn.new_zeros(syn.shape[1:], dtype=acc) if syn0 is None else syn0.to(acc)).unsqueeze(0),
+                      syn[:-1].to(acc)])
+    d_i, out = dsyn0, []
+    for t in range(dx.shape[0]):
+        d_i = alpha * d_i + dalpha * prev[t] + dx[t]
+        out.append(d_i)
+    return torch.stack(out)
+
+
+def _immediate_post_tangent(d_v, dthr, u, sg, d, thr, reset):
+    """Tangent of the state after a same-step reset (reset_delay=False), U' = U - d (thr or U),
+    with d = H(U - thr) - r differentiated through the surrogate (as `_immediate_scan` does)."""
+    if reset == RESET_SUBTRACT:
+        return (1.0 - thr * sg) * d_v + (thr * sg - d) * dthr
+    if reset == RESET_ZERO:
+        return (1.0 - d - u * sg) * d_v + u * sg * dthr
+    return d_v

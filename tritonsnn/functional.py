@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _alpha_torch, _checks, _lif_torch, ops
+from tritonsnn import _alpha_torch, _checks, _forward_ad, _lif_torch, ops
 from tritonsnn._ends import last_steps, past_end
 from tritonsnn import ops_alpha  # noqa: F401  (registers torch.ops.tritonsnn.alpha_fwd / alpha_bwd)
 from tritonsnn.backend import get_backend
@@ -250,9 +250,15 @@ def alpha(
     args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes, keep_currents)
     lengths = _checks.lengths(lengths, x)
     if not surrogate.fused:
-        return _AlphaPythonSurrogate.apply(*args, lengths, surrogate)[:4]
+        forward_ad = _forward_ad.active(x, syn_exc, syn_inh, a, b, tau, threshold, gsf)
+        function = _AlphaPythonSurrogateForwardAD if forward_ad else _AlphaPythonSurrogate
+        return function.apply(*args, lengths, surrogate)[:4]
+    seed = _seed(surrogate, x)
     outputs = torch.ops.tritonsnn.alpha_fwd(
-        *args, surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend(), lengths)
+        *args, surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
+    if _forward_ad.active(x, syn_exc, syn_inh, a, b, tau, threshold, gsf):
+        return _forward_ad.with_alpha_tangents(outputs, x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset,
+                                               surrogate, seed, lengths)
     return outputs[:4]
 
 
@@ -330,13 +336,20 @@ def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_
     """The fused LIF op with a resolved surrogate, the (spike, save) dtypes and checked lengths.
     Returns (spk, mem_seq, syn_seq)."""
     if not surrogate.fused:
-        spk, mem_seq, _, syn_seq = _LIFPythonSurrogate.apply(
+        forward_ad = _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf)
+        function = _LIFPythonSurrogateForwardAD if forward_ad else _LIFPythonSurrogate
+        spk, mem_seq, _, syn_seq = function.apply(
             x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, lengths,
             surrogate)
         return spk, mem_seq, syn_seq
-    spk, mem_seq, _, syn_seq = torch.ops.tritonsnn.lif_fwd(
+    seed = _seed(surrogate, x)
+    outputs = torch.ops.tritonsnn.lif_fwd(
         x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
-        surrogate.kernel_id, surrogate.kernel_params(x), _seed(surrogate, x), get_backend(), lengths)
+        surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
+    if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
+        outputs = _forward_ad.with_lif_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf, reset,
+                                                reset_delay, reset_input, surrogate, seed, lengths)
+    spk, mem_seq, _, syn_seq = outputs
     return spk, mem_seq, syn_seq
 
 
@@ -385,3 +398,45 @@ class _LIFPythonSurrogate(torch.autograd.Function):
         if param_grad:
             ddecay, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
         return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None, None
+
+
+class _AlphaPythonSurrogateForwardAD(_AlphaPythonSurrogate):
+    """`_AlphaPythonSurrogate` with forward-mode AD, used while forward AD records (Dynamo cannot
+    trace a custom jvp, so the compiled path keeps the plain class)."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _AlphaPythonSurrogate.setup_context(ctx, inputs, output)
+        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, _, _, _, _, lengths, _ = inputs
+        _, exc, inh, mem, exc_acc, inh_acc = output
+        if exc_acc.numel():
+            exc, inh = exc_acc, inh_acc
+        ctx.save_for_forward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
+        ctx.lengths = lengths
+
+    @staticmethod
+    def jvp(ctx, dx, dexc0, dinh0, _dmem0, da, db, dtau, dthr, dgsf, *_):
+        reset, surrogate, x_dtype = ctx.config
+        tangents = _forward_ad.alpha_tangents((dx, dexc0, dinh0, da, db, dtau, dthr, dgsf), x_dtype,
+                                              *ctx.saved_tensors, (reset, surrogate, None, ctx.lengths))
+        return (*tangents, None, None)
+
+
+class _LIFPythonSurrogateForwardAD(_LIFPythonSurrogate):
+    """`_LIFPythonSurrogate` with forward-mode AD (see `_AlphaPythonSurrogateForwardAD`)."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _LIFPythonSurrogate.setup_context(ctx, inputs, output)
+        x, mem0, syn0, alpha, decay, threshold, gsf, *_, lengths, _ = inputs
+        _, mem_seq, h, syn_seq = output
+        ctx.save_for_forward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.lengths = lengths
+
+    @staticmethod
+    def jvp(ctx, dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, *_):
+        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
+        d_spk, d_mem, d_syn = _forward_ad.lif_tangents(
+            (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf), x_dtype, *ctx.saved_tensors,
+            (reset, reset_delay, reset_input, surrogate, None, ctx.lengths))
+        return d_spk, d_mem, None, d_syn
