@@ -234,7 +234,8 @@ def storage_dtypes(x: torch.Tensor, spike_dtype, save_dtype, gsf: torch.Tensor,
     the consumer): such spikes carry no gradient, so they are refused while any tensor in
     `differentiable` requires grad, and graded spikes (graded_spikes_factor != 1) cannot be
     binary. `save_dtype` may be any floating dtype, e.g. torch.bfloat16 under fp32 inputs: the
-    math stays in fp32, the stored membrane is rounded, and thresholds compare it as stored."""
+    math stays in fp32, and each stored membrane is rounded on the side of the threshold the
+    forward decided (`tritonsnn._rounding`)."""
     storage_options(spike_dtype, save_dtype)
     spike_dtype = x.dtype if spike_dtype is None else spike_dtype
     if spike_dtype != x.dtype and spike_dtype not in BINARY_SPIKE_DTYPES:

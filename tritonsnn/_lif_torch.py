@@ -148,7 +148,7 @@ def _immediate_loop(xa, decay, thr, state, spk, mem, h, reset, reset_input, step
         else:
             state = v.clone()
         mem[t].copy_(state)
-        fired = torch.gt(_at_input_precision(state, mem[t], spk.dtype), thr_x).to(state.dtype)
+        torch.gt(_at_input_precision(state, mem[t], spk.dtype), thr_x, out=fired)  # r_{t+1}
         if sides is not None:
             _rounding.on_side_(h[t], spk[t], thr, *sides)
             _rounding.on_side_(mem[t], fired, thr, *sides)

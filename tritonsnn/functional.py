@@ -55,7 +55,8 @@ def leaky(
             byte (inference only: they carry no gradient; graded_spikes_factor must be 1).
         save_dtype: dtype of the state sequences returned and saved for the backward (default
             x's dtype). torch.bfloat16 under fp32 input halves the membrane's memory and traffic;
-            the math stays fp32 and thresholds compare the membrane as stored.
+            the math and the spikes stay fp32's, and each stored membrane is rounded on the side
+            of the threshold the forward decided, so the backward sees the forward's spikes.
         lengths: per-sample sequence lengths for a padded batch `x: [T, B, ...]`: an integer
             tensor `[B]` with values in [0, T] (on x's device or the CPU). Sample b runs steps
             0 .. lengths[b] - 1; past them its spikes and states are returned as 0 and no
