@@ -1,13 +1,19 @@
-"""Triton kernels of tritonsnn (installed as `tritonsnn.kernels`); launchers live in `tritonsnn`."""
-from .alpha import alpha_bwd_kernel, alpha_fwd_kernel
+"""The fused kernels of tritonsnn and everything each family needs beside them (installed as
+`tritonsnn.kernels`; `kernels/README.md` has the layout, each family's README its equations).
+
+One folder per kernel family — `lif/` (Leaky, Synaptic, Lapicque) and `alpha/` (Alpha) — holds
+its `@triton.jit` kernels, their launchers, the vectorised torch twin that CPU tensors run, the
+`torch.library` ops with their fakes and autograd, the entry point `tritonsnn.functional` calls,
+and the naive reference the tests hold them to. Shared by the families: `common.py` (device
+functions), `surrogates.py` (surrogate gradients), `codes.py` (the integer codes). `bits.py`
+packs binary activations for `tritonsnn.nn`.
+"""
+from .alpha.kernels import alpha_bwd_kernel, alpha_fwd_kernel
 from .bits import pack_bits_kernel, unpack_bits_kernel
-from .lif import RESET_NONE, RESET_SUBTRACT, RESET_ZERO, lif_bwd_kernel, lif_fwd_kernel
+from .lif.kernels import lif_bwd_kernel, lif_fwd_kernel
 from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
 
 __all__ = [
-    "RESET_NONE",
-    "RESET_SUBTRACT",
-    "RESET_ZERO",
     "SURROGATE_IDS",
     "alpha_bwd_kernel",
     "alpha_fwd_kernel",

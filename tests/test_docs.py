@@ -24,8 +24,10 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 @pytest.mark.parametrize("module", [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque,
-                                    tritonsnn.interop, tritonsnn.reference, tritonsnn._neuron, tritonsnn.nn,
+                                    tritonsnn.interop, tritonsnn._neuron, tritonsnn.nn,
                                     importlib.import_module("tritonsnn.alpha"),
+                                    importlib.import_module("tritonsnn.kernels.lif.naive"),
+                                    importlib.import_module("tritonsnn.kernels.alpha.naive"),
                                     tritonsnn.surrogate, tritonsnn.backend])
 def test_docstring_examples(module):
     previous = tritonsnn.get_backend()

@@ -155,7 +155,7 @@ def test_opcheck_alpha(backend_name, decays_learnable, lengths):
 
 
 def test_incoming_gradient_broadcast_over_neurons_stays_a_view():
-    from tritonsnn._lif_triton import incoming_grad
+    from tritonsnn._launch import incoming_grad
 
     g = torch.tensor(2.0).expand(5, 3, 4)  # what spk.sum() hands the backward
     g2, stride_t, bcast = incoming_grad(g)

@@ -8,20 +8,19 @@ import numbers
 import torch
 from torch._subclasses.fake_tensor import is_fake
 
-from tritonsnn._lif_torch import acc_dtype
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn.backend import values_readable
-
-RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
+from tritonsnn.kernels.codes import RESET_CODES
 
 
 def reset_code(reset_mechanism: str) -> int:
     """snnTorch's reset_mechanism name as the kernels' integer code."""
-    if reset_mechanism not in RESET_MECHANISMS:
+    if reset_mechanism not in RESET_CODES:
         raise ValueError(
-            f"reset_mechanism must be one of {', '.join(repr(k) for k in RESET_MECHANISMS)}, "
+            f"reset_mechanism must be one of {', '.join(repr(k) for k in RESET_CODES)}, "
             f"got {reset_mechanism!r}"
         )
-    return RESET_MECHANISMS[reset_mechanism]
+    return RESET_CODES[reset_mechanism]
 
 
 def time_major_input(x: object, name: str = "x") -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Per-sample sequence ends: which steps of a `[T, B, ...]` sequence lie past each sample's
-length on the torch paths (the kernels do the same per neuron, in registers: `_live` and
-`_step_mask` in `kernels/lif.py`), and the state after each sample's last step.
+length on the torch paths (the kernels do the same per neuron, in registers: `live` and
+`step_mask` in `kernels/common.py`), and the state after each sample's last step.
 
 A sample that has ended stays ended, so its state may run on unobserved (it feeds nothing but
 its own later, cleared, steps): outputs past the end are zeroed, and so are the gradients that

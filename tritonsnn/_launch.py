@@ -1,5 +1,6 @@
 """How the fused kernels are launched: autotuned block size and warps on a GPU, a fixed small
-block in Triton's interpreter, one launch path for every kernel.
+block in Triton's interpreter, one launch path for every kernel; and how every family lays its
+tensors out for them (time-major `[T, N]` sequences, per-neuron or scalar parameters).
 
 Each program owns BLOCK neurons and walks the whole time loop, so parallelism comes from the
 neurons alone and the right BLOCK trades programs per SM against elements (vector width) per
@@ -16,6 +17,8 @@ import os
 import torch
 import triton
 from torch.library import wrap_triton
+
+from tritonsnn._dtypes import acc_dtype
 
 # (neurons per program, warps): 1 to 8 fp32 elements per thread, 4 or 8 warps.
 CONFIGS = ((128, 4), (256, 4), (512, 4), (1024, 4), (256, 8), (512, 8), (1024, 8), (2048, 8))
@@ -64,3 +67,53 @@ def launch(kernel, n: int, device: torch.device, *args, **kwargs) -> None:
     else:
         block, warps = config
         wrap_triton(kernel)[(triton.cdiv(n, block),)](*args, **kwargs, BLOCK=block, num_warps=warps)
+
+
+def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """`t` as a `[T, N]` matrix whose neurons are contiguous, and its time stride (no copy when
+    only the time dimension is strided, e.g. a slice along T)."""
+    t2 = t.reshape(t.shape[0], -1)
+    if t2.shape[1] > 1 and t2.stride(1) != 1:
+        t2 = t2.contiguous()
+    return t2, t2.stride(0)
+
+
+def incoming_grad(g: torch.Tensor | None) -> tuple[torch.Tensor | None, int, bool]:
+    """An incoming gradient as the backward kernels read it: `(g as [T, N], time stride,
+    broadcast)`. A gradient with stride 0 across the neurons (from `.sum()` or `.mean()`) stays
+    a view of its one value per step (broadcast=True) instead of being materialised."""
+    if g is None:
+        return None, 0, False
+    g2 = g.reshape(g.shape[0], -1)  # a view for stride-0 neuron dimensions too
+    if g2.shape[1] > 1 and g2.stride(1) == 0:
+        return g2, g2.stride(0), True
+    g2, stride_t = time_major(g2)
+    return g2, stride_t, False
+
+
+def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
+    """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
+    if p.numel() == 1:
+        return p.reshape(1), 0
+    return p.expand(shape).reshape(-1), 1
+
+
+def flat(t: torch.Tensor | None) -> torch.Tensor | None:
+    """An initial state as the kernels read it: contiguous `[N]` (None stays None)."""
+    return None if t is None else t.reshape(-1).contiguous()
+
+
+def empty_like_or_none(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A contiguous output buffer shaped like `t` (a gradient for it), None for None."""
+    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
+
+
+def per_sample(lengths: torch.Tensor | None, shape: torch.Size) -> tuple[torch.Tensor | None, int]:
+    """Sequence lengths as the kernels read them: `[B]` (x's dim 1) and the neurons per sample M,
+    so that neuron n of the flattened `[T, N]` layout belongs to sample n // M."""
+    return lengths, shape[1:].numel() if lengths is not None else 1
+
+
+def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | None:
+    """A buffer for one parameter's per-neuron gradient sums, in the accumulation dtype."""
+    return torch.empty(shape, dtype=acc_dtype(like.dtype), device=like.device) if wanted else None

@@ -14,6 +14,7 @@ from torch import nn
 
 from tritonsnn import _checks
 from tritonsnn._ends import last_steps
+from tritonsnn.kernels.codes import RESET_CODES
 from tritonsnn.surrogate import DISABLED, LIFHeaviside, Surrogate, atan, resolve
 
 STEP_MODES = ("single", "multi")
@@ -36,7 +37,7 @@ class SpikingNeuron(nn.Module):
         {'subtract': 0, 'zero': 1, 'none': 2}
     """
 
-    reset_dict = dict(_checks.RESET_MECHANISMS)  # snnTorch's public name -> code table
+    reset_dict = dict(RESET_CODES)  # snnTorch's public name -> code table
 
     def __init__(
         self,

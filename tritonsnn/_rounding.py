@@ -1,5 +1,5 @@
-"""Thresholds against rounded states, on the torch paths: the twin of `_stored`, `_neighbours`
-and `_on_side` in `kernels/lif.py`.
+"""Thresholds against rounded states, on the torch paths: the twin of `stored`, `neighbours`
+and `on_side` in `kernels/common.py`.
 
 The forward decides every spike and reset on the membrane rounded to the input's dtype, compared
 with the threshold in the accumulation dtype; the backward rebuilds those decisions from the

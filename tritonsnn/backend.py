@@ -86,3 +86,9 @@ def values_readable(t: torch.Tensor) -> bool:
     would stall the device each call, and under torch.compile or torch.export the values are
     symbolic, where a read would break the graph."""
     return t.device.type == "cpu" and not torch.compiler.is_compiling() and not is_fake(t)
+
+
+def is_one(t: torch.Tensor) -> bool:
+    """True for a readable scalar equal to 1 (the common graded_spikes_factor: the torch paths
+    skip a pass over the spikes)."""
+    return values_readable(t) and t.numel() == 1 and t.item() == 1.0

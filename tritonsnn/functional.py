@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _alpha_torch, _checks, _forward_ad, _lif_torch, ops
+from tritonsnn import _checks
 from tritonsnn._ends import last_steps, past_end
-from tritonsnn import ops_alpha  # noqa: F401  (registers torch.ops.tritonsnn.alpha_fwd / alpha_bwd)
-from tritonsnn.backend import get_backend
-from tritonsnn.surrogate import DISABLED, custom_grad, resolve, warn_unfused
+from tritonsnn.kernels.alpha import dispatch as alpha_family
+from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.surrogate import resolve
 
 __all__ = ["alpha", "final_state", "lapicque", "leaky", "synaptic"]
 
@@ -81,7 +81,7 @@ def leaky(
     x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
-    spk, mem_seq, _ = _lif(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
+    spk, mem_seq, _ = lif_family.run(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
                            bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
     return spk, mem_seq
 
@@ -138,7 +138,7 @@ def synaptic(
     syn = _checks.state(syn, x, "syn")
     alpha = _checks.parameter(alpha, x, "alpha")
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
-    spk, mem_seq, syn_seq = _lif(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
+    spk, mem_seq, syn_seq = lif_family.run(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
                                  reset, bool(reset_delay), True, dtypes, surrogate, _checks.lengths(lengths, x))
     return spk, syn_seq, mem_seq
 
@@ -192,7 +192,7 @@ def lapicque(
         x = x.masked_fill(past_end(lengths, x.shape), 0)
     # X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
     # that the kernels' thresholds compare at the input's precision.
-    spk, mem_seq, _ = _lif((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset, True, True,
+    spk, mem_seq, _ = lif_family.run((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset, True, True,
                            dtypes, surrogate, lengths)
     return spk, mem_seq
 
@@ -247,20 +247,8 @@ def alpha(
     b = beta.clamp(0, 1)
     tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
-    keep_currents = torch.is_grad_enabled() and tau.requires_grad  # the decays will want gradients
-    args = (x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, *dtypes, keep_currents)
-    lengths = _checks.lengths(lengths, x)
-    if not surrogate.fused:
-        forward_ad = _forward_ad.active(x, syn_exc, syn_inh, a, b, tau, threshold, gsf)
-        function = _AlphaPythonSurrogateForwardAD if forward_ad else _AlphaPythonSurrogate
-        return function.apply(*args, lengths, surrogate)[:4]
-    seed = _seed(surrogate, x)
-    outputs = torch.ops.tritonsnn.alpha_fwd(
-        *args, surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
-    if _forward_ad.active(x, syn_exc, syn_inh, a, b, tau, threshold, gsf):
-        return _forward_ad.with_alpha_tangents(outputs, x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset,
-                                               surrogate, seed, lengths)
-    return outputs[:4]
+    return alpha_family.run(x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, dtypes, surrogate,
+                            _checks.lengths(lengths, x))
 
 
 def final_state(
@@ -290,154 +278,3 @@ def final_state(
     initial = _checks.state(initial, seq, "initial")
     return last_steps(seq, _checks.lengths(lengths, seq), initial)
 
-
-class _AlphaPythonSurrogate(torch.autograd.Function):
-    """Alpha with a `custom_surrogate(fn)`: the fused forward, the torch path's backward."""
-
-    @staticmethod
-    def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
-                lengths, surrogate):
-        warn_unfused(surrogate)
-        return torch.ops.tritonsnn.alpha_fwd(
-            x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
-            DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, _, lengths, surrogate = inputs
-        _, exc, inh, mem, exc_acc, inh_acc = output
-        if exc_acc.numel():  # the decays' gradients read the currents kept at the accumulation precision
-            exc, inh = exc_acc, inh_acc
-        ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths)
-        ctx.config = (reset, surrogate, x.dtype)
-        ctx.mark_non_differentiable(*output[4:])
-        ctx.set_materialize_grads(False)
-
-    @staticmethod
-    def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_kept, _grad_inh_kept):
-        mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths = ctx.saved_tensors
-        reset, surrogate, x_dtype = ctx.config
-        needs = ctx.needs_input_grad
-        if grad_spk is None:
-            grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
-        decay_grad = bool(needs[4] or needs[5] or needs[6])
-        param_grad = bool(needs[7] or needs[8])
-        dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = _alpha_torch.alpha_backward(
-            grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
-            threshold, gsf, reset, custom_grad(surrogate.fn), (), param_grad, decay_grad, lengths)
-        if decay_grad:
-            da, db, dtau = (ops.to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
-        if param_grad:
-            dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
-        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None, None, None
-
-
-def _lif(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate,
-         lengths):
-    """The fused LIF op with a resolved surrogate, the (spike, save) dtypes and checked lengths.
-    Returns (spk, mem_seq, syn_seq)."""
-    if not surrogate.fused:
-        forward_ad = _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf)
-        function = _LIFPythonSurrogateForwardAD if forward_ad else _LIFPythonSurrogate
-        spk, mem_seq, _, syn_seq = function.apply(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, lengths,
-            surrogate)
-        return spk, mem_seq, syn_seq
-    seed = _seed(surrogate, x)
-    outputs = torch.ops.tritonsnn.lif_fwd(
-        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
-        surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
-    if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
-        outputs = _forward_ad.with_lif_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf, reset,
-                                                reset_delay, reset_input, surrogate, seed, lengths)
-    spk, mem_seq, _, syn_seq = outputs
-    return spk, mem_seq, syn_seq
-
-
-def _seed(surrogate, x):
-    """A stochastic surrogate's noise comes from a seed drawn now, from torch's generator (so
-    torch.manual_seed reproduces it); None for every other surrogate."""
-    return torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
-
-
-class _LIFPythonSurrogate(torch.autograd.Function):
-    """A neuron with a `custom_surrogate(fn)`: the fused forward, then the backward of the torch
-    path with the user's Python gradient (it cannot run inside a kernel)."""
-
-    @staticmethod
-    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-                spike_dtype, save_dtype, lengths, surrogate):
-        warn_unfused(surrogate)
-        return torch.ops.tritonsnn.lif_fwd(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, lengths,
-         surrogate) = inputs
-        _, mem_seq, h, syn_seq = output
-        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths)
-        ctx.config = (reset, reset_delay, reset_input, surrogate, x.dtype)
-        ctx.mark_non_differentiable(h)
-        ctx.set_materialize_grads(False)
-
-    @staticmethod
-    def backward(ctx, grad_spk, grad_mem, _, grad_syn):
-        mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths = ctx.saved_tensors
-        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
-        needs = ctx.needs_input_grad
-        if grad_spk is None:
-            grad_spk = torch.zeros(mem_seq.shape, dtype=x_dtype, device=mem_seq.device)
-        param_grad = bool(needs[4] or needs[5] or needs[6])
-        alpha_grad = bool(needs[3])
-        dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = _lif_torch.lif_backward(
-            grad_spk, grad_mem, grad_syn, mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold,
-            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad, lengths)
-        if alpha_grad:
-            dalpha = ops.to_param_shape(dalpha, alpha)
-        if param_grad:
-            ddecay, dthr, dgsf = (ops.to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
-        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None, None
-
-
-class _AlphaPythonSurrogateForwardAD(_AlphaPythonSurrogate):
-    """`_AlphaPythonSurrogate` with forward-mode AD, used while forward AD records (Dynamo cannot
-    trace a custom jvp, so the compiled path keeps the plain class)."""
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _AlphaPythonSurrogate.setup_context(ctx, inputs, output)
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, _, _, _, _, lengths, _ = inputs
-        _, exc, inh, mem, exc_acc, inh_acc = output
-        if exc_acc.numel():
-            exc, inh = exc_acc, inh_acc
-        ctx.save_for_forward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
-        ctx.lengths = lengths
-
-    @staticmethod
-    def jvp(ctx, dx, dexc0, dinh0, _dmem0, da, db, dtau, dthr, dgsf, *_):
-        reset, surrogate, x_dtype = ctx.config
-        tangents = _forward_ad.alpha_tangents((dx, dexc0, dinh0, da, db, dtau, dthr, dgsf), x_dtype,
-                                              *ctx.saved_tensors, (reset, surrogate, None, ctx.lengths))
-        return (*tangents, None, None)
-
-
-class _LIFPythonSurrogateForwardAD(_LIFPythonSurrogate):
-    """`_LIFPythonSurrogate` with forward-mode AD (see `_AlphaPythonSurrogateForwardAD`)."""
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _LIFPythonSurrogate.setup_context(ctx, inputs, output)
-        x, mem0, syn0, alpha, decay, threshold, gsf, *_, lengths, _ = inputs
-        _, mem_seq, h, syn_seq = output
-        ctx.save_for_forward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
-        ctx.lengths = lengths
-
-    @staticmethod
-    def jvp(ctx, dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, *_):
-        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
-        d_spk, d_mem, d_syn = _forward_ad.lif_tangents(
-            (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf), x_dtype, *ctx.saved_tensors,
-            (reset, reset_delay, reset_input, surrogate, None, ctx.lengths))
-        return d_spk, d_mem, None, d_syn

@@ -1,6 +1,6 @@
 """The fused Alpha neuron as `torch.library` operators: `torch.ops.tritonsnn.alpha_fwd` /
 `alpha_bwd` (`triton_op`s, Triton launch through `wrap_triton`) and their opaque torch twins,
-registered like the LIF family's (see `tritonsnn.ops`)."""
+registered like the LIF family's (see `tritonsnn.kernels.lif.op`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,12 +9,14 @@ import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import _alpha_torch, surrogate
-from tritonsnn._alpha_triton import alpha_backward as _triton_alpha_backward
-from tritonsnn._alpha_triton import alpha_forward as _triton_alpha_forward
+from tritonsnn import surrogate
+from tritonsnn._dtypes import acc_dtype
+from tritonsnn._registration import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
+                                     to_param_shape, torch_surrogate_grad)
 from tritonsnn.backend import uses_triton
-from tritonsnn.ops import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
-                           to_param_shape, torch_surrogate_grad)
+from tritonsnn.kernels.alpha import torch_path
+from tritonsnn.kernels.alpha.launch import alpha_backward as _triton_alpha_backward
+from tritonsnn.kernels.alpha.launch import alpha_forward as _triton_alpha_forward
 
 Out6 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -28,14 +30,14 @@ def alpha_fwd_torch(
 ) -> Out6:
     if x.shape[0] == 0 or x[0].numel() == 0:
         return _outputs_like(x, spike_dtype, save_dtype, keep_currents)
-    return _alpha_torch.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
+    return torch_path.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
                                       spike_dtype, save_dtype, keep_currents, lengths)
 
 
 def _outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool) -> Out6:
     states = tuple(x.new_empty(x.shape, dtype=d) for d in (spike_dtype, save_dtype, save_dtype, save_dtype))
-    kept = keep_currents and _alpha_torch.keeps_currents(x.dtype, save_dtype)
-    acc = _alpha_torch.acc_dtype(x.dtype)
+    kept = keep_currents and torch_path.keeps_currents(x.dtype, save_dtype)
+    acc = acc_dtype(x.dtype)
     return (*states, *(x.new_empty(x.shape if kept else (0,), dtype=acc) for _ in range(2)))
 
 
@@ -52,7 +54,7 @@ def alpha_bwd_torch(
     reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
     param_grad: bool, decay_grad: bool, lengths: Optional[Tensor],
 ) -> Out8:
-    grads = _alpha_torch.alpha_backward(
+    grads = torch_path.alpha_backward(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
         gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device),
         surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad, lengths)
@@ -79,7 +81,7 @@ def alpha_fwd(
     two currents in the accumulation dtype): spikes in `spike_dtype`, the states in `save_dtype`,
     zero past each sample's length (as `lif_fwd`). The last two are empty unless `keep_currents`
     (the decays will need gradients) and the states are stored below the accumulation precision
-    (`tritonsnn._alpha_torch.keeps_currents`): the decays' gradients then read them."""
+    (`torch_path.keeps_currents`): the decays' gradients then read them."""
     if uses_triton(x.device, backend):
         return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
                                      spike_dtype, save_dtype, keep_currents, lengths)
@@ -126,7 +128,7 @@ def _setup_context(ctx, inputs, output) -> None:
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
     # read the currents (at the accumulation precision when they were kept).
     decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
-    if keep_currents and _alpha_torch.keeps_currents(x.dtype, save_dtype):
+    if keep_currents and torch_path.keeps_currents(x.dtype, save_dtype):
         exc, inh = exc_acc, inh_acc
     ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
                           mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths)

@@ -1,4 +1,4 @@
-"""The fused ops as `torch.library` operators in the `tritonsnn` namespace.
+"""The LIF family's fused ops as `torch.library` operators in the `tritonsnn` namespace.
 
 `torch.ops.tritonsnn.lif_fwd` / `lif_bwd` run the first-order LIF family (Leaky, Synaptic,
 Lapicque). They are `triton_op`s: on the Triton path they launch the kernels through
@@ -14,35 +14,22 @@ own derivative is a clear error (double backward through a fused neuron is not s
 """
 from __future__ import annotations
 
-import functools
-import math
 from typing import Optional
 
 import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import _lif_torch, surrogate
-from tritonsnn._lif_triton import lif_backward as _triton_lif_backward
-from tritonsnn._lif_triton import lif_forward as _triton_lif_forward
+from tritonsnn import surrogate
+from tritonsnn._registration import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
+                                     to_param_shape, torch_surrogate_grad)
 from tritonsnn.backend import uses_triton
-from tritonsnn.surrogate import spec_for_kernel_id
+from tritonsnn.kernels.lif import torch_path
+from tritonsnn.kernels.lif.launch import lif_backward as _triton_lif_backward
+from tritonsnn.kernels.lif.launch import lif_forward as _triton_lif_forward
 
 Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out7 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
-
-
-def fake_per_neuron(grad: Tensor, present: bool) -> Tensor:
-    """Fake of a per-neuron gradient sum (accumulation dtype of the incoming gradient `[T, ...]`),
-    or an empty tensor (in the gradient's dtype)."""
-    if not present:
-        return grad.new_empty(0)
-    return grad.new_empty(grad.shape[1:], dtype=_lif_torch.acc_dtype(grad.dtype))
-
-
-def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
-    """Fake of the gradient of an optional input: shaped like it, or empty when it is absent."""
-    return mem.new_empty(0) if t is None else torch.empty_like(t)
 
 
 def _fwd_outputs_like(x: Tensor, reset_delay: bool, synaptic: bool, spike_dtype: torch.dtype,
@@ -62,7 +49,7 @@ def lif_fwd_torch(
 ) -> Out4:
     if x.shape[0] == 0 or x[0].numel() == 0:
         return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
-    return _lif_torch.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
+    return torch_path.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
                                   reset_input, spike_dtype, save_dtype, lengths)
 
 
@@ -70,23 +57,6 @@ def lif_fwd_torch(
 def _(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, spike_dtype, save_dtype,
       lengths):
     return _fwd_outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
-
-
-def surrogate_floats(sg_id: int, sg_params: Tensor, module_slope: float) -> tuple[float, ...]:
-    """The surrogate's parameters as floats for the torch path; NaN is the module-level slope."""
-    n = len(spec_for_kernel_id(sg_id).params)
-    return tuple(module_slope if math.isnan(p) else p for p in sg_params.tolist()[:n])
-
-
-def torch_surrogate_grad(sg_id: int, sg_seed: Optional[Tensor], device: torch.device):
-    """The torch twin of kernel surrogate `sg_id` as grad_(x, g, *params); the stochastic one
-    draws from a generator seeded with the forward's seed (same statistics as the kernel's
-    Philox stream, not the same numbers)."""
-    spec = spec_for_kernel_id(sg_id)
-    if not spec.stochastic:
-        return spec.grad_
-    generator = torch.Generator(device).manual_seed(int(sg_seed.item()))
-    return functools.partial(spec.grad_, generator=generator)
 
 
 @torch.library.custom_op("tritonsnn::lif_bwd_torch", mutates_args=())
@@ -97,7 +67,7 @@ def lif_bwd_torch(
     sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float, param_grad: bool,
     alpha_grad: bool, lengths: Optional[Tensor],
 ) -> Out7:
-    grads = _lif_torch.lif_backward(
+    grads = torch_path.lif_backward(
         grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, reset,
         reset_delay, reset_input, torch_surrogate_grad(sg_id, sg_seed, mem.device),
         surrogate_floats(sg_id, sg_params, module_slope), param_grad, alpha_grad, lengths,
@@ -135,14 +105,6 @@ def lif_fwd(
                                    reset_input, spike_dtype, save_dtype, lengths)
     return torch.ops.tritonsnn.lif_fwd_torch(x, mem0, syn0, alpha, decay, threshold, gsf, reset,
                                              reset_delay, reset_input, spike_dtype, save_dtype, lengths)
-
-
-def to_param_shape(per_neuron: Tensor, param: Tensor) -> Tensor:
-    """Sum per-neuron gradient partials down to the parameter's own (broadcast) shape; a plain
-    tensor reduction, so the result is bitwise reproducible."""
-    if param.numel() == 1:
-        return per_neuron.sum().reshape(param.shape).to(param.dtype)
-    return per_neuron.sum_to_size(param.shape).to(param.dtype)
 
 
 @triton_op("tritonsnn::lif_bwd", mutates_args=())
@@ -212,17 +174,6 @@ def _lif_backward(ctx, grad_spk, grad_mem, grad_h, grad_syn):
 
 
 lif_fwd.register_autograd(_lif_backward, setup_context=_lif_setup_context)
-
-
-def no_double_backward(ctx, *grads):
-    raise RuntimeError(
-        "double backward (a gradient of a gradient, e.g. after autograd.grad(..., create_graph=True)) "
-        "through a tritonsnn fused neuron is not supported: the backward kernels have no derivative "
-        "of their own. tritonsnn.reference's naive neurons support it.")
-
-
-def no_context(ctx, inputs, output) -> None:
-    pass
 
 
 lif_bwd.register_autograd(no_double_backward, setup_context=no_context)

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn._alpha_torch import keeps_currents
-from tritonsnn._launch import launch
-from tritonsnn._lif_torch import acc_dtype
+from tritonsnn._dtypes import acc_dtype
+from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, per_neuron, per_neuron_sums, per_sample,
+                               time_major)
 from tritonsnn._rounding import directed
-from tritonsnn._lif_triton import (empty_like_or_none, flat, incoming_grad, per_neuron, per_neuron_sums,
-                                   per_sample, time_major)
-from tritonsnn.kernels.alpha import alpha_bwd_kernel, alpha_fwd_kernel
+from tritonsnn.kernels.alpha.kernels import alpha_bwd_kernel, alpha_fwd_kernel
+from tritonsnn.kernels.alpha.torch_path import keeps_currents
 from tritonsnn.surrogate import spec_for_kernel_id
 
 
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
                   spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool, lengths=None):
-    """Returns (spk, exc, inh, mem, exc_acc, inh_acc) as `tritonsnn._alpha_torch.alpha_forward`
+    """Returns (spk, exc, inh, mem, exc_acc, inh_acc) as `tritonsnn.kernels.alpha.torch_path.alpha_forward`
     does."""
     T, shape = x.shape[0], x.shape[1:]
     n = shape.numel()
@@ -42,7 +41,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
 def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
                    gsf, reset: int, sg_id: int, sg_params, sg_seed, module_slope: float, param_grad: bool,
                    decay_grad: bool, lengths=None):
-    """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn._alpha_torch` does."""
+    """Returns (dx, dexc0, dinh0, da, db, dtau, dthr, dgsf) as `tritonsnn.kernels.alpha.torch_path` does."""
     T, shape = mem.shape[0], mem.shape[1:]
     n = shape.numel()
     dx = torch.empty(mem.shape, dtype=g_spk.dtype, device=mem.device)

@@ -1,5 +1,5 @@
-"""snnTorch's Alpha neuron on any device without Triton: `kernels/alpha.py`'s algorithm as
-vectorised torch code, as `tritonsnn._lif_torch` does for the LIF family.
+"""snnTorch's Alpha neuron on any device without Triton: `kernels.py`'s algorithm as vectorised
+torch code, as `tritonsnn.kernels.lif.torch_path` does for the LIF family.
 
 - forward: each step is a few in-place ops writing straight into the output sequences;
 - backward: the surrogate of every step in one pass, then each current's gradient is a linear
@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _rounding
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn._ends import Ends, past_end
-from tritonsnn._lif_torch import _is_one, acc_dtype
-from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
+from tritonsnn.backend import is_one
+from tritonsnn.kernels.codes import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
 
 
 def _initial(t, shape, like):
@@ -69,7 +70,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
     ends.clear(spk, exc, inh, u, *([] if mem is u else [mem]))
     if not spike_dtype.is_floating_point:  # binary spikes: the fire bits
         spk = spk.to(spike_dtype)
-    elif not _is_one(gsf):
+    elif not is_one(gsf):
         spk.mul_(gsf.to(acc))
     if keep_currents and keeps_currents(x.dtype, save_dtype):
         kept = (exc, inh)
@@ -92,7 +93,7 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     u = mem.to(acc)
     shape = u.shape[1:]
     g_u = grad_(u - thr, gs, *sg_params)                         # through the spikes
-    if not _is_one(gsf):
+    if not is_one(gsf):
         g_u.mul_(gsf.to(acc))
     ends.clear(g_u)
     dthr = -g_u.sum(0) if param_grad else None
@@ -106,7 +107,7 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
         dinh0_extra = fired[0] * g_u[0]                          # U_0 gained r_0 I_{-1}
     if reset == RESET_ZERO:
         g_u.addcmul_(g_u, fired, value=-1.0)                     # the base's gradient: (1 - r) gU
-    # The two currents' gradients gE*_t = A_t + C_t gE*_{t+1} (likewise gI*), see kernels/README.md.
+    # The two currents' gradients gE*_t = A_t + C_t gE*_{t+1} (likewise gI*), see kernels/alpha/README.md.
     g_e = g_u * tau
     g_i = g_e.clone()
     for g_out, g_cur in ((g_exc, g_e), (g_inh, g_i)):
@@ -120,7 +121,7 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     for t in range(ends.steps - 2, -1, -1):  # zero from the longest length on
         keep_t = 1.0 - fired[t]
         g_e[t].addcmul_(g_e[t + 1], a * keep_t if keeps else a)
-        g_i[t].addcmul_(g_i[t + 1], b * keep_t if reset != 2 else b)
+        g_i[t].addcmul_(g_i[t + 1], b * keep_t if reset != RESET_NONE else b)
     dexc0 = None if exc0 is None else (a * g_e[0]).to(exc0.dtype)
     dinh0 = None
     if inh0 is not None:
@@ -145,9 +146,9 @@ def alpha_jvp(tangents, x_dtype, mem, exc_seq, inh_seq, exc0, inh0, mem0, a, b, 
               reset: int, grad_, sg_params, lengths=None):
     """Forward-mode derivative of `alpha_forward`: the tangents of (spk, exc, inh, mem) for the
     tangents `(dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf)` of its inputs (None: zero), from
-    the stored states (the currents at the accumulation precision where they were kept), as
-    `tritonsnn._lif_torch.lif_jvp` does for the LIF family: resets detached, the surrogate as the
-    spike's derivative, out-of-place ops only, zero past each sample's length."""
+    the stored states (the currents at the accumulation precision where they were kept), as the
+    LIF family's `lif_jvp` does: resets detached, the surrogate as the spike's derivative,
+    out-of-place ops only, zero past each sample's length."""
     acc = acc_dtype(x_dtype)
     u = mem.to(acc)
     shape = u.shape[1:]

@@ -1,7 +1,7 @@
 """The LIF family (Leaky, Synaptic, Lapicque) on any device without Triton: the fused kernels'
 algorithm as vectorised torch code.
 
-This is what CPU tensors run. It computes exactly what `kernels/lif.py` computes, with no per-step
+This is what CPU tensors run. It computes exactly what `kernels.py` computes, with no per-step
 autograd graph and as few passes over memory as torch ops allow:
 
 - forward: each step is two to four in-place ops on one `[*neurons]` slice while it is in cache
@@ -19,20 +19,10 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _rounding
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn._ends import Ends, past_end
-from tritonsnn.backend import values_readable
-from tritonsnn.kernels.lif import RESET_SUBTRACT, RESET_ZERO
-
-
-def acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Accumulation dtype: fp64 stays fp64, every other float type computes in fp32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _is_one(t: torch.Tensor) -> bool:
-    """True for a readable scalar equal to 1 (the common graded_spikes_factor: skip a pass over
-    spikes)."""
-    return values_readable(t) and t.numel() == 1 and t.item() == 1.0
+from tritonsnn.backend import is_one
+from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
@@ -65,7 +55,7 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     ends.clear(spk, mem, *([] if reset_delay else [h]))
     if not spike_dtype.is_floating_point:  # binary spikes: the fire bits
         return spk.to(spike_dtype), mem, h, syn
-    if not _is_one(gsf):
+    if not is_one(gsf):
         spk.mul_(gsf.to(acc))
     return spk, mem, h, syn
 
@@ -175,7 +165,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     else:  # the surrogate is needed twice (spike and same-step reset): evaluate it once
         sg = grad_(x_sg, None, *sg_params)
         gu = sg * gs
-    if not _is_one(gsf):
+    if not is_one(gsf):
         gu.mul_(gsf.to(acc))
     ends.clear(gu)
     dthr = -gu.sum(0) if param_grad else None

@@ -4,14 +4,14 @@ loop in one launch, forward and backward.
 
 The decays a = clamp(alpha), b = clamp(beta) and the scale tau = ln a / (ln b - ln a) + 1 arrive
 computed in Python, so autograd chains tau's gradient back to alpha and beta. Equations and the
-backward derivation are in `kernels/README.md`.
+backward derivation are in `README.md` here.
 """
 import triton
 import triton.language as tl
 
-from .lif import (_acc, _grad_ptrs, _lengths, _live, _load_grad, _neighbours, _on_side, _param, _spikes, _state0,
-                  _step_mask, _stored)
-from .surrogates import surrogate_grad, surrogate_params, surrogate_seed
+from ..common import (RESET_SUBTRACT, RESET_ZERO, acc, grad_ptrs, live, load_grad, neighbours, on_side, param,
+                      sample_lengths, spikes, state0, step_mask, stored)
+from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -25,19 +25,19 @@ def alpha_fwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_a = _param(a_ptr, o_n, m_n, stride_a, FP64)
-    b_b = _param(b_ptr, o_n, m_n, stride_b, FP64)
-    b_tau = _param(tau_ptr, o_n, m_n, stride_tau, FP64)
-    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_a = param(a_ptr, o_n, m_n, stride_a, FP64)
+    b_b = param(b_ptr, o_n, m_n, stride_b, FP64)
+    b_tau = param(tau_ptr, o_n, m_n, stride_tau, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
     b_down = b_thr
     b_up = b_thr
     if DIRECTED:  # the stored dtype's values around the threshold (see _on_side)
-        b_down, b_up = _neighbours(b_thr, mem_ptr)
-    b_exc = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
-    b_inh = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
-    b_r = tl.where(_state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK) > b_thr, 1.0, 0.0)
-    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)  # outputs past the end are 0
+        b_down, b_up = neighbours(b_thr, mem_ptr)
+    b_exc = state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
+    b_inh = state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
+    b_r = tl.where(state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK) > b_thr, 1.0, 0.0)
+    b_len, b_tmax = sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)  # outputs past the end are 0
     p_x = x_ptr + o_n
     p_s = spk_ptr + o_n
     p_e = exc_ptr + o_n
@@ -47,33 +47,33 @@ def alpha_fwd_kernel(
         p_ea = exc_acc_ptr + o_n
         p_ia = inh_acc_ptr + o_n
     for t in range(0, T):
-        b_x = _acc(tl.load(p_x, mask=_step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
+        b_x = acc(tl.load(p_x, mask=step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
         b_exc_base = b_a * b_exc + b_x
         b_inh_base = b_b * b_inh - b_x
         b_u = b_tau * (b_exc_base + b_inh_base)
         # The resets are written as snnTorch writes them, so that inf and NaN propagate alike.
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             # snnTorch's subtraction: the excitatory current loses the threshold, the inhibitory
             # one is cleared, and the membrane gains the previous inhibitory current.
             b_u = b_u + b_r * b_inh
             b_exc = b_exc_base - b_r * b_thr
             b_inh = b_inh_base - b_inh_base * b_r
-        elif RESET == 1:
+        elif RESET == RESET_ZERO:
             b_u = b_u - b_u * b_r
             b_exc = b_exc_base - b_exc_base * b_r
             b_inh = b_inh_base - b_inh_base * b_r
         else:
             b_exc = b_exc_base
             b_inh = b_inh_base
-        b_r = tl.where(_stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
-        tl.store(p_s, _spikes(_live(b_r, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
-        tl.store(p_e, _live(b_exc, t, b_len, HAS_LEN).to(p_e.dtype.element_ty), mask=m_n)
-        tl.store(p_i, _live(b_inh, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
-        b_m = _on_side(b_u, b_r, b_thr, b_down, b_up, p_m, DIRECTED)
-        tl.store(p_m, _live(b_m, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
+        b_r = tl.where(stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
+        tl.store(p_s, spikes(live(b_r, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
+        tl.store(p_e, live(b_exc, t, b_len, HAS_LEN).to(p_e.dtype.element_ty), mask=m_n)
+        tl.store(p_i, live(b_inh, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
+        b_m = on_side(b_u, b_r, b_thr, b_down, b_up, p_m, DIRECTED)
+        tl.store(p_m, live(b_m, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
         if KEEP_ACC:
-            tl.store(p_ea, _live(b_exc, t, b_len, HAS_LEN), mask=m_n)
-            tl.store(p_ia, _live(b_inh, t, b_len, HAS_LEN), mask=m_n)
+            tl.store(p_ea, live(b_exc, t, b_len, HAS_LEN), mask=m_n)
+            tl.store(p_ia, live(b_inh, t, b_len, HAS_LEN), mask=m_n)
             p_ea += N
             p_ia += N
         p_x += stride_x_t
@@ -97,21 +97,21 @@ def alpha_bwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_a = _param(a_ptr, o_n, m_n, stride_a, FP64)
-    b_b = _param(b_ptr, o_n, m_n, stride_b, FP64)
-    b_tau = _param(tau_ptr, o_n, m_n, stride_tau, FP64)
-    b_thr = _param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = _param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
-    b_mem0 = _state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
-    b_zero = _acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    b_a = param(a_ptr, o_n, m_n, stride_a, FP64)
+    b_b = param(b_ptr, o_n, m_n, stride_b, FP64)
+    b_tau = param(tau_ptr, o_n, m_n, stride_tau, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_mem0 = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
+    b_zero = acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
     # Steps past a neuron's length take no incoming gradient (as in lif_bwd_kernel).
-    b_len, b_tmax = _lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
+    b_len, b_tmax = sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
     if DECAY_GRAD:
-        b_exc0 = _state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
-        b_inh0 = _state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
+        b_exc0 = state0(exc0_ptr, o_n, m_n, HAS_EXC0, FP64, BLOCK)
+        b_inh0 = state0(inh0_ptr, o_n, m_n, HAS_INH0, FP64, BLOCK)
 
     o_last = (T - 1).to(tl.int64)
-    p_gs = _grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
+    p_gs = grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
     p_m = mem_ptr + o_last * N + o_n
     p_dx = dx_ptr + o_last * N + o_n
     if DECAY_GRAD:
@@ -125,7 +125,7 @@ def alpha_bwd_kernel(
     if HAS_GI:
         p_gi = gi_ptr + o_last * stride_gi_t + o_n
     if HAS_GM:
-        p_gm = _grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
+        p_gm = grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
 
     b_carry_e = b_zero  # dL/d(excitatory current after step t), from step t + 1
     b_carry_i = b_zero  # dL/d(inhibitory current after step t), from step t + 1
@@ -134,36 +134,36 @@ def alpha_bwd_kernel(
     b_dtau = b_zero
     b_dthr = b_zero
     b_dgsf = b_zero
-    b_u = _acc(tl.load(p_m, mask=_step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
+    b_u = acc(tl.load(p_m, mask=step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
     for i in range(0, T):
         t = T - 1 - i
-        m_t = _step_mask(m_n, t, b_tmax, HAS_LEN)
+        m_t = step_mask(m_n, t, b_tmax, HAS_LEN)
         if t > 0:
-            b_p = _acc(tl.load(p_m - N, mask=_step_mask(m_n, t - 1, b_tmax, HAS_LEN), other=0.0), FP64)
+            b_p = acc(tl.load(p_m - N, mask=step_mask(m_n, t - 1, b_tmax, HAS_LEN), other=0.0), FP64)
         else:
             b_p = b_mem0
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
-        b_gs = _live(_load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
+        b_gs = live(load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
         b_gspk = b_gs * b_gsf * b_sg
         b_gu = b_gspk  # the membrane feeds nothing later but the (detached) reset
         if HAS_GM:
-            b_gu += _live(_load_grad(p_gm, m_t, GM_BCAST, FP64), t, b_len, HAS_LEN)
+            b_gu += live(load_grad(p_gm, m_t, GM_BCAST, FP64), t, b_len, HAS_LEN)
             p_gm -= stride_gm_t
         b_ge = b_carry_e
         if HAS_GE:
-            b_ge += _live(_acc(tl.load(p_ge, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
+            b_ge += live(acc(tl.load(p_ge, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
             p_ge -= stride_ge_t
         b_gi = b_carry_i
         if HAS_GI:
-            b_gi += _live(_acc(tl.load(p_gi, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
+            b_gi += live(acc(tl.load(p_gi, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
             p_gi -= stride_gi_t
         # Gradients of the bases (before the reset), each also reached through U = tau (E + I).
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             b_gu_base = b_gu
             b_ge_base = b_ge + b_tau * b_gu
             b_gi_base = b_gi * (1.0 - b_r) + b_tau * b_gu
-        elif RESET == 1:
+        elif RESET == RESET_ZERO:
             b_gu_base = b_gu - b_gu * b_r
             b_ge_base = b_ge * (1.0 - b_r) + b_tau * b_gu_base
             b_gi_base = b_gi * (1.0 - b_r) + b_tau * b_gu_base
@@ -174,26 +174,26 @@ def alpha_bwd_kernel(
         tl.store(p_dx, (b_ge_base - b_gi_base).to(p_dx.dtype.element_ty), mask=m_n)
         if DECAY_GRAD:
             if t > 0:
-                b_eprev = _acc(tl.load(p_e - N, mask=m_t, other=0.0), FP64)
-                b_iprev = _acc(tl.load(p_i - N, mask=m_t, other=0.0), FP64)
+                b_eprev = acc(tl.load(p_e - N, mask=m_t, other=0.0), FP64)
+                b_iprev = acc(tl.load(p_i - N, mask=m_t, other=0.0), FP64)
             else:
                 b_eprev = b_exc0
                 b_iprev = b_inh0
             # Gated past the end (the currents before its first step there may be inf).
-            b_da += _live(b_ge_base * b_eprev, t, b_len, HAS_LEN)
-            b_db += _live(b_gi_base * b_iprev, t, b_len, HAS_LEN)
+            b_da += live(b_ge_base * b_eprev, t, b_len, HAS_LEN)
+            b_db += live(b_gi_base * b_iprev, t, b_len, HAS_LEN)
             b_base = b_a * b_eprev + b_b * b_iprev  # E* + I*: the input cancels
-            b_dtau += _live(b_gu_base * b_base, t, b_len, HAS_LEN)
+            b_dtau += live(b_gu_base * b_base, t, b_len, HAS_LEN)
             p_e -= N
             p_i -= N
         if PARAM_GRAD:
             b_dthr -= b_gspk
-            if RESET == 0:
+            if RESET == RESET_SUBTRACT:
                 b_dthr -= b_r * b_ge
             b_dgsf += b_gs * tl.where(b_u > b_thr, 1.0, 0.0)
         b_carry_e = b_a * b_ge_base
         b_carry_i = b_b * b_gi_base
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             b_carry_i += b_r * b_gu  # U_t gained r_t times the previous inhibitory current
         b_u = b_p
         p_gs -= stride_gs_t

@@ -1,64 +1,14 @@
-"""Launchers of the fused LIF-family kernels: allocate outputs and lay tensors out as `[T, N]`
-(the grid and block size: `tritonsnn._launch`)."""
+"""Launchers of the LIF family's kernels: allocate outputs and lay tensors out as `[T, N]` (the
+layout helpers, grid and block size: `tritonsnn._launch`)."""
 from __future__ import annotations
 
 import torch
 
-from tritonsnn._launch import launch
-from tritonsnn._lif_torch import acc_dtype
+from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, per_neuron, per_neuron_sums, per_sample,
+                               time_major)
 from tritonsnn._rounding import directed
-from tritonsnn.kernels.lif import lif_bwd_kernel, lif_fwd_kernel
+from tritonsnn.kernels.lif.kernels import lif_bwd_kernel, lif_fwd_kernel
 from tritonsnn.surrogate import spec_for_kernel_id
-
-
-def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """`t` as a `[T, N]` matrix whose neurons are contiguous, and its time stride (no copy when
-    only the time dimension is strided, e.g. a slice along T)."""
-    t2 = t.reshape(t.shape[0], -1)
-    if t2.shape[1] > 1 and t2.stride(1) != 1:
-        t2 = t2.contiguous()
-    return t2, t2.stride(0)
-
-
-def incoming_grad(g: torch.Tensor | None) -> tuple[torch.Tensor | None, int, bool]:
-    """An incoming gradient as the backward kernels read it: `(g as [T, N], time stride,
-    broadcast)`. A gradient with stride 0 across the neurons (from `.sum()` or `.mean()`) stays
-    a view of its one value per step (broadcast=True) instead of being materialised."""
-    if g is None:
-        return None, 0, False
-    g2 = g.reshape(g.shape[0], -1)  # a view for stride-0 neuron dimensions too
-    if g2.shape[1] > 1 and g2.stride(1) == 0:
-        return g2, g2.stride(0), True
-    g2, stride_t = time_major(g2)
-    return g2, stride_t, False
-
-
-def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
-    """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
-    if p.numel() == 1:
-        return p.reshape(1), 0
-    return p.expand(shape).reshape(-1), 1
-
-
-def flat(t: torch.Tensor | None) -> torch.Tensor | None:
-    """An initial state as the kernels read it: contiguous `[N]` (None stays None)."""
-    return None if t is None else t.reshape(-1).contiguous()
-
-
-def empty_like_or_none(t: torch.Tensor | None) -> torch.Tensor | None:
-    """A contiguous output buffer shaped like `t` (a gradient for it), None for None."""
-    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)
-
-
-def per_sample(lengths: torch.Tensor | None, shape: torch.Size) -> tuple[torch.Tensor | None, int]:
-    """Sequence lengths as the kernels read them: `[B]` (x's dim 1) and the neurons per sample M,
-    so that neuron n of the flattened `[T, N]` layout belongs to sample n // M."""
-    return lengths, shape[1:].numel() if lengths is not None else 1
-
-
-def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | None:
-    """A buffer for one parameter's per-neuron gradient sums, in the accumulation dtype."""
-    return torch.empty(shape, dtype=acc_dtype(like.dtype), device=like.device) if wanted else None
 
 
 def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_delay: bool,
@@ -98,7 +48,7 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
 def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf,
                  reset: int, reset_delay: bool, reset_input: bool, sg_id: int, sg_params, sg_seed,
                  module_slope: float, param_grad: bool, alpha_grad: bool, lengths=None):
-    """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `tritonsnn._lif_torch.lif_backward`
+    """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf) as `torch_path.lif_backward`
     does: parameter gradients are per-neuron sums over time; None where not asked for. dx comes in
     g_spk's dtype (the input's), which also sets the accumulation dtype. Incoming gradients past a
     sample's length (`lengths`) are ignored."""

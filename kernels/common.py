@@ -1,0 +1,143 @@
+"""Triton device functions every kernel family shares: upcasts, parameters and initial states
+for a block of neurons, incoming gradients (broadcast or not), per-sample sequence ends, spikes,
+and the rounding of stored states that keeps each on the side of the threshold the forward
+decided. Kernels import them by these names; the family folders (`lif/`, `alpha/`) hold the
+kernels themselves."""
+import triton
+import triton.language as tl
+
+from . import codes
+
+# The reset codes as constexprs, so that kernels compare RESET with names (Triton reads only
+# constexpr globals).
+RESET_SUBTRACT = tl.constexpr(codes.RESET_SUBTRACT)
+RESET_ZERO = tl.constexpr(codes.RESET_ZERO)
+RESET_NONE = tl.constexpr(codes.RESET_NONE)
+
+@triton.jit
+def acc(x, FP64: tl.constexpr):
+    """Upcast to the accumulation type: fp64 for fp64 tensors, fp32 for everything else."""
+    if FP64:
+        return x.to(tl.float64)
+    else:
+        return x.to(tl.float32)
+
+
+@triton.jit
+def stored(x, ptr, FP64: tl.constexpr):
+    """`x` rounded to `ptr`'s dtype. Thresholds compare the membrane at the input's precision
+    (`ptr` = x_ptr): for fp16/bf16 inputs that is exactly the stored membrane the backward reads,
+    while a lower save_dtype only rounds the saved copy and leaves the forward's dynamics alone."""
+    return acc(x.to(ptr.dtype.element_ty), FP64)
+
+
+@triton.jit
+def neighbours(b_thr, ptr):
+    """The two values of `ptr`'s dtype around the threshold, in the accumulation dtype: (the
+    largest <= thr, the smallest > thr). One step of the integer representation moves to the
+    adjacent float (towards zero for a negative value; from +-0 to the smallest subnormal)."""
+    D: tl.constexpr = ptr.dtype.element_ty
+    if D.primitive_bitwidth == 16:
+        ITY: tl.constexpr = tl.int16
+    else:
+        ITY: tl.constexpr = tl.int32
+    b_c = b_thr.to(D)
+    b_ca = b_c.to(b_thr.dtype)
+    b_bits = b_c.to(ITY, bitcast=True)
+    b_tiny = tl.full(b_bits.shape, 1, ITY).to(D, bitcast=True).to(b_thr.dtype)
+    b_away = (b_bits + 1).to(ITY).to(D, bitcast=True).to(b_thr.dtype)  # one ulp further from 0
+    b_back = (b_bits - 1).to(ITY).to(D, bitcast=True).to(b_thr.dtype)  # one ulp closer to 0
+    b_next = tl.where(b_ca == 0, b_tiny, tl.where(b_ca > 0, b_away, b_back))
+    b_prev = tl.where(b_ca == 0, -b_tiny, tl.where(b_ca > 0, b_back, b_away))
+    return tl.where(b_ca <= b_thr, b_ca, b_prev), tl.where(b_ca > b_thr, b_ca, b_next)
+
+
+@triton.jit
+def on_side(b_v, b_fired, b_thr, b_down, b_up, ptr, DIRECTED: tl.constexpr):
+    """`b_v` rounded to `ptr`'s dtype (returned in b_v's dtype) on the side of the threshold the
+    forward decided (`b_fired`, from b_v at the input's precision): where the nearest value would
+    cross it, the nearest value on the decided side (`neighbours`). The backward rebuilds every
+    spike and reset from the stored states, so it then sees exactly the forward's decisions."""
+    b_s = b_v.to(ptr.dtype.element_ty).to(b_v.dtype)
+    if DIRECTED:
+        b_s = tl.where((b_s > b_thr) == (b_fired > 0), b_s, tl.where(b_fired > 0, b_up, b_down))
+    return b_s
+
+
+@triton.jit
+def spikes(b_fire, b_gsf, ptr):
+    """What a step stores as spikes in `ptr`'s dtype: graded (fire * gsf) for floating spikes,
+    the fire bit itself for binary (bool, uint8) ones."""
+    if ptr.dtype.element_ty.is_floating():
+        return (b_fire * b_gsf).to(ptr.dtype.element_ty)
+    else:
+        return b_fire.to(ptr.dtype.element_ty)
+
+
+@triton.jit
+def param(ptr, o_n, m_n, stride, FP64: tl.constexpr):
+    """A parameter for the block: per neuron (stride 1) or one scalar broadcast (stride 0)."""
+    return acc(tl.load(ptr + o_n * stride, mask=m_n, other=0.0), FP64)
+
+
+@triton.jit
+def state0(ptr, o_n, m_n, PRESENT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
+    """An initial state for the block: loaded, or zeros when not given."""
+    if PRESENT:
+        return acc(tl.load(ptr + o_n, mask=m_n, other=0.0), FP64)
+    else:
+        return acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+
+
+@triton.jit
+def grad_ptrs(ptr, o_t, stride_t, o_n, BCAST: tl.constexpr):
+    """Pointers to step `o_t` of an incoming gradient: one per neuron, or, when the gradient is
+    broadcast over the neurons (stride 0, as `.sum()` and `.mean()` produce), one pointer to the
+    step's single value, so the broadcast is never materialised."""
+    if BCAST:
+        return ptr + o_t * stride_t
+    else:
+        return ptr + o_t * stride_t + o_n
+
+
+@triton.jit
+def load_grad(p, m_n, BCAST: tl.constexpr, FP64: tl.constexpr):
+    """One step of an incoming gradient from `grad_ptrs`: a block, or one scalar that the
+    arithmetic broadcasts (a single load per thread)."""
+    if BCAST:
+        return acc(tl.load(p), FP64)
+    else:
+        return acc(tl.load(p, mask=m_n, other=0.0), FP64)
+
+
+@triton.jit
+def sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN: tl.constexpr):
+    """(each neuron's sequence length, the block's longest) from the per-sample `lengths[B]`,
+    clamped to [0, T]; placeholders (unused) without lengths."""
+    if HAS_LEN:
+        b_len = tl.load(len_ptr + o_n // M, mask=m_n, other=0)
+        b_len = tl.minimum(tl.maximum(b_len, 0), T).to(tl.int32)
+        return b_len, tl.max(b_len, axis=0)
+    else:
+        return T, T
+
+
+@triton.jit
+def live(x, t, b_len, HAS_LEN: tl.constexpr):
+    """`x` where step t lies within the neuron's sequence, 0 past its end (every step without
+    lengths). Past the end, outputs are zero and incoming gradients are ignored."""
+    if HAS_LEN:
+        return tl.where(t < b_len, x, 0.0)
+    else:
+        return x
+
+
+@triton.jit
+def step_mask(m_n, t, b_tmax, HAS_LEN: tl.constexpr):
+    """The load mask of step t: the block's neurons, or none once t is past the block's longest
+    sequence. The condition is uniform over the block, so loads stay full-width vectors (a
+    per-neuron length mask would split them); per-neuron ends are applied with `live`."""
+    if HAS_LEN:
+        return tl.where(t < b_tmax, m_n, False)
+    else:
+        return m_n

@@ -1,0 +1,142 @@
+"""`run`: the LIF family's one entry point, what `tritonsnn.functional.leaky`, `synaptic` and
+`lapicque` call with checked arguments. It takes the fused op (`op.py`), or, for a Python
+surrogate (`custom_surrogate`), the fused forward with the torch path's backward; and while
+forward-mode AD records, it adds the tangents the backward implies (`tritonsnn._forward_ad`)."""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import _forward_ad
+from tritonsnn._registration import surrogate_seed, to_param_shape
+from tritonsnn.backend import get_backend
+from tritonsnn.kernels.lif import op  # noqa: F401  (registers torch.ops.tritonsnn.lif_fwd / lif_bwd)
+from tritonsnn.kernels.lif import torch_path
+from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
+
+
+def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, dtypes, surrogate, lengths):
+    """The fused LIF neuron with a resolved surrogate, the (spike, save) dtypes and checked
+    lengths (`decay` as used: clamped, or Lapicque's 1 - dt/(RC)). Returns (spk, mem_seq,
+    syn_seq)."""
+    if not surrogate.fused:
+        forward_ad = _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf)
+        function = _PythonSurrogateForwardAD if forward_ad else _PythonSurrogate
+        spk, mem_seq, _, syn_seq = function.apply(
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, lengths,
+            surrogate)
+        return spk, mem_seq, syn_seq
+    seed = surrogate_seed(surrogate, x)
+    outputs = torch.ops.tritonsnn.lif_fwd(
+        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
+        surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
+    if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
+        outputs = _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf,
+                                 (reset, reset_delay, reset_input, surrogate, seed, lengths))
+    spk, mem_seq, _, syn_seq = outputs
+    return spk, mem_seq, syn_seq
+
+
+def tangents(tangents_in, x_dtype, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, config):
+    """Tangents of the op's (spk, mem, syn), in their dtypes, for the tangents of (x, mem0, syn0,
+    alpha, decay, threshold, gsf); `config` = (reset, reset_delay, reset_input, surrogate, seed,
+    lengths)."""
+    reset, reset_delay, reset_input, surrogate, seed, lengths = config
+    if mem.numel() == 0:
+        return torch.zeros_like(mem, dtype=x_dtype), torch.zeros_like(mem), torch.zeros_like(syn)
+    grad_, params = _forward_ad.surrogate_grad(surrogate, seed, mem.device)
+    d_spk, d_mem, d_syn = torch_path.lif_jvp(tangents_in, x_dtype, mem, h, syn, mem0, syn0, alpha, decay, threshold,
+                                             gsf, reset, reset_delay, reset_input, grad_, params, lengths)
+    return d_spk.to(x_dtype), d_mem.to(mem.dtype), torch.zeros_like(syn) if d_syn is None else d_syn.to(syn.dtype)
+
+
+class _Tangents(torch.autograd.Function):
+    """Zero, shaped like (spk, mem, syn); its jvp is their tangent (`tangents`)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, mem, h, syn, config):
+        return torch.zeros_like(x), torch.zeros_like(mem), torch.zeros_like(syn)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, mem0, syn0, alpha, decay, threshold, gsf, mem, h, syn, config = inputs
+        ctx.save_for_forward(mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.x_dtype, ctx.config = x.dtype, config
+
+    @staticmethod
+    def jvp(ctx, dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, _dmem, _dh, _dsyn, _):
+        return tangents((dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf), ctx.x_dtype, *ctx.saved_tensors, ctx.config)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None,) * 11
+
+
+def _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf, config):
+    """The op's (spk, mem, h, syn) plus their forward-mode tangents (binary spikes carry none)."""
+    spk, mem, h, syn = outputs
+    z_spk, z_mem, z_syn = _Tangents.apply(x, mem0, syn0, alpha, decay, threshold, gsf, mem.detach(), h.detach(),
+                                          syn.detach(), config)
+    return (spk + z_spk if spk.is_floating_point() else spk), mem + z_mem, h, syn + z_syn
+
+
+class _PythonSurrogate(torch.autograd.Function):
+    """A neuron with a `custom_surrogate(fn)`: the fused forward, then the backward of the torch
+    path with the user's Python gradient (it cannot run inside a kernel)."""
+
+    @staticmethod
+    def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+                spike_dtype, save_dtype, lengths, surrogate):
+        warn_unfused(surrogate)
+        return torch.ops.tritonsnn.lif_fwd(
+            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
+            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, lengths,
+         surrogate) = inputs
+        _, mem_seq, h, syn_seq = output
+        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths)
+        ctx.config = (reset, reset_delay, reset_input, surrogate, x.dtype)
+        ctx.mark_non_differentiable(h)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad_spk, grad_mem, _, grad_syn):
+        mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths = ctx.saved_tensors
+        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
+        needs = ctx.needs_input_grad
+        if grad_spk is None:
+            grad_spk = torch.zeros(mem_seq.shape, dtype=x_dtype, device=mem_seq.device)
+        param_grad = bool(needs[4] or needs[5] or needs[6])
+        alpha_grad = bool(needs[3])
+        dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch_path.lif_backward(
+            grad_spk, grad_mem, grad_syn, mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold,
+            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad, lengths)
+        if alpha_grad:
+            dalpha = to_param_shape(dalpha, alpha)
+        if param_grad:
+            ddecay, dthr, dgsf = (to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
+        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None, None
+
+
+class _PythonSurrogateForwardAD(_PythonSurrogate):
+    """`_PythonSurrogate` with forward-mode AD, used while forward AD records (Dynamo cannot trace
+    a custom jvp, so the compiled path keeps the plain class)."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _PythonSurrogate.setup_context(ctx, inputs, output)
+        x, mem0, syn0, alpha, decay, threshold, gsf, *_, lengths, _ = inputs
+        _, mem_seq, h, syn_seq = output
+        ctx.save_for_forward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.lengths = lengths
+
+    @staticmethod
+    def jvp(ctx, dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, *_):
+        reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
+        d_spk, d_mem, d_syn = tangents((dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf), x_dtype, *ctx.saved_tensors,
+                                       (reset, reset_delay, reset_input, surrogate, None, ctx.lengths))
+        return d_spk, d_mem, None, d_syn
