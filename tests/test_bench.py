@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("auto_backend")
 
 @pytest.mark.parametrize("neuron", ["leaky", "synaptic", "lapicque", "alpha"])
 def test_every_implementation_computes_the_same_spikes(neuron):
-    case = bench._neuron_case(neuron, "fwd+bwd", (6, 2, 16), torch.float32, CPU, compiled=False)
+    case = bench.neuron_case(neuron, "fwd+bwd", (6, 2, 16), torch.float32, CPU, compiled=False)
     assert {bench.SUBJECT, bench.REFERENCE, "snntorch"} <= set(case.impls)
     x = torch.randn(case.shape) + 0.5
     expected = case.impls[bench.SUBJECT](x)
@@ -26,7 +26,7 @@ def test_every_implementation_computes_the_same_spikes(neuron):
 
 
 def test_time_case_reports_speed_and_memory():
-    case = bench._neuron_case("leaky", "fwd+bwd", (5, 2, 8), torch.float32, CPU, compiled=False)
+    case = bench.neuron_case("leaky", "fwd+bwd", (5, 2, 8), torch.float32, CPU, compiled=False)
     for mode in ("fwd", "bwd", "fwd+bwd"):
         case.mode = mode
         r = bench.time_case(case, bench.SUBJECT, CPU, rounds=2, warmup=1)
@@ -60,7 +60,7 @@ def test_check_flags_a_ratio_that_fell(tmp_path):
 
 
 def test_table_lists_competitors():
-    case = bench._neuron_case("leaky", "fwd+bwd", (4, 2, 8), torch.float32, CPU, compiled=False)
+    case = bench.neuron_case("leaky", "fwd+bwd", (4, 2, 8), torch.float32, CPU, compiled=False)
     results = [bench.time_case(case, impl, CPU, rounds=1, warmup=0) for impl in (bench.SUBJECT, bench.REFERENCE)]
     text = bench.table({"device": "cpu", "copy_bandwidth": None, "results": results})
     assert "tritonsnn" in text and "reference" in text and "faster" in text

@@ -1,0 +1,208 @@
+"""The benchmark cases: each workload (a neuron alone, over a padded batch, or inside a Linear or
+conv network) with every implementation that runs it, and the list of them that a run times."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+import tritonsnn
+from tritonsnn import reference
+from tritonsnn._ends import past_end
+
+SUBJECT, REFERENCE = "tritonsnn", "reference"
+
+# Bytes tritonsnn moves per neuron-step (fp32; half for 2-byte dtypes): the kernels' time loops as
+# tests/test_traffic.py pins them, with an incoming spike gradient of full size. Lapicque adds
+# a pass scaling x by dt/C, and its gradient back.
+MODEL_BYTES = {"leaky": (12, 12), "synaptic": (16, 12), "lapicque": (20, 20), "alpha": (20, 12)}
+
+Runner = Callable[[torch.Tensor], torch.Tensor]  # x (a fresh leaf) -> the output to backprop
+
+
+def _neuron_fns(neuron: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The layer's spikes from x: [T, B, N], per implementation (fused and the naive reference)."""
+    fused = {"leaky": lambda x: tritonsnn.functional.leaky(x, 0.9)[0],
+             "synaptic": lambda x: tritonsnn.functional.synaptic(x, 0.8, 0.9)[0],
+             "lapicque": lambda x: tritonsnn.functional.lapicque(x, beta=0.9)[0],
+             "alpha": lambda x: tritonsnn.functional.alpha(x, 0.9, 0.8)[0]}[neuron]
+    naive = {"leaky": lambda x: reference.leaky(x, 0.9)[0],
+             "synaptic": lambda x: reference.synaptic(x, 0.8, 0.9)[0],
+             "lapicque": lambda x: reference.lapicque(x, beta=0.9)[0],
+             "alpha": lambda x: reference.alpha(x, 0.9, 0.8)[0]}[neuron]
+    return {SUBJECT: fused, REFERENCE: naive}
+
+
+def _snntorch_neuron(neuron: str):
+    import snntorch
+
+    lif = {"leaky": lambda: snntorch.Leaky(beta=0.9),
+           "synaptic": lambda: snntorch.Synaptic(alpha=0.8, beta=0.9),
+           "lapicque": lambda: snntorch.Lapicque(beta=0.9),
+           "alpha": lambda: snntorch.Alpha(alpha=0.9, beta=0.8)}[neuron]()
+    init = {"leaky": lambda: [lif.init_leaky()], "synaptic": lambda: list(lif.init_synaptic()),
+            "lapicque": lambda: [lif.init_lapicque()], "alpha": lambda: list(lif.init_alpha())}[neuron]
+
+    def run(x):  # snnTorch's per-step loop over the input, its fastest form
+        states, spikes = init(), []
+        for x_t in x:
+            spk, *states = lif(x_t, *states)
+            spikes.append(spk)
+        return torch.stack(spikes)
+    return run
+
+
+def _spikingjelly_leaky(device: torch.device):
+    from spikingjelly.activation_based import neuron, surrogate
+
+    # The closest LIFNode: H = 0.9 V + X (tau = 10, decay_input=False), soft reset by the
+    # threshold (detached), ATan(alpha=2) surrogate. It subtracts the threshold before the next
+    # step's decay where snnTorch subtracts it after, so its spikes differ slightly: the same
+    # workload, not the same numbers.
+    kwargs = dict(tau=10.0, decay_input=False, v_reset=None, detach_reset=True,
+                  surrogate_function=surrogate.ATan(), step_mode="m")
+    if device.type == "cuda":
+        kwargs["backend"] = "triton"
+    lif = neuron.LIFNode(**kwargs).to(device)
+
+    def run(x):
+        lif.reset()
+        return lif(x)
+    return run
+
+
+def neuron_impls(neuron: str, device: torch.device, compiled: bool) -> dict[str, Runner]:
+    """The neuron's spikes from x, per implementation: tritonsnn, the reference, torch.compile of
+    the reference (with `compiled`), and snnTorch and SpikingJelly (Leaky only) when installed."""
+    impls: dict[str, Runner] = dict(_neuron_fns(neuron))
+    if compiled:
+        impls["reference_compiled"] = torch.compile(impls[REFERENCE])
+    try:
+        impls["snntorch"] = _snntorch_neuron(neuron)
+    except ImportError:
+        pass
+    if neuron == "leaky":
+        try:
+            impls["spikingjelly"] = _spikingjelly_leaky(device)
+        except (ImportError, TypeError):
+            pass
+    return impls
+
+
+def padded_impls(shape: tuple, device: torch.device) -> dict[str, Runner]:
+    """Leaky over a padded batch whose samples end at lengths between T/2 and T: tritonsnn and the
+    reference with `lengths`, and, as one pads by hand without them, tritonsnn, snnTorch and
+    SpikingJelly over all T steps with the spikes masked afterwards (the same spikes, and the same
+    gradients, within each length)."""
+    T, B = shape[:2]
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=torch.Generator().manual_seed(0)).to(device)
+    mask = (~past_end(lengths, shape)).float()  # [T, B, 1]
+    impls: dict[str, Runner] = {SUBJECT: lambda x: tritonsnn.functional.leaky(x, 0.9, lengths=lengths)[0],
+                                REFERENCE: lambda x: reference.leaky(x, 0.9, lengths=lengths)[0]}
+    for name, run in neuron_impls("leaky", device, compiled=False).items():
+        masked = "tritonsnn_masked" if name == SUBJECT else name
+        if name != REFERENCE:
+            impls[masked] = lambda x, run=run: run(x) * mask
+    return impls
+
+
+class _LinearLIF(nn.Module):
+    """The Open Neuromorphic benchmark's network: Linear(n, n), then one LIF layer."""
+
+    def __init__(self, n: int, lif: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.fc = nn.Linear(n, n)
+        self.lif = lif
+
+    def forward(self, x):
+        return self.lif(self.fc(x))
+
+
+class _ConvLIF(nn.Module):
+    """A conv SNN block: Conv2d over [T*B, C, H, W], then a multi-step neuron over [T, B, ...]."""
+
+    def __init__(self, channels: int, lif: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.lif = lif
+
+    def forward(self, x):
+        y = self.conv(x.flatten(0, 1))
+        return self.lif(y.reshape(x.shape[0], x.shape[1], *y.shape[1:]))
+
+
+def network_impls(kind: str, width: int, device: torch.device, compiled: bool) -> dict[str, Runner]:
+    """The Linear+LIF (width n) or conv (width = channels) network with each neuron implementation."""
+    layer = _LinearLIF if kind == "linear" else _ConvLIF
+    impls = {}
+    for name, lif in neuron_impls("leaky", device, compiled).items():
+        torch.manual_seed(0)
+        impls[name] = layer(width, lif).to(device)
+    return impls
+
+
+@dataclass
+class Case:
+    """One workload and the implementations that run it."""
+
+    name: str
+    group: str  # what the ratios compare within: one workload
+    mode: str  # "fwd", "bwd" or "fwd+bwd"
+    shape: tuple
+    dtype: torch.dtype
+    impls: dict
+    neuron_steps: int
+    model_bytes: float | None = None  # per neuron-step, for the bandwidth fraction
+    extra: dict = field(default_factory=dict)
+
+
+COMPILE_MAX_T = 128  # torch.compile unrolls the reference's time loop: beyond this, compiling dominates
+
+
+def neuron_case(neuron, mode, shape, dtype, device, compiled) -> Case:
+    """The neuron alone over x: `shape` [T, B, N] of `dtype`, timed in `mode`; torch.compile of
+    the reference joins with `compiled` for T <= COMPILE_MAX_T."""
+    size = torch.finfo(dtype).bits // 8
+    fwd, bwd = MODEL_BYTES[neuron]
+    model = {"fwd": fwd, "bwd": bwd, "fwd+bwd": fwd + bwd}[mode] * size / 4
+    name = f"{neuron} {mode} [{','.join(map(str, shape))}] {str(dtype).removeprefix('torch.')}"
+    return Case(name, name, mode, shape, dtype, neuron_impls(neuron, device, compiled and shape[0] <= COMPILE_MAX_T),
+                shape[0] * shape[1] * shape[2], model)
+
+
+def suite(device: torch.device, full: bool) -> list[Case]:
+    """The cases: `full` is the perf suite, otherwise the short run of `python -m tritonsnn bench`
+    (and of the regression check)."""
+    gpu = device.type == "cuda"
+    neurons = ("leaky", "synaptic", "lapicque", "alpha")
+    shapes = [(32, 64, 65536)] if gpu else [(25, 128, 1000)]
+    if full:
+        shapes += [(128, 16, 16384), (512, 16, 4096)] if gpu else [(100, 16, 1000), (25, 16, 256)]
+    # Low precision: bf16 and fp16 on a GPU, bf16 (the CPU's) on the main shape in the full run.
+    dtypes = [torch.float32] + ([torch.bfloat16, torch.float16] if gpu and full else [])
+    if gpu and not full:
+        dtypes.append(torch.bfloat16)
+    cases = []
+    for neuron in neurons:
+        for shape in shapes if full else shapes[:1]:
+            extra = [torch.bfloat16] if full and not gpu and shape == shapes[0] else []
+            for dtype in dtypes + extra:
+                for mode in ("fwd", "bwd", "fwd+bwd") if full or neuron == "leaky" else ("fwd+bwd",):
+                    cases.append(neuron_case(neuron, mode, shape, dtype, device, full))
+    shape = shapes[0]
+    name = f"leaky padded fwd+bwd [{','.join(map(str, shape))}] float32"
+    cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, padded_impls(shape, device),
+                      shape[0] * shape[1] * shape[2], sum(MODEL_BYTES["leaky"])))
+    widths = ((4096, 8192, 16384) if full else (4096,)) if gpu else ((256, 512) if full else (256,))
+    T = 500 if gpu else 100
+    for n in widths:
+        name = f"linear+leaky fwd+bwd B=16 T={T} n={n}"
+        cases.append(Case(name, name, "fwd+bwd", (T, 16, n), torch.float32,
+                          network_impls("linear", n, device, full and T <= COMPILE_MAX_T), T * 16 * n))
+    T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)
+    name = f"conv+leaky fwd+bwd T={T} B={B} C={C} {H}x{H}"
+    cases.append(Case(name, name, "fwd+bwd", (T, B, C, H, H), torch.float32,
+                      network_impls("conv", C, device, full), T * B * C * H * H))
+    return cases
