@@ -11,10 +11,9 @@ packs binary activations for `tritonsnn.nn`.
 from .alpha.kernels import alpha_bwd_kernel, alpha_fwd_kernel
 from .bits import pack_bits_kernel, unpack_bits_kernel
 from .lif.kernels import lif_bwd_kernel, lif_fwd_kernel
-from .surrogates import SURROGATE_IDS, surrogate_grad_kernel
+from .surrogates import surrogate_grad_kernel
 
 __all__ = [
-    "SURROGATE_IDS",
     "alpha_bwd_kernel",
     "alpha_fwd_kernel",
     "lif_bwd_kernel",

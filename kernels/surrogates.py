@@ -1,43 +1,19 @@
 """Surrogate gradients dS/dx as Triton device functions, x = U - threshold.
 
-Each function takes the block `x` and its scalar parameters and returns the derivative only; the
-fused backward kernels multiply it by the incoming gradient. The torch twin of every function lives
-in `tritonsnn/surrogate.py` under the same snnTorch (or SpikingJelly) name, and
-`tests/test_surrogate.py` ties the two together through `surrogate_grad_kernel`.
+Each function takes the block `x` and its two scalar parameters `(x, p0, p1)` and returns the
+derivative only; the fused backward kernels multiply it by the incoming gradient. The registry
+(`tritonsnn/surrogate.py`) pairs each with its torch twin under the same snnTorch (or SpikingJelly)
+name, and `tests/test_surrogate.py` ties the two together through `surrogate_grad_kernel`.
 
-`surrogate_grad` dispatches on a constexpr id, so each backward kernel specialises to exactly one
-surrogate, while the parameters arrive at run time through a two-element fp64 tensor
-(`surrogate_params`): a new slope recompiles nothing, neither the kernel nor a torch.compile graph,
-and the kernels see the parameters in their own accumulation dtype whatever the caller passed.
-Ids from USER_ID up belong to surrogates registered at run time
-(`tritonsnn.surrogate.register`): their `@triton.jit` gradient arrives as the constexpr `SG_FN`.
+A kernel receives its surrogate's function as the constexpr `SG_FN` and inlines it through
+`surrogate_grad`, the built-in ones exactly as those registered at run time
+(`tritonsnn.surrogate.register`): each backward kernel specialises to one surrogate with no branch
+in its loop. The parameters arrive at run time through a two-element fp64 tensor
+(`surrogate_params`), so a new slope recompiles nothing, neither the kernel nor a torch.compile
+graph. The stochastic surrogate (`STOCHASTIC`) takes a fourth argument, uniform noise.
 """
 import triton
 import triton.language as tl
-
-# Kernel id of each built-in surrogate; 0 is "no gradient" (a neuron built with
-# surrogate_disable=True).
-SURROGATE_IDS = {
-    "Disabled": 0,
-    "ATan": 1,
-    "FastSigmoid": 2,
-    "Sigmoid": 3,
-    "Heaviside": 4,
-    "StraightThroughEstimator": 5,
-    "Triangular": 6,
-    "SpikeRateEscape": 7,
-    "StochasticSpikeOperator": 8,
-    "LeakySpikeOperator": 9,
-    "SparseFastSigmoid": 10,
-    "PiecewiseQuadratic": 11,
-    "PiecewiseExp": 12,
-    "SoftSign": 13,
-    "SuperSpike": 14,
-    "Erf": 15,
-    "LIF.Heaviside": 16,
-}
-USER_ID = 256
-STOCHASTIC_IDS = frozenset({SURROGATE_IDS["StochasticSpikeOperator"]})
 
 
 @triton.jit
@@ -140,58 +116,21 @@ def disabled_grad(x, p0, p1):
 
 
 @triton.jit
-def surrogate_grad(x, p0, p1, seed, offsets, SURROGATE: tl.constexpr, SG_FN: tl.constexpr):
-    """dS/dx of surrogate `SURROGATE` at x. `seed` and the int64 `offsets` (unique per neuron and
-    step) drive the counter-based RNG of the stochastic surrogate and are unused otherwise."""
-    if SURROGATE == 1:
-        b_g = atan_grad(x, p0, p1)
-    elif SURROGATE == 2:
-        b_g = fast_sigmoid_grad(x, p0, p1)
-    elif SURROGATE == 3:
-        b_g = sigmoid_grad(x, p0, p1)
-    elif SURROGATE == 4:
-        b_g = heaviside_grad(x, p0, p1)
-    elif SURROGATE == 5:
-        b_g = straight_through_grad(x, p0, p1)
-    elif SURROGATE == 6:
-        b_g = triangular_grad(x, p0, p1)
-    elif SURROGATE == 7:
-        b_g = spike_rate_escape_grad(x, p0, p1)
-    elif SURROGATE == 8:
-        b_g = stochastic_spike_operator_grad(x, p0, p1, tl.rand(seed, offsets))
-    elif SURROGATE == 9:
-        b_g = leaky_spike_operator_grad(x, p0, p1)
-    elif SURROGATE == 10:
-        b_g = sparse_fast_sigmoid_grad(x, p0, p1)
-    elif SURROGATE == 11:
-        b_g = piecewise_quadratic_grad(x, p0, p1)
-    elif SURROGATE == 12:
-        b_g = piecewise_exp_grad(x, p0, p1)
-    elif SURROGATE == 13:
-        b_g = soft_sign_grad(x, p0, p1)
-    elif SURROGATE == 14:
-        b_g = super_spike_grad(x, p0, p1)
-    elif SURROGATE == 15:
-        b_g = erf_grad(x, p0, p1)
-    elif SURROGATE == 16:
-        b_g = old_heaviside_grad(x, p0, p1)
-    elif SURROGATE >= 256:
-        b_g = SG_FN(x, p0, p1)
+def surrogate_grad(x, p0, p1, seed, offsets, SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr):
+    """dS/dx of the surrogate `SG_FN` at x. For a stochastic one, `seed` and the int64 `offsets`
+    (unique per neuron and step) drive the counter-based RNG of its noise; others ignore them."""
+    if STOCHASTIC:
+        b_g = SG_FN(x, p0, p1, tl.rand(seed, offsets))
     else:
-        tl.static_assert(SURROGATE == 0, "unknown surrogate id")
-        b_g = disabled_grad(x, p0, p1)
+        b_g = SG_FN(x, p0, p1)
     return b_g
 
 
 @triton.jit
-def surrogate_params(sg_ptr, module_slope, FP64: tl.constexpr):
-    """The surrogate's two parameters from `sg_ptr` (fp64), in the accumulation dtype. A NaN
-    parameter stands for the module-level slope of snnTorch's old API, read when the backward
-    runs and passed as `module_slope`."""
+def surrogate_params(sg_ptr, FP64: tl.constexpr):
+    """The surrogate's two parameters from `sg_ptr` (fp64), in the accumulation dtype."""
     b_p0 = tl.load(sg_ptr)
     b_p1 = tl.load(sg_ptr + 1)
-    b_p0 = tl.where(b_p0 != b_p0, module_slope, b_p0)
-    b_p1 = tl.where(b_p1 != b_p1, module_slope, b_p1)
     if not FP64:
         b_p0 = b_p0.to(tl.float32)
         b_p1 = b_p1.to(tl.float32)
@@ -199,10 +138,10 @@ def surrogate_params(sg_ptr, module_slope, FP64: tl.constexpr):
 
 
 @triton.jit
-def surrogate_seed(seed_ptr, SURROGATE: tl.constexpr):
-    """The random seed a backward kernel passes to `surrogate_grad`: for the stochastic surrogate
+def surrogate_seed(seed_ptr, STOCHASTIC: tl.constexpr):
+    """The random seed a backward kernel passes to `surrogate_grad`: for a stochastic surrogate
     the one drawn at forward time (a one-element tensor), 0 (unused) for every other."""
-    if SURROGATE == 8:
+    if STOCHASTIC:
         b_seed = tl.load(seed_ptr)
     else:
         b_seed = 0
@@ -210,15 +149,15 @@ def surrogate_seed(seed_ptr, SURROGATE: tl.constexpr):
 
 
 @triton.jit
-def surrogate_grad_kernel(x_ptr, out_ptr, sg_ptr, seed_ptr, n, module_slope, SURROGATE: tl.constexpr,
-                          SG_FN: tl.constexpr, BLOCK: tl.constexpr):
+def surrogate_grad_kernel(x_ptr, out_ptr, sg_ptr, seed_ptr, n, SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr,
+                          BLOCK: tl.constexpr):
     """out = dS/dx(x) elementwise: exposes `surrogate_grad` on its own, for tests and tools."""
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < n
     b_x = tl.load(x_ptr + o_n, mask=m_n, other=0.0)
     if b_x.dtype != tl.float64:
         b_x = b_x.to(tl.float32)
-    p0, p1 = surrogate_params(sg_ptr, module_slope, b_x.dtype == tl.float64)
-    b_seed = tl.load(seed_ptr)
-    b_g = surrogate_grad(b_x, p0, p1, b_seed, o_n, SURROGATE, SG_FN)
+    p0, p1 = surrogate_params(sg_ptr, b_x.dtype == tl.float64)
+    b_seed = surrogate_seed(seed_ptr, STOCHASTIC)
+    b_g = surrogate_grad(b_x, p0, p1, b_seed, o_n, SG_FN, STOCHASTIC)
     tl.store(out_ptr + o_n, b_g.to(out_ptr.dtype.element_ty), mask=m_n)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from tritonsnn import aot
-from tritonsnn.kernels.surrogates import SURROGATE_IDS, USER_ID
 
 
 def test_every_variant_compiles_for_sm80_and_sm90():
@@ -32,7 +31,8 @@ def test_variants_cover_every_flag_value_in_context():
         for name in spec.presence:
             assert {f[name] for f in mine} == {True, False}
         assert {v.dtype for v in variants if v.kernel == kernel} == set(aot.DTYPES)
-    for sg in list(SURROGATE_IDS.values()) + [USER_ID]:  # each in both code paths and accumulation dtypes
+    assert {"ATan", "StochasticSpikeOperator", "Disabled", "LIF.Heaviside"} <= set(aot.SURROGATES)
+    for sg in aot.SURROGATES:  # each in both code paths and accumulation dtypes
         paths = {(v.dtype, dict(v.flags)["RESET_DELAY"]) for v in variants
                  if v.kernel == "lif_bwd_kernel" and dict(v.flags)["SURROGATE"] == sg}
         assert {("fp32", True), ("fp32", False), ("fp64", True), ("fp64", False)} <= paths

@@ -38,7 +38,7 @@ def _bwd_args(fwd_args, param_grad, with_grads):
     def d(t):
         return None if t is None else t.detach()
     return (torch.randn_like(spk), g_mem, g_syn, mem, h, syn, d(m0), d(s0), d(alpha), d(decay),
-            d(thr), gsf, reset, delay, reset_input, sg_id, sg_params, seed, float(surrogate.slope), param_grad,
+            d(thr), gsf, reset, delay, reset_input, sg_id, sg_params, seed, param_grad,
             alpha is not None and param_grad, backend, lens)
 
 
@@ -146,7 +146,7 @@ def test_opcheck_alpha(backend_name, decays_learnable, lengths):
     detached = [t.detach() for t in (*states, a, b, tau, thr)]
     bwd = (torch.randn_like(spk), torch.randn_like(exc), None, torch.randn_like(mem), mem, exc, inh,
            detached[0], detached[1], None, *detached[2:], gsf, 1, atan.kernel_id, atan.kernel_params(x), None,
-           float(surrogate.slope), True, decays_learnable, backend_name, lens)
+           True, decays_learnable, backend_name, lens)
     torch.library.opcheck(torch.ops.tritonsnn.alpha_bwd, bwd, test_utils=utils)
     if backend_name == "torch":
         torch.library.opcheck(torch.ops.tritonsnn.alpha_fwd_torch,

@@ -12,7 +12,9 @@ import triton
 
 import tritonsnn
 from tritonsnn import surrogate
-from tritonsnn.kernels import SURROGATE_IDS, surrogate_grad_kernel
+from tritonsnn._registration import with_module_slope
+from tritonsnn.kernels import surrogate_grad_kernel
+from tritonsnn.surrogate.builtins import BUILT_IN
 from conftest import DEVICE
 from helpers import snntorch_surrogate
 
@@ -57,8 +59,8 @@ def triton_grad(sg, x, seed=0):
     out = torch.empty_like(x)
     seed_t = torch.tensor([seed], device=DEVICE)
     surrogate_grad_kernel[(triton.cdiv(x.numel(), 1024),)](
-        x, out, sg.kernel_params(x), seed_t, x.numel(), float(surrogate.slope), SURROGATE=sg.kernel_id,
-        SG_FN=sg.spec.triton_fn, BLOCK=1024)
+        x_ptr=x, out_ptr=out, sg_ptr=with_module_slope(sg.kernel_id, sg.kernel_params(x)), seed_ptr=seed_t,
+        n=x.numel(), SG_FN=sg.spec.triton_fn, STOCHASTIC=sg.spec.stochastic, BLOCK=1024)
     return out.cpu()
 
 
@@ -77,8 +79,8 @@ def _points():
 def test_registry_lists_every_surrogate():
     builtin = list(SNNTORCH) + list(SPIKINGJELLY) + ["LIF.Heaviside"]
     names = surrogate.registered()
-    assert names[: len(builtin)] == builtin and set(builtin) <= set(SURROGATE_IDS)
-    assert all(surrogate._REGISTRY[n].triton_fn is not None for n in names[len(builtin):])  # user-registered
+    assert names[: len(builtin)] == builtin and set(builtin) <= set(BUILT_IN)
+    assert all(surrogate.registry._REGISTRY[n].triton_fn is not None for n in names[len(builtin):])  # user-registered
 
 
 @pytest.mark.parametrize("name", list(SNNTORCH) + list(SPIKINGJELLY))
@@ -136,7 +138,7 @@ def _primitive(name, alpha):
 @pytest.mark.parametrize("name", list(SPIKINGJELLY) + ["Sigmoid", "ATan", "FastSigmoid"])
 @pytest.mark.parametrize("alpha", [0.5, 2.0, 5.0])
 def test_gradients_are_derivatives_of_smooth_primitives(name, alpha):
-    spec = surrogate._REGISTRY[name]
+    spec = surrogate.registry._REGISTRY[name]
     sg = spec.factory(alpha)
     x = torch.cat([torch.linspace(-3, 3, 241, dtype=torch.float64),
                    torch.tensor([1 / alpha, -1 / alpha], dtype=torch.float64)])

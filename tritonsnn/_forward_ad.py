@@ -14,7 +14,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 from tritonsnn import surrogate as surrogates
-from tritonsnn._registration import surrogate_floats, torch_surrogate_grad
+from tritonsnn._registration import surrogate_floats, torch_surrogate_grad, with_module_slope
 
 
 def active(*tensors) -> bool:
@@ -30,5 +30,6 @@ def surrogate_grad(surrogate, seed, device):
     backward uses them (a stochastic one seeded with the forward's seed)."""
     if not surrogate.fused:
         return surrogates.custom_grad(surrogate.fn), ()
-    params = surrogate_floats(surrogate.kernel_id, surrogate.kernel_params(torch.empty(0)), float(surrogates.slope))
+    sg_params = with_module_slope(surrogate.kernel_id, surrogate.kernel_params(torch.empty(0)))
+    params = surrogate_floats(surrogate.kernel_id, sg_params)
     return torch_surrogate_grad(surrogate.kernel_id, seed, device), params

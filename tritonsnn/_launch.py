@@ -19,6 +19,7 @@ import triton
 from torch.library import wrap_triton
 
 from tritonsnn._dtypes import acc_dtype
+from tritonsnn.surrogate import spec_for_kernel_id
 
 # (neurons per program, warps): 1 to 8 fp32 elements per thread, 4 or 8 warps.
 CONFIGS = ((128, 4), (256, 4), (512, 4), (1024, 4), (256, 8), (512, 8), (1024, 8), (2048, 8))
@@ -59,14 +60,24 @@ def _tuned(kernel):
     return triton.autotune([triton.Config({"BLOCK": b}, num_warps=w) for b, w in CONFIGS], key=["N"])(kernel)
 
 
-def launch(kernel, n: int, device: torch.device, *args, **kwargs) -> None:
-    """Launch `kernel` over `n` neurons (its `N` argument): one program per BLOCK neurons."""
+def presence_flags(kernel, args: dict) -> dict:
+    """The kernel's `HAS_<NAME>` constexprs from its arguments: whether `<name>_ptr` is given (an
+    optional tensor is passed as None when absent)."""
+    return {flag: args.get(flag[len("HAS_"):].lower() + "_ptr") is not None
+            for flag in kernel.arg_names if flag.startswith("HAS_") and flag[len("HAS_"):].lower() + "_ptr" in args}
+
+
+def launch(kernel, device: torch.device, **args) -> None:
+    """Launch `kernel` over its `N` neurons, one program per BLOCK, every argument by name; the
+    presence flags follow from the pointers (`presence_flags`)."""
+    n = args["N"]
+    args = {**presence_flags(kernel, args), **args}
     config = choose_config(n, device)
     if config is None:
-        wrap_triton(_tuned(kernel))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](*args, **kwargs)
+        wrap_triton(_tuned(kernel))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](**args)
     else:
         block, warps = config
-        wrap_triton(kernel)[(triton.cdiv(n, block),)](*args, **kwargs, BLOCK=block, num_warps=warps)
+        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, num_warps=warps)
 
 
 def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -117,3 +128,10 @@ def per_sample(lengths: torch.Tensor | None, shape: torch.Size) -> tuple[torch.T
 def per_neuron_sums(wanted: bool, shape, like: torch.Tensor) -> torch.Tensor | None:
     """A buffer for one parameter's per-neuron gradient sums, in the accumulation dtype."""
     return torch.empty(shape, dtype=acc_dtype(like.dtype), device=like.device) if wanted else None
+
+
+def surrogate_constexprs(sg_id: int) -> dict:
+    """How a backward kernel receives surrogate `sg_id`: its Triton gradient `SG_FN`, inlined, and
+    whether that gradient draws noise (`STOCHASTIC`)."""
+    spec = spec_for_kernel_id(sg_id)
+    return {"SG_FN": spec.triton_fn, "STOCHASTIC": spec.stochastic}

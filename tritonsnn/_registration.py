@@ -1,18 +1,61 @@
-"""What every kernel family's `torch.library` registration shares: fakes of optional and
-per-neuron outputs, the surrogate's torch twin and parameters as the torch paths take them, the
-reduction of per-neuron gradient partials to a parameter's shape, and the refusal of double
-backward."""
+"""What every kernel family's `torch.library` registration shares: inputs by name, fakes of
+optional and per-neuron outputs, the surrogate's torch twin and parameters as the torch paths take
+them (the module-level slope substituted when the backward runs), the reduction of per-neuron
+gradient partials to a parameter's shape, and the refusal of double backward."""
 from __future__ import annotations
 
 import functools
-import math
+import inspect
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from tritonsnn import surrogate as surrogates
 from tritonsnn._dtypes import acc_dtype
 from tritonsnn.surrogate import spec_for_kernel_id
+
+
+class Inputs:
+    """The inputs of an op (or autograd Function) by name, in their order, so that setup_context
+    and backward name what they read and return instead of counting positions."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+
+    @classmethod
+    def of_op(cls, op) -> "Inputs":
+        """The inputs of a `torch.ops.tritonsnn.<name>` operator, from its schema."""
+        return cls(a.name for a in op.default._schema.arguments)
+
+    @classmethod
+    def of(cls, fn) -> "Inputs":
+        """The parameters of a function (an autograd Function's `forward`)."""
+        return cls(inspect.signature(fn).parameters)
+
+    def ordered(self, *values: dict, **more) -> tuple:
+        """Arguments given by name, as the positional tuple `Function.apply` takes."""
+        given = {k: v for d in values for k, v in d.items()} | more
+        if set(given) != set(self.names):
+            raise KeyError(f"arguments {sorted(set(given) ^ set(self.names))} do not match the inputs {self.names}")
+        return tuple(given[name] for name in self.names)
+
+    def named(self, inputs) -> dict:
+        """`inputs` (as setup_context receives them) by name."""
+        return dict(zip(self.names, inputs))
+
+    def needs(self, ctx) -> dict:
+        """Which inputs need a gradient, by name."""
+        return dict(zip(self.names, ctx.needs_input_grad))
+
+    def grads(self, ctx, **grads) -> tuple:
+        """The tuple a backward returns: the given gradients where an input needs one, None for
+        every other input."""
+        unknown = set(grads) - set(self.names)
+        if unknown:
+            raise KeyError(f"no input named {sorted(unknown)}; the inputs are {self.names}")
+        needs = self.needs(ctx)
+        return tuple(grads.get(name) if needs[name] else None for name in self.names)
 
 
 def fake_per_neuron(grad: Tensor, present: bool) -> Tensor:
@@ -28,10 +71,18 @@ def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
     return mem.new_empty(0) if t is None else torch.empty_like(t)
 
 
-def surrogate_floats(sg_id: int, sg_params: Tensor, module_slope: float) -> tuple[float, ...]:
-    """The surrogate's parameters as floats for the torch path; NaN is the module-level slope."""
-    n = len(spec_for_kernel_id(sg_id).params)
-    return tuple(module_slope if math.isnan(p) else p for p in sg_params.tolist()[:n])
+def surrogate_floats(sg_id: int, sg_params: Tensor) -> tuple[float, ...]:
+    """The surrogate's parameters as floats for the torch path (`with_module_slope` applied)."""
+    return tuple(sg_params.tolist()[:len(spec_for_kernel_id(sg_id).params)])
+
+
+def with_module_slope(sg_id: int, sg_params: Tensor) -> Tensor:
+    """The surrogate's parameters with the module-level slope of snnTorch's old API
+    (`tritonsnn.surrogate.slope`, read now, when the backward runs) in place of its placeholder
+    (MODULE_SLOPE, a NaN); the tensor itself for a surrogate that has no slope to take."""
+    if spec_for_kernel_id(sg_id).slope_param is None:
+        return sg_params
+    return sg_params.nan_to_num(nan=float(surrogates.slope))
 
 
 def torch_surrogate_grad(sg_id: int, sg_seed: Optional[Tensor], device: torch.device):

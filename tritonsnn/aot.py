@@ -21,9 +21,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from tritonsnn.kernels.surrogates import STOCHASTIC_IDS, SURROGATE_IDS, USER_ID
-
-SURROGATES = tuple(sorted(SURROGATE_IDS.values()))  # every id kernels/surrogates.py dispatches on
+from tritonsnn.surrogate import registry
+from tritonsnn.surrogate.builtins import BUILT_IN as SURROGATES
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
 SPIKE_DTYPES = {"bool": "i1", "u8": "u8"}  # binary spikes (spike_dtype=torch.bool / torch.uint8)
 BLOCK = 512
@@ -121,7 +120,6 @@ KERNELS = {
     "unpack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
                                       pointers={"packed_ptr": "u8", "out_ptr": "data"}),
 }
-_FLOAT_SCALARS = {"module_slope"}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
 
@@ -131,7 +129,7 @@ def _variant(kernel: str, dtype: str, core: tuple, present=(), sg=None, save="",
     for name in spec.presence:
         flags[name] = name in present and flags.get(spec.requires.get(name), True)
     if spec.surrogate:
-        flags["SURROGATE"] = SURROGATE_IDS["ATan"] if sg is None else sg
+        flags["SURROGATE"] = "ATan" if sg is None else sg  # a registry name: SG_FN and STOCHASTIC in `source`
     return Variant(kernel, dtype, tuple(flags.items()), save, spike)
 
 
@@ -141,9 +139,8 @@ def variants() -> list[Variant]:
     tensor present and with none, in fp32; each optional tensor alone on the neurons' default
     cores; those defaults in fp16, bf16 and fp64, with bf16 states under fp32 (and fp32 states
     under fp16: save_dtype), and, for the forwards, with binary spikes (bool, uint8); and for the
-    LIF backward every surrogate (a
-    user-registered one included) in both ways it is used (reset_delay True/False) and both
-    accumulation dtypes. Flags guard independent blocks of code, so this reaches every line of
+    LIF backward every built-in surrogate (a registered one arrives the same way, as SG_FN) in both
+    ways it is used (reset_delay True/False) and both accumulation dtypes. Flags guard independent blocks of code, so this reaches every line of
     every kernel in every context that changes its types or control flow, without compiling the
     full product (thousands of variants)."""
     out = []
@@ -160,7 +157,7 @@ def variants() -> list[Variant]:
             if "spk_ptr" in spec.pointers:
                 out.extend(_variant(kernel, "fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
     everything = KERNELS["lif_bwd_kernel"].presence
-    for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES + (USER_ID,)):
+    for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES):
         out.append(_variant("lif_bwd_kernel", dtype, (0, delay, False, False), everything, sg))
     return list(dict.fromkeys(out))
 
@@ -172,7 +169,7 @@ def _absent(v: Variant) -> set[str]:
     for flag, value, pointers in spec.optional:
         if flags[flag] == value:
             absent.update(pointers)
-    if spec.surrogate and flags["SURROGATE"] not in STOCHASTIC_IDS:
+    if spec.surrogate and not registry._REGISTRY[flags["SURROGATE"]].stochastic:
         absent.add("seed_ptr")
     return absent
 
@@ -191,10 +188,9 @@ def source(v: Variant):
         constexprs["FP64"] = v.dtype == "fp64"
     if "DIRECTED" in fn.arg_names:  # as tritonsnn._rounding.directed decides it
         constexprs["DIRECTED"] = v.save not in ("", v.dtype, "fp64")
-    if "SURROGATE" in constexprs:
-        # A user-registered surrogate's gradient arrives as SG_FN; compile one such, a built-in
-        # function standing in for the user's.
-        constexprs["SG_FN"] = kernels.surrogates.fast_sigmoid_grad if constexprs["SURROGATE"] >= USER_ID else None
+    if "SURROGATE" in constexprs:  # the surrogate's gradient, inlined as every surrogate's is
+        sg = registry._REGISTRY[constexprs.pop("SURROGATE")]
+        constexprs.update(SG_FN=sg.triton_fn, STOCHASTIC=sg.stochastic)
     constexprs.update({name: None for name in _absent(v)})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
@@ -206,8 +202,6 @@ def source(v: Variant):
                      "acc": acc, "param": "fp32", "sg": "fp64", "seed": "i64", "u8": "u8", "i32": "i32", "i64": "i64"}
             signature[name] = "*" + roles[pointers[name]]
             attrs[(i,)] = [["tt.divisibility", 16]]
-        elif name in _FLOAT_SCALARS:
-            signature[name] = "fp32"
         else:
             signature[name] = "i32"
             if name in _DIVISIBLE:

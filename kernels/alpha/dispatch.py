@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _forward_ad
-from tritonsnn._registration import surrogate_seed, to_param_shape
+from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn.backend import get_backend
 from tritonsnn.kernels.alpha import op  # noqa: F401  (registers torch.ops.tritonsnn.alpha_fwd / alpha_bwd)
 from tritonsnn.kernels.alpha import torch_path
@@ -17,15 +17,17 @@ from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
 def run(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, dtypes, surrogate, lengths):
     """The fused Alpha neuron with decays a, b (clamped), the membrane scale tau, a resolved
     surrogate, the (spike, save) dtypes and checked lengths. Returns (spk, exc, inh, mem)."""
-    keep_currents = torch.is_grad_enabled() and tau.requires_grad  # the decays will want gradients
-    args = (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, *dtypes, keep_currents)
+    spike_dtype, save_dtype = dtypes
+    neuron = dict(x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
+                  spike_dtype=spike_dtype, save_dtype=save_dtype, lengths=lengths,
+                  keep_currents=torch.is_grad_enabled() and tau.requires_grad)  # the decays will want gradients
     forward_ad = _forward_ad.active(x, exc0, inh0, a, b, tau, threshold, gsf)
     if not surrogate.fused:
         function = _PythonSurrogateForwardAD if forward_ad else _PythonSurrogate
-        return function.apply(*args, lengths, surrogate)[:4]
+        return function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))[:4]
     seed = surrogate_seed(surrogate, x)
-    outputs = torch.ops.tritonsnn.alpha_fwd(*args, surrogate.kernel_id, surrogate.kernel_params(x), seed,
-                                            get_backend(), lengths)
+    outputs = torch.ops.tritonsnn.alpha_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+                                            sg_seed=seed, backend=get_backend())
     if forward_ad:
         return _with_tangents(outputs, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, (reset, surrogate, seed, lengths))
     return outputs[:4]
@@ -86,17 +88,18 @@ class _PythonSurrogate(torch.autograd.Function):
                 lengths, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.alpha_fwd(
-            x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
-            DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
+            x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
+            spike_dtype=spike_dtype, save_dtype=save_dtype, keep_currents=keep_currents, sg_id=DISABLED.kernel_id,
+            sg_params=DISABLED.kernel_params(x), sg_seed=None, backend=get_backend(), lengths=lengths)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, _, _, _, lengths, surrogate = inputs
+        i = PYTHON_SURROGATE.named(inputs)
         _, exc, inh, mem, exc_acc, inh_acc = output
         if exc_acc.numel():  # the decays' gradients read the currents kept at the accumulation precision
             exc, inh = exc_acc, inh_acc
-        ctx.save_for_backward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths)
-        ctx.config = (reset, surrogate, x.dtype)
+        ctx.save_for_backward(mem, exc, inh, *(i[name] for name in TANGENT_INPUTS), i["lengths"])
+        ctx.config = (i["reset"], i["surrogate"], i["x"].dtype)
         ctx.mark_non_differentiable(*output[4:])
         ctx.set_materialize_grads(False)
 
@@ -104,11 +107,11 @@ class _PythonSurrogate(torch.autograd.Function):
     def backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_kept, _grad_inh_kept):
         mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, lengths = ctx.saved_tensors
         reset, surrogate, x_dtype = ctx.config
-        needs = ctx.needs_input_grad
+        needs = PYTHON_SURROGATE.needs(ctx)
         if grad_spk is None:
             grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
-        decay_grad = bool(needs[4] or needs[5] or needs[6])
-        param_grad = bool(needs[7] or needs[8])
+        decay_grad = needs["a"] or needs["b"] or needs["tau"]
+        param_grad = needs["threshold"] or needs["gsf"]
         dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch_path.alpha_backward(
             grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
             threshold, gsf, reset, custom_grad(surrogate.fn), (), param_grad, decay_grad, lengths)
@@ -116,7 +119,9 @@ class _PythonSurrogate(torch.autograd.Function):
             da, db, dtau = (to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
         if param_grad:
             dthr, dgsf = (to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
-        return dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf, None, None, None, None, None, None
+        # The membrane's initial value only decides the first reset, which is detached: no gradient.
+        return PYTHON_SURROGATE.grads(ctx, x=dx, exc0=dexc0, inh0=dinh0, a=da, b=db, tau=dtau, threshold=dthr,
+                                      gsf=dgsf)
 
 
 class _PythonSurrogateForwardAD(_PythonSurrogate):
@@ -126,12 +131,12 @@ class _PythonSurrogateForwardAD(_PythonSurrogate):
     @staticmethod
     def setup_context(ctx, inputs, output):
         _PythonSurrogate.setup_context(ctx, inputs, output)
-        x, exc0, inh0, mem0, a, b, tau, threshold, gsf, _, _, _, _, lengths, _ = inputs
+        i = PYTHON_SURROGATE.named(inputs)
         _, exc, inh, mem, exc_acc, inh_acc = output
         if exc_acc.numel():
             exc, inh = exc_acc, inh_acc
-        ctx.save_for_forward(mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf)
-        ctx.lengths = lengths
+        ctx.save_for_forward(mem, exc, inh, *(i[name] for name in TANGENT_INPUTS))
+        ctx.lengths = i["lengths"]
 
     @staticmethod
     def jvp(ctx, dx, dexc0, dinh0, _dmem0, da, db, dtau, dthr, dgsf, *_):
@@ -139,3 +144,7 @@ class _PythonSurrogateForwardAD(_PythonSurrogate):
         out = tangents((dx, dexc0, dinh0, da, db, dtau, dthr, dgsf), x_dtype, *ctx.saved_tensors,
                        (reset, surrogate, None, ctx.lengths))
         return (*out, None, None)
+
+
+PYTHON_SURROGATE = Inputs.of(_PythonSurrogate.forward)
+TANGENT_INPUTS = ("exc0", "inh0", "mem0", "a", "b", "tau", "threshold", "gsf")  # as `tangents` takes them after x

@@ -89,11 +89,11 @@ def alpha_bwd_kernel(
     a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dexc0_ptr, dinh0_ptr, da_ptr, db_ptr, dtau_ptr, dthr_ptr, dgsf_ptr,
     T, N, M, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
-    stride_thr, stride_gsf, module_slope,
+    stride_thr, stride_gsf,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
     DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
-    SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -118,8 +118,8 @@ def alpha_bwd_kernel(
         p_e = exc_ptr + o_last * N + o_n
         p_i = inh_ptr + o_last * N + o_n
     o_rand = o_last * N + o_n
-    b_seed = surrogate_seed(seed_ptr, SURROGATE)
-    p0, p1 = surrogate_params(sg_ptr, module_slope, FP64)
+    b_seed = surrogate_seed(seed_ptr, STOCHASTIC)
+    p0, p1 = surrogate_params(sg_ptr, FP64)
     if HAS_GE:
         p_ge = ge_ptr + o_last * stride_ge_t + o_n
     if HAS_GI:
@@ -143,7 +143,7 @@ def alpha_bwd_kernel(
         else:
             b_p = b_mem0
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
-        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
+        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SG_FN, STOCHASTIC)
         b_gs = live(load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
         b_gspk = b_gs * b_gsf * b_sg
         b_gu = b_gspk  # the membrane feeds nothing later but the (detached) reset

@@ -9,10 +9,9 @@ import torch
 from torch import Tensor
 from torch.library import triton_op
 
-from tritonsnn import surrogate
 from tritonsnn._dtypes import acc_dtype
-from tritonsnn._registration import (fake_like, fake_per_neuron, no_context, no_double_backward, surrogate_floats,
-                                     to_param_shape, torch_surrogate_grad)
+from tritonsnn._registration import (Inputs, fake_like, fake_per_neuron, no_context, no_double_backward,
+                                     surrogate_floats, to_param_shape, torch_surrogate_grad, with_module_slope)
 from tritonsnn.backend import uses_triton
 from tritonsnn.kernels.alpha import torch_path
 from tritonsnn.kernels.alpha.launch import alpha_backward as _triton_alpha_backward
@@ -51,19 +50,19 @@ def alpha_bwd_torch(
     grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
-    param_grad: bool, decay_grad: bool, lengths: Optional[Tensor],
+    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], param_grad: bool, decay_grad: bool,
+    lengths: Optional[Tensor],
 ) -> Out8:
     grads = torch_path.alpha_backward(
         grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-        gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device),
-        surrogate_floats(sg_id, sg_params, module_slope), param_grad, decay_grad, lengths)
+        gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device), surrogate_floats(sg_id, sg_params),
+        param_grad, decay_grad, lengths)
     return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
 
 
 @alpha_bwd_torch.register_fake
 def _(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold,
-      gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad, lengths):
+      gsf, reset, sg_id, sg_params, sg_seed, param_grad, decay_grad, lengths):
     return (mem.new_empty(mem.shape, dtype=grad_spk.dtype), fake_like(grad_spk, exc0), fake_like(grad_spk, inh0),
             *(fake_per_neuron(grad_spk, decay_grad) for _ in range(3)),
             *(fake_per_neuron(grad_spk, param_grad) for _ in range(2)))
@@ -82,11 +81,11 @@ def alpha_fwd(
     zero past each sample's length (as `lif_fwd`). The last two are empty unless `keep_currents`
     (the decays will need gradients) and the states are stored below the accumulation precision
     (`torch_path.keeps_currents`): the decays' gradients then read them."""
+    inputs = dict(x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
+                  spike_dtype=spike_dtype, save_dtype=save_dtype, keep_currents=keep_currents, lengths=lengths)
     if uses_triton(x.device, backend):
-        return _triton_alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                     spike_dtype, save_dtype, keep_currents, lengths)
-    return torch.ops.tritonsnn.alpha_fwd_torch(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                               spike_dtype, save_dtype, keep_currents, lengths)
+        return _triton_alpha_forward(**inputs)
+    return torch.ops.tritonsnn.alpha_fwd_torch(**inputs)
 
 
 @triton_op("tritonsnn::alpha_bwd", mutates_args=())
@@ -94,25 +93,28 @@ def alpha_bwd(
     grad_spk: Tensor, grad_exc: Optional[Tensor], grad_inh: Optional[Tensor], grad_mem: Optional[Tensor],
     mem: Tensor, exc: Tensor, inh: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor],
     mem0: Optional[Tensor], a: Tensor, b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor,
-    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], module_slope: float,
-    param_grad: bool, decay_grad: bool, backend: str, lengths: Optional[Tensor],
+    reset: int, sg_id: int, sg_params: Tensor, sg_seed: Optional[Tensor], param_grad: bool, decay_grad: bool,
+    backend: str, lengths: Optional[Tensor],
 ) -> Out8:
     """Backward of `alpha_fwd` through time: (dx, dexc0, dinh0, da, db, dtau, dthreshold, dgsf),
     parameter gradients in each parameter's shape; empty where absent or not asked for
-    (`decay_grad`, which needs `exc` and `inh`, for a, b and tau). dx comes in grad_spk's dtype."""
+    (`decay_grad`, which needs `exc` and `inh`, for a, b and tau). dx comes in grad_spk's dtype;
+    `sg_params` holds the surrogate's parameters as used (the module-level slope in place)."""
     empty = [grad_spk.new_empty(0) for _ in range(7)]
     if mem.shape[0] == 0 or mem[0].numel() == 0:
         wanted = (True, True, decay_grad, decay_grad, decay_grad, param_grad, param_grad)
         zeros = [torch.zeros_like(t) if t is not None and w else e
                  for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]
         return (torch.zeros(mem.shape, dtype=grad_spk.dtype, device=mem.device), *zeros)
-    args = (grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, inh0, mem0, a, b, tau,
-            threshold, gsf, reset, sg_id, sg_params, sg_seed, module_slope, param_grad, decay_grad, lengths)
+    inputs = dict(grad_spk=grad_spk, grad_exc=grad_exc, grad_inh=grad_inh, grad_mem=grad_mem, mem=mem, exc=exc,
+                  inh=inh, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf,
+                  reset=reset, sg_id=sg_id, sg_params=sg_params, sg_seed=sg_seed, param_grad=param_grad,
+                  decay_grad=decay_grad, lengths=lengths)
     if uses_triton(mem.device, backend):
-        dx, *rest = _triton_alpha_backward(*args)
+        dx, *rest = _triton_alpha_backward(**inputs)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
     else:
-        dx, *rest = torch.ops.tritonsnn.alpha_bwd_torch(*args)
+        dx, *rest = torch.ops.tritonsnn.alpha_bwd_torch(**inputs)
     dexc0, dinh0, da, db, dtau, dthr, dgsf = rest
     if decay_grad:
         da, db, dtau = (to_param_shape(g, p) for g, p in ((da, a), (db, b), (dtau, tau)))
@@ -121,38 +123,41 @@ def alpha_bwd(
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf
 
 
+FWD = Inputs.of_op(torch.ops.tritonsnn.alpha_fwd)
+
+
 def _setup_context(ctx, inputs, output) -> None:
-    (x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents, sg_id,
-     sg_params, sg_seed, backend, lengths) = inputs
+    i = FWD.named(inputs)
     _, exc, inh, mem, exc_acc, inh_acc = output
     # The membrane is all the backward needs, but for the decays' and tau's gradients, which
     # read the currents (at the accumulation precision when they were kept).
-    decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
-    if keep_currents and torch_path.keeps_currents(x.dtype, save_dtype):
+    decay_grad = i["a"].requires_grad or i["b"].requires_grad or i["tau"].requires_grad
+    if i["keep_currents"] and torch_path.keeps_currents(i["x"].dtype, i["save_dtype"]):
         exc, inh = exc_acc, inh_acc
-    ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, exc0, inh0,
-                          mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths)
-    ctx.config = (reset, sg_id, backend, decay_grad, x.dtype)
+    ctx.save_for_backward(mem, exc if decay_grad else None, inh if decay_grad else None, i["exc0"], i["inh0"],
+                          i["mem0"], i["a"], i["b"], i["tau"], i["threshold"], i["gsf"], i["sg_params"],
+                          i["sg_seed"], i["lengths"])
+    ctx.config = {name: i[name] for name in ("reset", "sg_id", "backend")}
+    ctx.decay_grad, ctx.x_dtype = decay_grad, i["x"].dtype
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_acc, _grad_inh_acc):
     mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, sg_params, sg_seed, lengths = ctx.saved_tensors
-    reset, sg_id, backend, decay_grad, x_dtype = ctx.config
-    needs = ctx.needs_input_grad
     if grad_spk is None and grad_exc is None and grad_inh is None and grad_mem is None:
-        return (None,) * 18
+        return FWD.grads(ctx)
     if grad_spk is None:
-        grad_spk = torch.zeros(mem.shape, dtype=x_dtype, device=mem.device)
+        grad_spk = torch.zeros(mem.shape, dtype=ctx.x_dtype, device=mem.device)
+    needs = FWD.needs(ctx)
     empty = mem.new_empty(0)
     dx, dexc0, dinh0, da, db, dtau, dthr, dgsf = torch.ops.tritonsnn.alpha_bwd(
-        grad_spk, grad_exc, grad_inh, grad_mem, mem, empty if exc is None else exc,
-        empty if inh is None else inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, sg_id,
-        sg_params, sg_seed, float(surrogate.slope), bool(needs[7] or needs[8]), decay_grad, backend, lengths)
+        grad_spk=grad_spk, grad_exc=grad_exc, grad_inh=grad_inh, grad_mem=grad_mem, mem=mem,
+        exc=empty if exc is None else exc, inh=empty if inh is None else inh, exc0=exc0, inh0=inh0, mem0=mem0,
+        a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, sg_params=with_module_slope(ctx.config["sg_id"], sg_params),
+        sg_seed=sg_seed, param_grad=needs["threshold"] or needs["gsf"], decay_grad=ctx.decay_grad, lengths=lengths,
+        **ctx.config)
     # The membrane's initial value only decides the first reset, which is detached: no gradient.
-    grads = (dx, dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
-    present = (True, exc0 is not None, inh0 is not None, False, decay_grad, decay_grad, decay_grad, True, True)
-    return tuple(g if need and ok else None for g, need, ok in zip(grads, needs[:9], present)) + (None,) * 9
+    return FWD.grads(ctx, x=dx, exc0=dexc0, inh0=dinh0, a=da, b=db, tau=dtau, threshold=dthr, gsf=dgsf)
 
 
 alpha_fwd.register_autograd(_backward, setup_context=_setup_context)

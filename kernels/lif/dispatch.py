@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _forward_ad
-from tritonsnn._registration import surrogate_seed, to_param_shape
+from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn.backend import get_backend
 from tritonsnn.kernels.lif import op  # noqa: F401  (registers torch.ops.tritonsnn.lif_fwd / lif_bwd)
 from tritonsnn.kernels.lif import torch_path
@@ -18,17 +18,18 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
     """The fused LIF neuron with a resolved surrogate, the (spike, save) dtypes and checked
     lengths (`decay` as used: clamped, or Lapicque's 1 - dt/(RC)). Returns (spk, mem_seq,
     syn_seq)."""
+    spike_dtype, save_dtype = dtypes
+    neuron = dict(x=x, mem0=mem0, syn0=syn0, alpha=alpha, decay=decay, threshold=threshold, gsf=gsf, reset=reset,
+                  reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype, save_dtype=save_dtype,
+                  lengths=lengths)
     if not surrogate.fused:
         forward_ad = _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf)
         function = _PythonSurrogateForwardAD if forward_ad else _PythonSurrogate
-        spk, mem_seq, _, syn_seq = function.apply(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes, lengths,
-            surrogate)
+        spk, mem_seq, _, syn_seq = function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))
         return spk, mem_seq, syn_seq
     seed = surrogate_seed(surrogate, x)
-    outputs = torch.ops.tritonsnn.lif_fwd(
-        x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, *dtypes,
-        surrogate.kernel_id, surrogate.kernel_params(x), seed, get_backend(), lengths)
+    outputs = torch.ops.tritonsnn.lif_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+                                          sg_seed=seed, backend=get_backend())
     if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
         outputs = _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf,
                                  (reset, reset_delay, reset_input, surrogate, seed, lengths))
@@ -90,16 +91,18 @@ class _PythonSurrogate(torch.autograd.Function):
                 spike_dtype, save_dtype, lengths, surrogate):
         warn_unfused(surrogate)
         return torch.ops.tritonsnn.lif_fwd(
-            x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
-            spike_dtype, save_dtype, DISABLED.kernel_id, DISABLED.kernel_params(x), None, get_backend(), lengths)
+            x=x, mem0=mem0, syn0=syn0, alpha=alpha, decay=decay, threshold=threshold, gsf=gsf, reset=reset,
+            reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype, save_dtype=save_dtype,
+            sg_id=DISABLED.kernel_id, sg_params=DISABLED.kernel_params(x), sg_seed=None, backend=get_backend(),
+            lengths=lengths)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        (x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input, _, _, lengths,
-         surrogate) = inputs
+        i = PYTHON_SURROGATE.named(inputs)
         _, mem_seq, h, syn_seq = output
-        ctx.save_for_backward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths)
-        ctx.config = (reset, reset_delay, reset_input, surrogate, x.dtype)
+        ctx.save_for_backward(mem_seq, h, syn_seq, i["mem0"], i["syn0"], i["alpha"], i["decay"], i["threshold"],
+                              i["gsf"], i["lengths"])
+        ctx.config = (i["reset"], i["reset_delay"], i["reset_input"], i["surrogate"], i["x"].dtype)
         ctx.mark_non_differentiable(h)
         ctx.set_materialize_grads(False)
 
@@ -107,19 +110,19 @@ class _PythonSurrogate(torch.autograd.Function):
     def backward(ctx, grad_spk, grad_mem, _, grad_syn):
         mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf, lengths = ctx.saved_tensors
         reset, reset_delay, reset_input, surrogate, x_dtype = ctx.config
-        needs = ctx.needs_input_grad
+        needs = PYTHON_SURROGATE.needs(ctx)
         if grad_spk is None:
             grad_spk = torch.zeros(mem_seq.shape, dtype=x_dtype, device=mem_seq.device)
-        param_grad = bool(needs[4] or needs[5] or needs[6])
-        alpha_grad = bool(needs[3])
+        param_grad = needs["decay"] or needs["threshold"] or needs["gsf"]
         dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf = torch_path.lif_backward(
             grad_spk, grad_mem, grad_syn, mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold,
-            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, alpha_grad, lengths)
-        if alpha_grad:
+            gsf, reset, reset_delay, reset_input, custom_grad(surrogate.fn), (), param_grad, needs["alpha"], lengths)
+        if needs["alpha"]:
             dalpha = to_param_shape(dalpha, alpha)
         if param_grad:
             ddecay, dthr, dgsf = (to_param_shape(g, p) for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf)))
-        return dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None, None, None, None, None, None, None
+        return PYTHON_SURROGATE.grads(ctx, x=dx, mem0=dmem0, syn0=dsyn0, alpha=dalpha, decay=ddecay, threshold=dthr,
+                                      gsf=dgsf)
 
 
 class _PythonSurrogateForwardAD(_PythonSurrogate):
@@ -129,10 +132,10 @@ class _PythonSurrogateForwardAD(_PythonSurrogate):
     @staticmethod
     def setup_context(ctx, inputs, output):
         _PythonSurrogate.setup_context(ctx, inputs, output)
-        x, mem0, syn0, alpha, decay, threshold, gsf, *_, lengths, _ = inputs
+        i = PYTHON_SURROGATE.named(inputs)
         _, mem_seq, h, syn_seq = output
-        ctx.save_for_forward(mem_seq, h, syn_seq, mem0, syn0, alpha, decay, threshold, gsf)
-        ctx.lengths = lengths
+        ctx.save_for_forward(mem_seq, h, syn_seq, *(i[name] for name in TANGENT_INPUTS))
+        ctx.lengths = i["lengths"]
 
     @staticmethod
     def jvp(ctx, dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, *_):
@@ -140,3 +143,7 @@ class _PythonSurrogateForwardAD(_PythonSurrogate):
         d_spk, d_mem, d_syn = tangents((dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf), x_dtype, *ctx.saved_tensors,
                                        (reset, reset_delay, reset_input, surrogate, None, ctx.lengths))
         return d_spk, d_mem, None, d_syn
+
+
+PYTHON_SURROGATE = Inputs.of(_PythonSurrogate.forward)
+TANGENT_INPUTS = ("mem0", "syn0", "alpha", "decay", "threshold", "gsf")  # the state and parameters with tangents

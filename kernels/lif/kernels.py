@@ -104,12 +104,12 @@ def lif_bwd_kernel(
     alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
     T, N, M, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
-    stride_gsf, module_slope,
+    stride_gsf,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
     GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
-    SURROGATE: tl.constexpr, SG_FN: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
@@ -129,8 +129,8 @@ def lif_bwd_kernel(
     # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
     # away) by every other surrogate.
     o_rand = o_last * N + o_n
-    b_seed = surrogate_seed(seed_ptr, SURROGATE)
-    p0, p1 = surrogate_params(sg_ptr, module_slope, FP64)
+    b_seed = surrogate_seed(seed_ptr, STOCHASTIC)
+    p0, p1 = surrogate_params(sg_ptr, FP64)
     if HAS_GM:
         p_gm = grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
     if not RESET_DELAY:
@@ -165,7 +165,7 @@ def lif_bwd_kernel(
             p_h -= N
         b_r = tl.where(b_p > b_thr, 1.0, 0.0)
         b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
-        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SURROGATE, SG_FN)
+        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SG_FN, STOCHASTIC)
         b_gs = live(load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
         b_gspk = b_gs * b_gsf * b_sg
         b_gpost = b_carry  # dL/d(state after step t)
