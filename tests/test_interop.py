@@ -1,5 +1,7 @@
 """tritonsnn.from_snntorch: a converted snnTorch model computes the same outputs and gradients
 with the same state_dict, and what cannot be converted is refused by name."""
+import inspect
+
 import pytest
 import snntorch
 import torch
@@ -78,3 +80,12 @@ def test_a_bare_neuron_converts():
 def test_unconvertible_modules_are_refused_by_name(module, match):
     with pytest.raises(TypeError, match=match):
         tritonsnn.from_snntorch(module())
+
+
+@pytest.mark.parametrize("name", ["Leaky", "Synaptic", "Lapicque", "Alpha"])
+def test_constructors_take_snntorchs_parameters_in_its_order(name):
+    """Positional calls bind as in snnTorch 1.0.0: its parameters, in its order, with its defaults,
+    come first; tritonsnn's own options follow."""
+    ours = list(inspect.signature(getattr(tritonsnn, name)).parameters.values())
+    theirs = list(inspect.signature(getattr(snntorch, name)).parameters.values())
+    assert [(p.name, p.default) for p in ours[:len(theirs)]] == [(p.name, p.default) for p in theirs]

@@ -109,6 +109,15 @@ def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
     return p.expand(shape).reshape(-1), 1
 
 
+def parameters(shape: torch.Size, **params: torch.Tensor | None) -> dict:
+    """Parameters as kernel arguments: for each `name`, `<name>_ptr` and `stride_<name>`
+    (`per_neuron`; None, an absent parameter, is a None pointer)."""
+    out = {}
+    for name, p in params.items():
+        out[f"{name}_ptr"], out[f"stride_{name}"] = (None, 0) if p is None else per_neuron(p, shape)
+    return out
+
+
 def flat(t: torch.Tensor | None) -> torch.Tensor | None:
     """An initial state as the kernels read it: contiguous `[N]` (None stays None)."""
     return None if t is None else t.reshape(-1).contiguous()

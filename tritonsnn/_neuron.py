@@ -9,6 +9,8 @@ rather than silently replaced by zeros (an *empty* state, as `reset_mem()` leave
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -18,6 +20,25 @@ from tritonsnn.kernels.codes import RESET_CODES
 from tritonsnn.surrogate import DISABLED, LIFHeaviside, Surrogate, atan, resolve
 
 STEP_MODES = ("single", "multi")
+
+DEFAULTS = {"threshold": 1.0, "spike_grad": None, "surrogate_disable": False, "init_hidden": False,
+            "inhibition": False, "learn_alpha": False, "learn_beta": False, "learn_threshold": False,
+            "reset_mechanism": "subtract", "state_quant": False, "output": False, "graded_spikes_factor": 1.0,
+            "learn_graded_spikes_factor": False, "reset_delay": True}
+"""snnTorch 1.0.0's defaults of the options its neurons share (one table for every constructor)."""
+ADDITIONS = {"step_mode": "single", "spike_dtype": None, "save_dtype": None}
+"""tritonsnn's own constructor options, after snnTorch's parameters in every neuron."""
+
+
+def constructor(*names: str, **defaults) -> inspect.Signature:
+    """A neuron constructor's signature: snnTorch's parameters `names`, in snnTorch's order (a
+    name without a default in `defaults` or DEFAULTS is required), then ADDITIONS. Each class
+    declares its own, so positional calls bind as in snnTorch and `help()` shows the real list."""
+    known = {**DEFAULTS, **defaults}
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(name, kind, default=known.get(name, inspect.Parameter.empty)) for name in names]
+    parameters += [inspect.Parameter(name, kind, default=value) for name, value in ADDITIONS.items()]
+    return inspect.Signature(parameters)
 
 
 def _as_tensor(value) -> torch.Tensor:
@@ -39,51 +60,50 @@ class SpikingNeuron(nn.Module):
 
     reset_dict = dict(RESET_CODES)  # snnTorch's public name -> code table
 
-    def __init__(
-        self,
-        threshold=1.0,
-        spike_grad=None,
-        surrogate_disable=False,
-        init_hidden=False,
-        inhibition=False,
-        learn_threshold=False,
-        reset_mechanism="subtract",
-        state_quant=False,
-        output=False,
-        graded_spikes_factor=1.0,
-        learn_graded_spikes_factor=False,
-        step_mode="single",
-        spike_dtype=None,
-        save_dtype=None,
-    ):
+    __signature__ = constructor("threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
+                                "learn_threshold", "reset_mechanism", "state_quant", "output", "graded_spikes_factor",
+                                "learn_graded_spikes_factor")
+
+    def __init__(self, *args, **kwargs):
         super().__init__()
-        if inhibition:
+        self._setup(self._bind(args, kwargs))
+
+    def _bind(self, args: tuple, kwargs: dict) -> dict:
+        """The constructor's arguments by name, defaults filled in, as the class declares them
+        (`__signature__`: snnTorch's parameters in snnTorch's order, then tritonsnn's)."""
+        try:
+            bound = type(self).__signature__.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{type(self).__name__}(): {e}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def _setup(self, o: dict) -> None:
+        """Build the neuron from its named arguments `o`; each subclass adds what it declares."""
+        if o["inhibition"]:
             raise NotImplementedError(
                 "inhibition=True is not implemented by tritonsnn's fused neurons yet"
             )
-        if state_quant:
+        if o["state_quant"]:
             raise NotImplementedError(
                 "state_quant is not implemented by tritonsnn's fused neurons yet"
             )
-        if step_mode not in STEP_MODES:
-            raise ValueError(f"step_mode must be 'single' or 'multi', got {step_mode!r}")
+        if o["step_mode"] not in STEP_MODES:
+            raise ValueError(f"step_mode must be 'single' or 'multi', got {o['step_mode']!r}")
         # As in snnTorch: None means atan(). FastSigmoid.apply and its kin read the module-level
         # slope when the backward runs (the seed document's API).
-        self.spike_grad = DISABLED if surrogate_disable else (atan() if spike_grad is None else spike_grad)
-        self.surrogate_disable = surrogate_disable
-        self.init_hidden = init_hidden
-        self.inhibition = inhibition
-        self.state_quant = state_quant
-        self.output = output
-        self.step_mode = step_mode
-        _checks.storage_options(spike_dtype, save_dtype)
-        if spike_dtype not in (None, *_checks.BINARY_SPIKE_DTYPES):  # a module has no input dtype yet
-            raise ValueError(f"spike_dtype must be None, torch.bool or torch.uint8, got {spike_dtype}")
-        self.spike_dtype = spike_dtype
-        self.save_dtype = save_dtype
-        self._register("threshold", threshold, learn_threshold)
-        self._register("graded_spikes_factor", graded_spikes_factor, learn_graded_spikes_factor)
-        self.reset_mechanism = reset_mechanism
+        spike_grad = o["spike_grad"]
+        self.spike_grad = DISABLED if o["surrogate_disable"] else (atan() if spike_grad is None else spike_grad)
+        for name in ("surrogate_disable", "init_hidden", "inhibition", "state_quant", "output", "step_mode"):
+            setattr(self, name, o[name])
+        _checks.storage_options(o["spike_dtype"], o["save_dtype"])
+        if o["spike_dtype"] not in (None, *_checks.BINARY_SPIKE_DTYPES):  # a module has no input dtype yet
+            raise ValueError(f"spike_dtype must be None, torch.bool or torch.uint8, got {o['spike_dtype']}")
+        self.spike_dtype = o["spike_dtype"]
+        self.save_dtype = o["save_dtype"]
+        self._register("threshold", o["threshold"], o["learn_threshold"])
+        self._register("graded_spikes_factor", o["graded_spikes_factor"], o["learn_graded_spikes_factor"])
+        self.reset_mechanism = o["reset_mechanism"]
 
     def _register(self, name: str, value, learnable: bool) -> None:
         value = _as_tensor(value)
@@ -241,10 +261,13 @@ class LIF(SpikingNeuron):
     """
 
     Heaviside = LIFHeaviside
+    __signature__ = constructor("beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
+                                "learn_beta", "learn_threshold", "reset_mechanism", "state_quant", "output",
+                                "graded_spikes_factor", "learn_graded_spikes_factor")
 
-    def __init__(self, beta, learn_beta=False, **kwargs):
-        super().__init__(**kwargs)
-        self._register("beta", beta, learn_beta)
+    def _setup(self, o: dict) -> None:
+        super()._setup(o)
+        self._register("beta", o["beta"], o["learn_beta"])
 
 
 def detach_hidden(model: nn.Module) -> None:

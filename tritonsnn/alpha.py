@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _checks, functional
-from tritonsnn._neuron import LIF
+from tritonsnn._neuron import LIF, constructor
 
 
 class Alpha(LIF):
@@ -33,51 +33,18 @@ class Alpha(LIF):
     """
 
     state_names = ("syn_exc", "syn_inh", "mem")
+    __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
+                                "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "reset_mechanism",
+                                "state_quant", "output", "graded_spikes_factor", "learn_graded_spikes_factor",
+                                reset_mechanism="zero")
 
-    def __init__(
-        self,
-        alpha,
-        beta,
-        threshold=1.0,
-        spike_grad=None,
-        surrogate_disable=False,
-        init_hidden=False,
-        inhibition=False,
-        learn_alpha=False,
-        learn_beta=False,
-        learn_threshold=False,
-        reset_mechanism="zero",
-        state_quant=False,
-        output=False,
-        graded_spikes_factor=1.0,
-        learn_graded_spikes_factor=False,
-        step_mode="single",
-        spike_dtype=None,
-        save_dtype=None,
-    ):
-        super().__init__(
-            beta,
-            learn_beta=learn_beta,
-            threshold=threshold,
-            spike_grad=spike_grad,
-            surrogate_disable=surrogate_disable,
-            init_hidden=init_hidden,
-            inhibition=inhibition,
-            learn_threshold=learn_threshold,
-            reset_mechanism=reset_mechanism,
-            state_quant=state_quant,
-            output=output,
-            graded_spikes_factor=graded_spikes_factor,
-            learn_graded_spikes_factor=learn_graded_spikes_factor,
-            step_mode=step_mode,
-            spike_dtype=spike_dtype,
-            save_dtype=save_dtype,
-        )
+    def _setup(self, o: dict) -> None:
+        super()._setup(o)
         # snnTorch stores the clamped alpha (a learnable one raises there; here it is a Parameter
         # holding the clamped value). A detached copy: a clamp that kept the given tensor's graph
         # would leave a buffer whose graph one backward frees.
-        self._register("alpha", torch.as_tensor(alpha).detach().clamp(0, 1), learn_alpha)
-        alpha_values, beta_values = _checks.host_values(alpha), _checks.host_values(beta)
+        self._register("alpha", torch.as_tensor(o["alpha"]).detach().clamp(0, 1), o["learn_alpha"])
+        alpha_values, beta_values = _checks.host_values(o["alpha"]), _checks.host_values(o["beta"])
         if alpha_values is not None and beta_values is not None:
             _checks.alpha_decays(alpha_values.clamp(0, 1), beta_values)
         self._register_states()

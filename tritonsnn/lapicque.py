@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _checks, functional
-from tritonsnn._neuron import LIF
+from tritonsnn._neuron import LIF, constructor
 
 
 def _given(value) -> bool:
@@ -37,55 +37,22 @@ class Lapicque(LIF):
 
     state_names = ("mem",)
 
-    def __init__(
-        self,
-        beta=False,
-        R=False,
-        C=False,
-        time_step=1,
-        threshold=1.0,
-        spike_grad=None,
-        surrogate_disable=False,
-        init_hidden=False,
-        inhibition=False,
-        learn_beta=False,
-        learn_threshold=False,
-        reset_mechanism="subtract",
-        state_quant=False,
-        output=False,
-        graded_spikes_factor=1.0,
-        learn_graded_spikes_factor=False,
-        step_mode="single",
-        spike_dtype=None,
-        save_dtype=None,
-    ):
-        dt = torch.as_tensor(time_step)
+    __signature__ = constructor("beta", "R", "C", "time_step", "threshold", "spike_grad", "surrogate_disable",
+                                "init_hidden", "inhibition", "learn_beta", "learn_threshold", "reset_mechanism",
+                                "state_quant", "output", "graded_spikes_factor", "learn_graded_spikes_factor",
+                                beta=False, R=False, C=False, time_step=1)
+
+    def _setup(self, o: dict) -> None:
+        dt = torch.as_tensor(o["time_step"])
         if dt.numel() != 1:
             raise ValueError(f"time_step must be a single number, got shape {tuple(dt.shape)}")
-        dt_value = _checks.host_values(time_step)
+        dt_value = _checks.host_values(o["time_step"])
         if dt_value is not None:
             _checks.positive_time_step(float(dt_value))
-        self._check_circuit(beta, R, C)
-        beta, R, C = self._circuit(beta, R, C, dt if dt_value is None else float(dt_value))
-        super().__init__(
-            beta,
-            learn_beta=learn_beta,
-            threshold=threshold,
-            spike_grad=spike_grad,
-            surrogate_disable=surrogate_disable,
-            init_hidden=init_hidden,
-            inhibition=inhibition,
-            learn_threshold=learn_threshold,
-            reset_mechanism=reset_mechanism,
-            state_quant=state_quant,
-            output=output,
-            graded_spikes_factor=graded_spikes_factor,
-            learn_graded_spikes_factor=learn_graded_spikes_factor,
-            step_mode=step_mode,
-            spike_dtype=spike_dtype,
-            save_dtype=save_dtype,
-        )
-        self.learn_beta = learn_beta
+        self._check_circuit(o["beta"], o["R"], o["C"])
+        o["beta"], R, C = self._circuit(o["beta"], o["R"], o["C"], dt if dt_value is None else float(dt_value))
+        super()._setup(o)
+        self.learn_beta = o["learn_beta"]
         self.register_buffer("time_step", dt)
         self.register_buffer("R", torch.as_tensor(R))
         self.register_buffer("C", torch.as_tensor(C))

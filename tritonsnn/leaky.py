@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import functional
-from tritonsnn._neuron import LIF
+from tritonsnn._neuron import LIF, constructor
 
 
 class Leaky(LIF):
@@ -51,48 +51,15 @@ class Leaky(LIF):
         tensor([0.5000, 0.9500, 1.3550])
     """
 
-    def __init__(
-        self,
-        beta,
-        threshold=1.0,
-        spike_grad=None,
-        surrogate_disable=False,
-        init_hidden=False,
-        inhibition=False,
-        learn_beta=False,
-        learn_threshold=False,
-        reset_mechanism="subtract",
-        state_quant=False,
-        output=False,
-        graded_spikes_factor=1.0,
-        learn_graded_spikes_factor=False,
-        reset_delay=True,
-        step_mode="single",
-        spike_dtype=None,
-        save_dtype=None,
-    ):
-        super().__init__(
-            beta,
-            learn_beta=learn_beta,
-            threshold=threshold,
-            spike_grad=spike_grad,
-            surrogate_disable=surrogate_disable,
-            init_hidden=init_hidden,
-            inhibition=inhibition,
-            learn_threshold=learn_threshold,
-            reset_mechanism=reset_mechanism,
-            state_quant=state_quant,
-            output=output,
-            graded_spikes_factor=graded_spikes_factor,
-            learn_graded_spikes_factor=learn_graded_spikes_factor,
-            step_mode=step_mode,
-            spike_dtype=spike_dtype,
-            save_dtype=save_dtype,
-        )
-        self.reset_delay = reset_delay
-        self._register_states()
-
+    __signature__ = constructor("beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
+                                "learn_beta", "learn_threshold", "reset_mechanism", "state_quant", "output",
+                                "graded_spikes_factor", "learn_graded_spikes_factor", "reset_delay")
     state_names = ("mem",)
+
+    def _setup(self, o: dict) -> None:
+        super()._setup(o)
+        self.reset_delay = o["reset_delay"]
+        self._register_states()
 
     def init_leaky(self) -> torch.Tensor:
         """snnTorch's name for :meth:`reset_mem`; pass its result as the first ``mem``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import functional
-from tritonsnn._neuron import LIF
+from tritonsnn._neuron import LIF, constructor
 from tritonsnn.surrogate import LIFHeaviside
 
 
@@ -40,48 +40,15 @@ class Synaptic(LIF):
 
     state_names = ("syn", "mem")
 
-    def __init__(
-        self,
-        alpha,
-        beta,
-        threshold=1.0,
-        spike_grad=None,
-        surrogate_disable=False,
-        init_hidden=False,
-        inhibition=False,
-        learn_alpha=False,
-        learn_beta=False,
-        learn_threshold=False,
-        reset_mechanism="subtract",
-        state_quant=False,
-        output=False,
-        reset_delay=True,
-        graded_spikes_factor=1.0,
-        learn_graded_spikes_factor=False,
-        step_mode="single",
-        spike_dtype=None,
-        save_dtype=None,
-    ):
-        super().__init__(
-            beta,
-            learn_beta=learn_beta,
-            threshold=threshold,
-            spike_grad=spike_grad,
-            surrogate_disable=surrogate_disable,
-            init_hidden=init_hidden,
-            inhibition=inhibition,
-            learn_threshold=learn_threshold,
-            reset_mechanism=reset_mechanism,
-            state_quant=state_quant,
-            output=output,
-            graded_spikes_factor=graded_spikes_factor,
-            learn_graded_spikes_factor=learn_graded_spikes_factor,
-            step_mode=step_mode,
-            spike_dtype=spike_dtype,
-            save_dtype=save_dtype,
-        )
-        self._register("alpha", alpha, learn_alpha)
-        self.reset_delay = reset_delay
+    __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
+                                "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "reset_mechanism",
+                                "state_quant", "output", "reset_delay", "graded_spikes_factor",
+                                "learn_graded_spikes_factor")
+
+    def _setup(self, o: dict) -> None:
+        super()._setup(o)
+        self._register("alpha", o["alpha"], o["learn_alpha"])
+        self.reset_delay = o["reset_delay"]
         self._register_states()
 
     def init_synaptic(self):
@@ -116,6 +83,6 @@ class Stein(Synaptic):
         (tensor([1.]), tensor([1.4350]))
     """
 
-    def __init__(self, alpha, beta, threshold=1.0, spike_grad=None, **kwargs):
-        super().__init__(alpha, beta, threshold=threshold,
-                         spike_grad=LIFHeaviside.apply if spike_grad is None else spike_grad, **kwargs)
+    __signature__ = Synaptic.__signature__.replace(parameters=[
+        p.replace(default=LIFHeaviside.apply) if p.name == "spike_grad" else p
+        for p in Synaptic.__signature__.parameters.values()])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn._dtypes import acc_dtype
-from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, per_neuron, per_neuron_sums, per_sample,
+from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, parameters, per_neuron_sums, per_sample,
                                surrogate_constexprs, time_major)
 from tritonsnn._rounding import directed
 from tritonsnn.kernels.alpha.kernels import alpha_bwd_kernel, alpha_fwd_kernel
@@ -25,16 +25,13 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
     if T == 0 or n == 0:
         return spk, exc, inh, mem, exc_acc, inh_acc
     x2, stride_x_t = time_major(x)
-    (a1, stride_a), (b1, stride_b), (tau1, stride_tau), (thr1, stride_thr), (gsf1, stride_gsf) = (
-        per_neuron(p, shape) for p in (a, b, tau, threshold, gsf))
     lens, m = per_sample(lengths, shape)
     launch(
         alpha_fwd_kernel, x.device,
-        x_ptr=x2, exc0_ptr=flat(exc0), inh0_ptr=flat(inh0), mem0_ptr=flat(mem0), a_ptr=a1, b_ptr=b1, tau_ptr=tau1,
-        thr_ptr=thr1, gsf_ptr=gsf1, len_ptr=lens, spk_ptr=spk, exc_ptr=exc, inh_ptr=inh, mem_ptr=mem,
-        exc_acc_ptr=exc_acc if keep else None, inh_acc_ptr=inh_acc if keep else None,
-        T=T, N=n, M=m, stride_x_t=stride_x_t, stride_a=stride_a, stride_b=stride_b, stride_tau=stride_tau,
-        stride_thr=stride_thr, stride_gsf=stride_gsf,
+        x_ptr=x2, exc0_ptr=flat(exc0), inh0_ptr=flat(inh0), mem0_ptr=flat(mem0), len_ptr=lens, spk_ptr=spk,
+        exc_ptr=exc, inh_ptr=inh, mem_ptr=mem, exc_acc_ptr=exc_acc if keep else None,
+        inh_acc_ptr=inh_acc if keep else None, **parameters(shape, a=a, b=b, tau=tau, thr=threshold, gsf=gsf),
+        T=T, N=n, M=m, stride_x_t=stride_x_t,
         RESET=reset, KEEP_ACC=keep, DIRECTED=directed(x.dtype, save_dtype), FP64=x.dtype == torch.float64,
     )
     return spk, exc, inh, mem, exc_acc, inh_acc
@@ -53,19 +50,16 @@ def alpha_backward(grad_spk, grad_exc, grad_inh, grad_mem, mem, exc, inh, exc0, 
     gm2, stride_gm_t, gm_bcast = incoming_grad(grad_mem)
     ge2, stride_ge_t = time_major(grad_exc) if grad_exc is not None else (None, 0)
     gi2, stride_gi_t = time_major(grad_inh) if grad_inh is not None else (None, 0)
-    (a1, stride_a), (b1, stride_b), (tau1, stride_tau), (thr1, stride_thr), (gsf1, stride_gsf) = (
-        per_neuron(p, shape) for p in (a, b, tau, threshold, gsf))
     lens, m = per_sample(lengths, shape)
     launch(
         alpha_bwd_kernel, mem.device,
         gs_ptr=gs2, ge_ptr=ge2, gi_ptr=gi2, gm_ptr=gm2, mem_ptr=mem, exc_ptr=exc if decay_grad else None,
         inh_ptr=inh if decay_grad else None, exc0_ptr=flat(exc0), inh0_ptr=flat(inh0), mem0_ptr=flat(mem0),
-        a_ptr=a1, b_ptr=b1, tau_ptr=tau1, thr_ptr=thr1, gsf_ptr=gsf1, sg_ptr=sg_params, seed_ptr=sg_seed,
-        len_ptr=lens, dx_ptr=dx, dexc0_ptr=dexc0, dinh0_ptr=dinh0, da_ptr=da, db_ptr=db, dtau_ptr=dtau,
-        dthr_ptr=dthr, dgsf_ptr=dgsf,
+        sg_ptr=sg_params, seed_ptr=sg_seed, len_ptr=lens, dx_ptr=dx, dexc0_ptr=dexc0, dinh0_ptr=dinh0, da_ptr=da,
+        db_ptr=db, dtau_ptr=dtau, dthr_ptr=dthr, dgsf_ptr=dgsf,
+        **parameters(shape, a=a, b=b, tau=tau, thr=threshold, gsf=gsf),
         T=T, N=n, M=m, stride_gs_t=stride_gs_t, stride_ge_t=stride_ge_t, stride_gi_t=stride_gi_t,
-        stride_gm_t=stride_gm_t, stride_a=stride_a, stride_b=stride_b, stride_tau=stride_tau, stride_thr=stride_thr,
-        stride_gsf=stride_gsf,
+        stride_gm_t=stride_gm_t,
         RESET=reset, PARAM_GRAD=param_grad, DECAY_GRAD=decay_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast,
         **surrogate_constexprs(sg_id), FP64=grad_spk.dtype == torch.float64,
     )

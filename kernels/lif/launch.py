@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, per_neuron, per_neuron_sums, per_sample,
+from tritonsnn._launch import (empty_like_or_none, flat, incoming_grad, launch, parameters, per_neuron_sums, per_sample,
                                surrogate_constexprs, time_major)
 from tritonsnn._rounding import directed
 from tritonsnn.kernels.lif.kernels import lif_bwd_kernel, lif_fwd_kernel
@@ -27,18 +27,13 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     if T == 0 or n == 0:
         return spk, mem, h, syn
     x2, stride_x_t = time_major(x)
-    alpha1, stride_alpha = per_neuron(alpha, shape) if synaptic else (None, 0)
-    decay1, stride_decay = per_neuron(decay, shape)
-    thr1, stride_thr = per_neuron(threshold, shape)
-    gsf1, stride_gsf = per_neuron(gsf, shape)
     lens, m = per_sample(lengths, shape)
     launch(
         lif_fwd_kernel, x.device,
-        x_ptr=x2, mem0_ptr=flat(mem0), syn0_ptr=flat(syn0), alpha_ptr=alpha1, decay_ptr=decay1, thr_ptr=thr1,
-        gsf_ptr=gsf1, len_ptr=lens, spk_ptr=spk, mem_ptr=mem, h_ptr=None if reset_delay else h,
-        syn_ptr=syn if synaptic else None,
-        T=T, N=n, M=m, stride_x_t=stride_x_t, stride_alpha=stride_alpha, stride_decay=stride_decay,
-        stride_thr=stride_thr, stride_gsf=stride_gsf,
+        x_ptr=x2, mem0_ptr=flat(mem0), syn0_ptr=flat(syn0), len_ptr=lens, spk_ptr=spk, mem_ptr=mem,
+        h_ptr=None if reset_delay else h, syn_ptr=syn if synaptic else None,
+        **parameters(shape, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
+        T=T, N=n, M=m, stride_x_t=stride_x_t,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         DIRECTED=directed(x.dtype, save_dtype), FP64=x.dtype == torch.float64,
     )
@@ -63,20 +58,15 @@ def lif_backward(grad_spk, grad_mem, grad_syn, mem, h, syn, mem0, syn0, alpha, d
     gs2, stride_gs_t, gs_bcast = incoming_grad(grad_spk)
     gm2, stride_gm_t, gm_bcast = incoming_grad(grad_mem)
     gi2, stride_gi_t = time_major(grad_syn) if grad_syn is not None else (None, 0)
-    alpha1, stride_alpha = per_neuron(alpha, shape) if synaptic else (None, 0)
-    decay1, stride_decay = per_neuron(decay, shape)
-    thr1, stride_thr = per_neuron(threshold, shape)
-    gsf1, stride_gsf = per_neuron(gsf, shape)
     lens, m = per_sample(lengths, shape)
     launch(
         lif_bwd_kernel, mem.device,
         gs_ptr=gs2, gm_ptr=gm2, gi_ptr=gi2, mem_ptr=mem, h_ptr=None if reset_delay else h,
-        syn_ptr=syn if alpha_grad else None, mem0_ptr=flat(mem0), syn0_ptr=flat(syn0), alpha_ptr=alpha1,
-        decay_ptr=decay1, thr_ptr=thr1, gsf_ptr=gsf1, sg_ptr=sg_params, seed_ptr=sg_seed, len_ptr=lens,
-        dx_ptr=dx, dmem0_ptr=dmem0, dsyn0_ptr=dsyn0, dalpha_ptr=dalpha, ddecay_ptr=ddecay, dthr_ptr=dthr,
-        dgsf_ptr=dgsf,
+        syn_ptr=syn if alpha_grad else None, mem0_ptr=flat(mem0), syn0_ptr=flat(syn0), sg_ptr=sg_params,
+        seed_ptr=sg_seed, len_ptr=lens, dx_ptr=dx, dmem0_ptr=dmem0, dsyn0_ptr=dsyn0, dalpha_ptr=dalpha,
+        ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf,
+        **parameters(shape, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
         T=T, N=n, M=m, stride_gs_t=stride_gs_t, stride_gm_t=stride_gm_t, stride_gi_t=stride_gi_t,
-        stride_alpha=stride_alpha, stride_decay=stride_decay, stride_thr=stride_thr, stride_gsf=stride_gsf,
         RESET=reset, RESET_DELAY=reset_delay, RESET_INPUT=reset_input, SYNAPTIC=synaptic,
         PARAM_GRAD=param_grad, ALPHA_GRAD=alpha_grad, GS_BCAST=gs_bcast, GM_BCAST=gm_bcast,
         **surrogate_constexprs(sg_id), FP64=grad_spk.dtype == torch.float64,
