@@ -8,56 +8,38 @@ import torch
 
 import tritonsnn
 from tritonsnn import reference, surrogate
+from tritonsnn.catalogue import NEURONS, cases
 from conftest import DEVICE
 from helpers import assert_close, draw_leaky_inputs
 
 F = tritonsnn.functional
-T, LENGTHS, NEURONS = 9, [9, 4, 0, 1, 6], (2, 3)
+T, LENGTHS, SHAPE = 9, [9, 4, 0, 1, 6], (2, 3)
 B = len(LENGTHS)
-STATES = {"leaky": 1, "synaptic": 2, "lapicque": 1, "alpha": 3}
-CASES = ([("leaky", m, d) for m in ("subtract", "zero", "none") for d in (True, False)]
-         + [("synaptic", m, d) for m in ("subtract", "zero", "none") for d in (True, False)]
-         + [("lapicque", m, True) for m in ("subtract", "zero", "none")]
-         + [("alpha", m, True) for m in ("subtract", "zero", "none")])
 
 
 def _params(neuron):
-    """Learnable parameters, per neuron where the neuron takes it (their gradients sum over the
-    batch, so per-sample runs must add up to the batched one)."""
+    """Learnable parameters: the catalogue's decays, and a per-neuron threshold (their gradients
+    sum over the batch, so per-sample runs must add up to the batched one)."""
+    n = NEURONS[neuron]
     gen = torch.Generator().manual_seed(3)
-    per_neuron = torch.rand(NEURONS, generator=gen, dtype=torch.float64).float()
-    p = {"threshold": torch.tensor(0.7), "graded_spikes_factor": torch.tensor(1.3)}
-    if neuron in ("leaky", "synaptic"):
-        p["beta"] = 0.6 + 0.35 * per_neuron
-    if neuron == "synaptic":
-        p["alpha"] = torch.full(NEURONS, 0.7)
-    if neuron == "lapicque":
-        p["beta"] = torch.tensor(0.85)
-    if neuron == "alpha":
-        p.update(alpha=torch.tensor(0.9), beta=torch.tensor(0.75), threshold=torch.tensor(0.25))
+    per_neuron = torch.rand(SHAPE, generator=gen, dtype=torch.float64).float()
+    p = {name: torch.tensor(value) for name, value in n.params.items()}
+    p.update(threshold=n.threshold * (0.8 + 0.4 * per_neuron), graded_spikes_factor=torch.tensor(1.3))
     return {k: v.to(DEVICE).requires_grad_() for k, v in p.items()}
 
 
 def _run(neuron, x, states, params, mechanism, delay, lengths=None, fn_module=F, **kw):
     """(spk, *state sequences) of `neuron` from `fn_module` (functional or reference)."""
-    fn = getattr(fn_module, neuron)
-    kw = dict(kw, reset_mechanism=mechanism, lengths=lengths, **params)
-    if neuron in ("leaky", "synaptic"):
+    if NEURONS[neuron].reset_delay:
         kw["reset_delay"] = delay
-    if neuron == "leaky":
-        return fn(x, mem=states[0], **kw)
-    if neuron == "synaptic":
-        return fn(x, syn=states[0], mem=states[1], **kw)
-    if neuron == "lapicque":
-        return fn(x, mem=states[0], **kw)
-    return fn(x, syn_exc=states[0], syn_inh=states[1], mem=states[2], **kw)
+    return NEURONS[neuron].call(fn_module, x, states, reset_mechanism=mechanism, lengths=lengths, **params, **kw)
 
 
 def _inputs(neuron, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    scale = {"leaky": 0.6, "synaptic": 0.4, "lapicque": 2.0, "alpha": 0.8}[neuron]
-    x = torch.randn(T, B, *NEURONS, generator=gen) * scale + scale / 2
-    states = [torch.randn(B, *NEURONS, generator=gen) * 0.3 for _ in range(STATES[neuron])]
+    scale = NEURONS[neuron].input_scale
+    x = torch.randn(T, B, *SHAPE, generator=gen) * scale + scale / 2
+    states = [torch.randn(B, *SHAPE, generator=gen) * 0.3 for _ in NEURONS[neuron].states]
     return x.to(DEVICE), [s.to(DEVICE) for s in states]
 
 
@@ -66,7 +48,7 @@ def _weights(outs, seed=1):
     return [torch.randn(o.shape, generator=gen).to(DEVICE) for o in outs]
 
 
-@pytest.mark.parametrize("neuron,mechanism,delay", CASES)
+@pytest.mark.parametrize("neuron,mechanism,delay", cases())
 def test_padded_batch_equals_each_sample_alone(backend, neuron, mechanism, delay):
     """Outputs (zero past each length), the final state of every state (`final_state`), dL/dx
     (zero past each length), the initial states' and the parameters' gradients, for a loss on
@@ -80,7 +62,7 @@ def test_padded_batch_equals_each_sample_alone(backend, neuron, mechanism, delay
         loss = sum((o * w).sum() for o, w in zip(outs, seq_w)) + sum((f * w).sum() for f, w in zip(finals, final_w))
         return loss, outs, finals
 
-    seq_w = _weights([x] * (1 + STATES[neuron]))
+    seq_w = _weights([x] * (1 + len(NEURONS[neuron].states)))
     final_w = _weights(states, seed=2)
     xb, sb = x.clone().requires_grad_(), [s.clone().requires_grad_() for s in states]
     params = _params(neuron)
@@ -119,9 +101,10 @@ def test_matches_the_reference_with_lengths(backend, neuron, mechanism, delay):
     x, states = _inputs(neuron, seed=4)
     if neuron in ("leaky", "synaptic"):  # membranes clear of the threshold, so fp rounding flips no spike
         p = _params(neuron)
-        x = draw_leaky_inputs(T, (B, *NEURONS), p["beta"].detach().cpu(), 0.7, mem0=states[-1].cpu(),
+        x = draw_leaky_inputs(T, (B, *SHAPE), p["beta"].detach().cpu(), p["threshold"].detach().cpu(),
+                              mem0=states[-1].cpu(),
                               reset_mechanism=mechanism, reset_delay=delay, scale=0.4, seed=4,
-                              alpha=0.7 if neuron == "synaptic" else None,
+                              alpha=p["alpha"].detach().cpu() if neuron == "synaptic" else None,
                               syn0=states[0].cpu() if neuron == "synaptic" else None).float().to(DEVICE)
     lengths = torch.tensor(LENGTHS, device=DEVICE)
     results = []
@@ -202,7 +185,7 @@ def test_full_lengths_change_nothing(backend):
         assert torch.equal(a, b), f"result {i}"
 
 
-@pytest.mark.parametrize("neuron", list(STATES))
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_padding_never_leaks(backend, neuron, nan_poison):
     """Past each length the input and the incoming gradients may hold anything (NaN, inf): the
     outputs, and every gradient, are those of finite padding; and every output element is written
@@ -235,7 +218,7 @@ def test_zero_lengths_and_empty_sequences(backend):
     (spk.sum() + mem.sum() + final.sum()).backward()
     assert not xs.grad.any() and torch.equal(m0.grad, torch.ones_like(m0))
     spk, mem = F.leaky(x[:0], 0.9, mem=mem0, lengths=zeros)
-    assert spk.shape == (0, B, *NEURONS) and torch.equal(F.final_state(mem, zeros, mem0), mem0)
+    assert spk.shape == (0, B, *SHAPE) and torch.equal(F.final_state(mem, zeros, mem0), mem0)
 
 
 def test_final_state_without_lengths_is_the_last_step():
@@ -276,28 +259,20 @@ def test_lengths_need_a_batch_dimension():
 
 # --- modules ---------------------------------------------------------------------------------------
 
-MODULES = {
-    "leaky": lambda **kw: tritonsnn.Leaky(beta=0.85, learn_beta=True, **kw),
-    "synaptic": lambda **kw: tritonsnn.Synaptic(alpha=0.8, beta=0.85, learn_alpha=True, **kw),
-    "lapicque": lambda **kw: tritonsnn.Lapicque(beta=0.9, learn_beta=True, threshold=0.5, **kw),
-    "alpha": lambda **kw: tritonsnn.Alpha(alpha=0.9, beta=0.8, learn_alpha=True, threshold=0.3, **kw),
-}
-
-
-@pytest.mark.parametrize("neuron", list(MODULES))
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_module_carries_each_samples_final_state(backend, neuron):
     x, _ = _inputs(neuron, seed=9)
     lengths = torch.tensor(LENGTHS, device=DEVICE)
-    lif = MODULES[neuron](step_mode="multi", init_hidden=True, output=True).to(DEVICE)
+    lif = NEURONS[neuron].make(step_mode="multi", init_hidden=True, output=True).to(DEVICE)
     spk, *seqs = lif(x, lengths=lengths)
-    stateless = MODULES[neuron](step_mode="multi").to(DEVICE)
+    stateless = NEURONS[neuron].make(step_mode="multi").to(DEVICE)
     for a, b in zip((spk, *seqs), stateless(x, lengths=lengths)):
         assert torch.equal(a, b)
     for name, seq in zip(lif.state_names, seqs):
         assert torch.equal(getattr(lif, name), F.final_state(seq, lengths))
 
 
-@pytest.mark.parametrize("neuron", list(MODULES))
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_chunked_calls_with_per_chunk_lengths_equal_one_call(backend, neuron):
     """Feeding a padded batch in chunks of K steps, each with the lengths left in it, carries each
     sample's state across calls exactly: the same outputs and gradients as one call."""
@@ -307,7 +282,7 @@ def test_chunked_calls_with_per_chunk_lengths_equal_one_call(backend, neuron):
     for K in (T, 4):
         torch.manual_seed(0)
         xs = x.clone().requires_grad_()
-        lif = MODULES[neuron](step_mode="multi", init_hidden=True, output=True).to(DEVICE)
+        lif = NEURONS[neuron].make(step_mode="multi", init_hidden=True, output=True).to(DEVICE)
         outs = []
         for start in range(0, T, K):
             chunk_lengths = (lengths - start).clamp(0, K)

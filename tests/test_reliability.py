@@ -8,19 +8,17 @@ from hypothesis import strategies as st
 
 import tritonsnn
 from tritonsnn import reference, surrogate
+from tritonsnn.catalogue import NEURONS as CATALOGUE
+from tritonsnn.catalogue import cases
 from conftest import DEVICE
 from helpers import assert_close, draw_leaky_inputs
 
 F = tritonsnn.functional
-NEURONS = ["leaky", "synaptic", "lapicque", "alpha"]
 
 
 def _call(neuron, x, **kw):
-    """(spikes, *state sequences) of one neuron over x with fixed, non-trivial parameters."""
-    return {"leaky": lambda: F.leaky(x, 0.9, threshold=0.8, **kw),
-            "synaptic": lambda: F.synaptic(x, 0.7, 0.9, threshold=0.8, **kw),
-            "lapicque": lambda: F.lapicque(x, beta=0.9, threshold=0.2, **kw),
-            "alpha": lambda: F.alpha(x, 0.9, 0.8, threshold=0.2, **kw)}[neuron]()
+    """(spikes, *state sequences) of one neuron over x with the catalogue's parameters."""
+    return CATALOGUE[neuron].call(F, x, **kw)
 
 
 # --- bad input and edge cases ---------------------------------------------------------------------
@@ -43,25 +41,22 @@ def test_nan_and_inf_propagate_as_in_snntorch(backend, bad):
     assert torch.isfinite(xs.grad[:, 0, 0]).all() and torch.isfinite(xs.grad[:, 1, 1]).all()
 
 
-_SNNTORCH = {"leaky": lambda reset, delay: snntorch.Leaky(beta=0.9, threshold=0.8, reset_mechanism=reset,
-                                                         reset_delay=delay),
-             "synaptic": lambda reset, delay: snntorch.Synaptic(alpha=0.7, beta=0.9, threshold=0.8,
-                                                               reset_mechanism=reset, reset_delay=delay),
-             "lapicque": lambda reset, delay: snntorch.Lapicque(beta=0.9, threshold=0.2, reset_mechanism=reset),
-             "alpha": lambda reset, delay: snntorch.Alpha(alpha=0.9, beta=0.8, threshold=0.2, reset_mechanism=reset)}
-_CASES = [(n, r, d) for n in NEURONS for r in ("subtract", "zero", "none")
-          for d in ((True, False) if n in ("leaky", "synaptic") else (True,))]
+def _snntorch(neuron, reset, delay):
+    """snnTorch 1.0.0's neuron of the same name, with the catalogue's parameters."""
+    n = CATALOGUE[neuron]
+    options = {"reset_delay": delay} if n.reset_delay else {}
+    return getattr(snntorch, n.snntorch)(**n.params, threshold=n.threshold, reset_mechanism=reset, **options)
 
 
-@pytest.mark.parametrize("neuron,reset,delay", _CASES)
+@pytest.mark.parametrize("neuron,reset,delay", cases())
 def test_inf_and_nan_behave_as_in_snntorch_under_every_reset(neuron, reset, delay):
     """Non-finite inputs give snnTorch's numbers in every state, reset included (a zero reset of
     an infinite membrane is NaN, as snnTorch's arithmetic makes it), and both backends give the
     same outputs and gradients."""
     x = torch.randn(8, 2, 5, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.5
     x[2, 0, 1], x[3, 1, 2], x[5, 0, 4] = float("inf"), float("-inf"), float("nan")
-    kw = {} if neuron in ("lapicque", "alpha") else {"reset_delay": delay}
-    lif, states, seqs = _SNNTORCH[neuron](reset, delay), None, []
+    kw = {"reset_delay": delay} if CATALOGUE[neuron].reset_delay else {}
+    lif, states, seqs = _snntorch(neuron, reset, delay), None, []
     for x_t in x:
         spk, *states = lif(x_t) if states is None else lif(x_t, *states)
         seqs.append((spk, *states))
@@ -83,7 +78,7 @@ def test_inf_and_nan_behave_as_in_snntorch_under_every_reset(neuron, reset, dela
         torch.testing.assert_close(kernels, torch_path, equal_nan=True)
 
 
-@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("neuron", list(CATALOGUE))
 def test_empty_neuron_shape(backend, neuron):
     x = torch.zeros(5, 3, 0, device=DEVICE, requires_grad=True)
     outs = _call(neuron, x)
@@ -110,7 +105,7 @@ def test_very_long_sequence_on_the_cpu_path():
         tritonsnn.set_backend(previous)
 
 
-@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("neuron", list(CATALOGUE))
 def test_channels_last_and_strided_layouts(backend, neuron):
     """A conv's channels_last output reshaped to [T, B, C, H, W], a transposed and a sliced
     input give the results of the same values laid out contiguously."""
@@ -125,7 +120,7 @@ def test_channels_last_and_strided_layouts(backend, neuron):
 
 
 @pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
-@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("neuron", list(CATALOGUE))
 def test_no_grad_and_inference_mode_save_nothing(backend, neuron, mode):
     saved = []
     x = torch.randn(4, 3, device=DEVICE, requires_grad=True)
@@ -163,7 +158,7 @@ def test_autocast_cuda(dtype):
     assert lif.beta.grad.dtype == torch.float32
 
 
-@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("neuron", list(CATALOGUE))
 def test_double_backward_is_a_clear_error(backend, neuron):
     x = torch.randn(5, 3, device=DEVICE, requires_grad=True)
     spk, *states = _call(neuron, x)
@@ -185,17 +180,14 @@ def test_mixed_devices_and_dtypes_name_both(backend):
 
 # --- determinism and exactness ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("neuron", list(CATALOGUE))
 def test_bitwise_reproducible(backend, neuron):
     def run():
         torch.manual_seed(0)
         x = (torch.randn(7, 3, 9, device=DEVICE) * 0.6 + 0.3).requires_grad_()
         beta = torch.full((9,), 0.85, device=DEVICE, requires_grad=True)
         thr = torch.tensor(0.5, device=DEVICE, requires_grad=True)
-        outs = {"leaky": lambda: F.leaky(x, beta, threshold=thr),
-                "synaptic": lambda: F.synaptic(x, 0.7, beta, threshold=thr),
-                "lapicque": lambda: F.lapicque(x, beta=beta, threshold=thr),
-                "alpha": lambda: F.alpha(x, 0.95, beta, threshold=thr)}[neuron]()
+        outs = CATALOGUE[neuron].call(F, x, beta=beta, threshold=thr)
         loss = sum((o * torch.randn_like(o)).sum() for o in outs)
         return [o.detach() for o in outs] + list(torch.autograd.grad(loss, (x, beta, thr)))
 

@@ -22,16 +22,12 @@ import torch
 
 import tritonsnn
 from tritonsnn import surrogate
+from tritonsnn.catalogue import NEURONS, cases
 
-F = tritonsnn.functional
-T, BATCH, NEURONS = 50, 16, 64
+T, BATCH, NEURONS_PER_SAMPLE = 50, 16, 64
 SURROGATES = {"atan()": surrogate.atan(), "fast_sigmoid(slope=25)": surrogate.fast_sigmoid(slope=25)}
-CASES = ([("leaky", reset, delay) for reset in ("subtract", "zero", "none") for delay in (True, False)]
-         + [("synaptic", reset, delay) for reset in ("subtract", "zero", "none") for delay in (True, False)]
-         + [("lapicque", reset, True) for reset in ("subtract", "zero", "none")]
-         + [("alpha", reset, True) for reset in ("subtract", "zero", "none")])
+CASES = cases()
 GRADIENTS = ("x", "initial state", "beta", "threshold", "graded_spikes_factor", "alpha")
-STATES = {"leaky": ("mem",), "synaptic": ("syn", "mem"), "lapicque": ("mem",), "alpha": ("syn_exc", "syn_inh")}
 
 # Bounds on the relative (L2) error of each gradient with bf16 storage, per surrogate: over every
 # neuron and reset mechanism (`python -m tritonsnn precision` gives the measurements behind them).
@@ -44,41 +40,34 @@ BOUNDS = {
                                "graded_spikes_factor": 0.0, "alpha": 0.2},
 }
 
-def _uniform(gen, lo, hi, shape=(NEURONS,)):
+def _uniform(gen, lo, hi, shape=(NEURONS_PER_SAMPLE,)):
     return lo + (hi - lo) * torch.rand(shape, generator=gen)
 
 
 def gradients(neuron: str, reset: str, reset_delay: bool, sg, save_dtype, seed: int, device="cpu") -> dict:
     """Every gradient of a random loss over one random configuration (drawn from `seed`): per-neuron
-    parameters, random initial states, inputs around the thresholds, T = 50."""
+    parameters, random initial states (but Alpha's membrane, which only decides the first,
+    detached, reset), inputs around the thresholds, T = 50."""
+    n = NEURONS[neuron]
     gen = torch.Generator().manual_seed(seed)
-    beta = _uniform(gen, 0.5, 0.99)
-    params = {"beta": beta, "threshold": _uniform(gen, 0.5, 1.5), "graded_spikes_factor": _uniform(gen, 0.5, 2.0)}
-    if neuron == "synaptic":
-        params["alpha"] = _uniform(gen, 0.5, 0.95)
-    if neuron == "alpha":
-        params["alpha"] = beta + (1 - beta) * _uniform(gen, 0.1, 0.9)  # alpha > beta
-        params["threshold"] = params["threshold"] * 0.3
+    params = {"beta": _uniform(gen, 0.5, 0.99), "threshold": _uniform(gen, 0.5, 1.5),
+              "graded_spikes_factor": _uniform(gen, 0.5, 2.0)}
+    if "alpha" in n.params:  # the Alpha neuron needs alpha > beta
+        params["alpha"] = (params["beta"] + (1 - params["beta"]) * _uniform(gen, 0.1, 0.9) if neuron == "alpha"
+                           else _uniform(gen, 0.5, 0.95))
+    params["threshold"] = params["threshold"] * n.threshold / 0.7
     scale, offset = _uniform(gen, 0.2, 0.8, ()), _uniform(gen, 0.0, 0.4, ())
-    x = torch.randn(T, BATCH, NEURONS, generator=gen) * scale + offset * params["threshold"]
-    states = {name: torch.randn(BATCH, NEURONS, generator=gen) * 0.5 for name in STATES[neuron]}
-    w_spk, w_mem = (torch.randn(T, BATCH, NEURONS, generator=gen) for _ in range(2))
+    x = torch.randn(T, BATCH, NEURONS_PER_SAMPLE, generator=gen) * scale + offset * params["threshold"]
+    learnt = [name for name in n.states if not (neuron == "alpha" and name == "mem")]
+    states = {name: torch.randn(BATCH, NEURONS_PER_SAMPLE, generator=gen) * 0.5 for name in learnt}
+    w_spk, w_mem = (torch.randn(T, BATCH, NEURONS_PER_SAMPLE, generator=gen) for _ in range(2))
     leaves = {k: v.to(device).requires_grad_() for k, v in {"x": x, **params, **states}.items()}
-    p = leaves
-    common = dict(threshold=p["threshold"], graded_spikes_factor=p["graded_spikes_factor"], spike_grad=sg,
-                  reset_mechanism=reset, save_dtype=save_dtype)
-    if neuron == "leaky":
-        spk, mem = F.leaky(p["x"], p["beta"], p["mem"], reset_delay=reset_delay, **common)
-    elif neuron == "synaptic":
-        spk, _, mem = F.synaptic(p["x"], p["alpha"], p["beta"], p["syn"], p["mem"], reset_delay=reset_delay, **common)
-    elif neuron == "lapicque":
-        spk, mem = F.lapicque(p["x"], beta=p["beta"], mem=p["mem"], **common)
-    else:
-        spk, _, _, mem = F.alpha(p["x"], p["alpha"], p["beta"], p["syn_exc"], p["syn_inh"], **common)
-    loss = (spk * w_spk.to(device)).sum() + 0.1 * (mem.float() * w_mem.to(device)).sum()
+    options = {"reset_delay": reset_delay} if n.reset_delay else {}
+    spk, *seqs = n.call(tritonsnn.functional, leaves["x"], **{k: leaves[k] for k in (*params, *states)},
+                        spike_grad=sg, reset_mechanism=reset, save_dtype=save_dtype, **options)
+    loss = (spk * w_spk.to(device)).sum() + 0.1 * (seqs[-1].float() * w_mem.to(device)).sum()
     grads = dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
-    initial = [grads.pop(name) for name in ("mem", "syn", "syn_exc", "syn_inh") if name in grads]
-    grads["initial state"] = torch.cat([g.flatten() for g in initial])
+    grads["initial state"] = torch.cat([grads.pop(name).flatten() for name in states])
     return grads
 
 

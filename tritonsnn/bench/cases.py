@@ -11,6 +11,7 @@ from torch import nn
 import tritonsnn
 from tritonsnn import reference
 from tritonsnn._ends import past_end
+from tritonsnn.catalogue import NEURONS
 
 SUBJECT, REFERENCE = "tritonsnn", "reference"
 
@@ -23,30 +24,21 @@ Runner = Callable[[torch.Tensor], torch.Tensor]  # x (a fresh leaf) -> the outpu
 
 
 def _neuron_fns(neuron: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """The layer's spikes from x: [T, B, N], per implementation (fused and the naive reference)."""
-    fused = {"leaky": lambda x: tritonsnn.functional.leaky(x, 0.9)[0],
-             "synaptic": lambda x: tritonsnn.functional.synaptic(x, 0.8, 0.9)[0],
-             "lapicque": lambda x: tritonsnn.functional.lapicque(x, beta=0.9)[0],
-             "alpha": lambda x: tritonsnn.functional.alpha(x, 0.9, 0.8)[0]}[neuron]
-    naive = {"leaky": lambda x: reference.leaky(x, 0.9)[0],
-             "synaptic": lambda x: reference.synaptic(x, 0.8, 0.9)[0],
-             "lapicque": lambda x: reference.lapicque(x, beta=0.9)[0],
-             "alpha": lambda x: reference.alpha(x, 0.9, 0.8)[0]}[neuron]
-    return {SUBJECT: fused, REFERENCE: naive}
+    """The layer's spikes from x: [T, B, N], per implementation (fused and the naive reference),
+    with the catalogue's decays and snnTorch's default threshold."""
+    n = NEURONS[neuron]
+    return {SUBJECT: lambda x: n.call(tritonsnn.functional, x, threshold=1.0)[0],
+            REFERENCE: lambda x: n.call(reference, x, threshold=1.0)[0]}
 
 
 def _snntorch_neuron(neuron: str):
     import snntorch
 
-    lif = {"leaky": lambda: snntorch.Leaky(beta=0.9),
-           "synaptic": lambda: snntorch.Synaptic(alpha=0.8, beta=0.9),
-           "lapicque": lambda: snntorch.Lapicque(beta=0.9),
-           "alpha": lambda: snntorch.Alpha(alpha=0.9, beta=0.8)}[neuron]()
-    init = {"leaky": lambda: [lif.init_leaky()], "synaptic": lambda: list(lif.init_synaptic()),
-            "lapicque": lambda: [lif.init_lapicque()], "alpha": lambda: list(lif.init_alpha())}[neuron]
+    lif = getattr(snntorch, NEURONS[neuron].snntorch)(**NEURONS[neuron].params)
 
     def run(x):  # snnTorch's per-step loop over the input, its fastest form
-        states, spikes = init(), []
+        states, spikes = lif.reset_mem(), []
+        states = list(states) if isinstance(states, tuple) else [states]
         for x_t in x:
             spk, *states = lif(x_t, *states)
             spikes.append(spk)
@@ -176,7 +168,7 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     """The cases: `full` is the perf suite, otherwise the short run of `python -m tritonsnn bench`
     (and of the regression check)."""
     gpu = device.type == "cuda"
-    neurons = ("leaky", "synaptic", "lapicque", "alpha")
+    neurons = tuple(NEURONS)
     shapes = [(32, 64, 65536)] if gpu else [(25, 128, 1000)]
     if full:
         shapes += [(128, 16, 16384), (512, 16, 4096)] if gpu else [(100, 16, 1000), (25, 16, 256)]

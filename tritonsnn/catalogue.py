@@ -1,0 +1,88 @@
+"""The neuron catalogue: one entry per neuron, read by the tests and the benchmark instead of a
+table per neuron in each of them. An entry names the neuron's functional form, its naive
+reference, its module, its states and typical settings; adding a neuron here enrols it in every
+cross-cutting test (per-sample lengths, storage dtypes, op checks, compilation, ahead-of-time
+compilation and traffic, reliability) and in `python -m tritonsnn bench`.
+
+Example::
+
+    >>> from tritonsnn.catalogue import NEURONS
+    >>> leaky = NEURONS["leaky"]
+    >>> spk, mem = leaky.call(tritonsnn.functional, torch.full((3, 1), 0.5), threshold=1.0)
+    >>> mem.flatten()
+    tensor([0.5000, 0.9500, 1.3550])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import torch
+
+import tritonsnn
+from tritonsnn.alpha import Alpha
+from tritonsnn.lapicque import Lapicque
+from tritonsnn.leaky import Leaky
+from tritonsnn.synaptic import Synaptic
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """One neuron of the catalogue.
+
+    `name` is its functional form's (`tritonsnn.functional.<name>`) and its reference's
+    (`tritonsnn.reference.<name>`); `states` the state sequences that form returns after the
+    spikes, under the names it takes their initial values by; `params` its decays as the
+    functional form takes them; `threshold` and `input_scale` settings under which inputs
+    `N(scale / 2, scale)` spike often; `module_params` the module's constructor arguments for the
+    same neuron with its decays learnable; `family` the kernel folder (`tritonsnn/kernels/<family>/`)
+    and `ops` its `torch.ops.tritonsnn` forward and backward."""
+
+    name: str
+    module: type
+    states: tuple[str, ...]
+    params: dict
+    threshold: float
+    input_scale: float
+    module_params: dict
+    family: str
+    ops: tuple[str, str]
+    reset_delay: bool = True  # whether it takes reset_delay
+    snntorch: str = field(default="")  # snnTorch 1.0.0's class of the same neuron
+
+    def call(self, impl: ModuleType, x: torch.Tensor, states=None, **kwargs):
+        """(spk, *state sequences) of `impl`'s form of the neuron (`tritonsnn.functional` or
+        `tritonsnn.reference`) over x, from the initial `states` (in `self.states` order; None:
+        zeros), with the catalogue's decays and threshold unless `kwargs` gives others."""
+        given = {"threshold": self.threshold, **self.params, **kwargs}
+        if states is not None:
+            given.update(zip(self.states, states))
+        return getattr(impl, self.name)(x, **given)
+
+    def make(self, **kwargs) -> torch.nn.Module:
+        """The module of the neuron, its decays learnable, with `kwargs` on top."""
+        return self.module(**{"threshold": self.threshold, **self.module_params, **kwargs})
+
+
+NEURONS = {n.name: n for n in (
+    Neuron("leaky", Leaky, ("mem",), {"beta": 0.9}, 0.7, 0.6, {"beta": 0.85, "learn_beta": True},
+           "lif", ("lif_fwd", "lif_bwd"), snntorch="Leaky"),
+    Neuron("synaptic", Synaptic, ("syn", "mem"), {"alpha": 0.8, "beta": 0.9}, 0.7, 0.4,
+           {"alpha": 0.8, "beta": 0.85, "learn_alpha": True, "learn_beta": True},
+           "lif", ("lif_fwd", "lif_bwd"), snntorch="Synaptic"),
+    Neuron("lapicque", Lapicque, ("mem",), {"beta": 0.9}, 0.2, 2.0, {"beta": 0.9, "learn_beta": True},
+           "lif", ("lif_fwd", "lif_bwd"), reset_delay=False, snntorch="Lapicque"),
+    Neuron("alpha", Alpha, ("syn_exc", "syn_inh", "mem"), {"alpha": 0.9, "beta": 0.8}, 0.2, 0.8,
+           {"alpha": 0.9, "beta": 0.8, "learn_alpha": True, "learn_beta": True},
+           "alpha", ("alpha_fwd", "alpha_bwd"), reset_delay=False, snntorch="Alpha"),
+)}
+"""Every neuron tritonsnn fuses, by functional name."""
+
+RESETS = ("subtract", "zero", "none")
+
+
+def cases() -> list[tuple[str, str, bool]]:
+    """Every (neuron, reset mechanism, reset_delay) the neurons take."""
+    return [(name, reset, delay) for name, n in NEURONS.items() for reset in RESETS
+            for delay in ((True, False) if n.reset_delay else (True,))]
+
