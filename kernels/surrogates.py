@@ -2,7 +2,7 @@
 
 Each function takes the block `x` and its two scalar parameters `(x, p0, p1)` and returns the
 derivative only; the fused backward kernels multiply it by the incoming gradient. The registry
-(`tritonsnn/surrogate.py`) pairs each with its torch twin under the same snnTorch (or SpikingJelly)
+(`tritonsnn/surrogate/`) pairs each with its torch twin under the same snnTorch (or SpikingJelly)
 name, and `tests/test_surrogate.py` ties the two together through `surrogate_grad_kernel`.
 
 A kernel receives its surrogate's function as the constexpr `SG_FN` and inlines it through

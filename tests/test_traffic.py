@@ -13,36 +13,6 @@ import pytest
 
 from tritonsnn import aot
 
-# Per case, the element size in bytes of every tensor the time loop reads and writes once per
-# neuron and step (fp32 unless named), and the scalar loads per thread and step (a gradient
-# broadcast over the neurons is one value per step).
-MODEL = {
-    "leaky_fwd": ([4], [4, 4], 0),                    # x -> spikes, U
-    "leaky_bwd": ([4, 4], [4], 0),                    # dL/dS, U[t-1] (also the next step's U) -> dx
-    "leaky_bwd_mem_grad": ([4, 4, 4], [4], 0),        # + dL/dU from the returned membrane
-    "leaky_bwd_summed_grad": ([4], [4], 1),           # dL/dS from spk.sum(): one value per step
-    "leaky_fwd_immediate_reset": ([4], [4, 4, 4], 0),  # + the pre-reset membrane h
-    "leaky_bwd_immediate_reset": ([4, 4], [4], 0),    # dL/dS, h -> dx (U[t-1] only feeds parameter grads)
-    "leaky_fwd_fp16": ([2], [2, 2], 0),
-    "leaky_bwd_fp16": ([2, 2], [2], 0),
-    "leaky_fwd_save_bf16": ([4], [4, 2], 0),          # save_dtype=bf16: U stored in 2 bytes
-    "leaky_bwd_save_bf16": ([4, 2], [4], 0),
-    "leaky_fwd_bool_spikes": ([4], [1, 4], 0),        # spike_dtype=torch.bool: 1-byte spikes
-    "synaptic_fwd": ([4], [4, 4, 4], 0),              # x -> synaptic current, spikes, U
-    "synaptic_bwd": ([4, 4], [4], 0),
-    "alpha_fwd": ([4], [4, 4, 4, 4], 0),              # x -> spikes, excitatory, inhibitory, U
-    "alpha_fwd_fp16_keep_currents": ([2], [2, 2, 2, 2, 4, 4], 0),  # + both currents in fp32
-    "alpha_bwd": ([4, 4], [4], 0),
-    # Per-sample lengths (loaded once, before the loop) change nothing inside it: same bytes,
-    # same full-width vectors (the per-neuron end is a select, not a load mask).
-    "leaky_fwd_lengths": ([4], [4, 4], 0),
-    "leaky_bwd_lengths": ([4, 4], [4], 0),
-    "leaky_bwd_summed_grad_lengths": ([4], [4], 1),
-    "synaptic_bwd_lengths": ([4, 4, 4, 4], [4], 0),  # + dL/dsyn and I[t-1] (learnable alpha)
-    "alpha_bwd_lengths": ([4, 4, 4, 4], [4], 0),     # + E[t-1] and I[t-1] (learnable decays)
-    "alpha_fwd_lengths": ([4], [4, 4, 4, 4], 0),
-}
-
 
 @pytest.fixture(scope="module")
 def measured():
@@ -53,13 +23,19 @@ def measured():
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_every_case_has_a_model():
-    assert set(MODEL) == set(aot.TRAFFIC_CASES)
+def test_every_family_declares_its_traffic():
+    """The memory model of each case (element sizes of the tensors its time loop reads and writes
+    per neuron and step, and its scalar loads) sits beside the family's kernels, in
+    `kernels/<family>/aot.py`; every catalogued family has cases, forward and backward."""
+    for family in aot.FAMILIES:
+        kernels = {case.variant.kernel for case in family.TRAFFIC.values()}
+        assert kernels == {k.name for k in family.KERNELS}, family.__name__
 
 
-@pytest.mark.parametrize("case", sorted(MODEL))
+@pytest.mark.parametrize("case", sorted(aot.TRAFFIC_CASES))
 def test_time_loop_traffic_matches_the_model(measured, case):
-    loads, stores, scalars = MODEL[case]
+    model = aot.TRAFFIC_CASES[case]
+    loads, stores, scalars = model.loads, model.stores, model.scalars
     got = measured[case]
     per_thread = aot.BLOCK // (32 * aot.NUM_WARPS)  # neurons per thread
     # One vector access per tensor and step, as wide as the thread's slice of neurons.

@@ -13,124 +13,36 @@ It prints one JSON object: how many variants compiled per architecture and which
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import json
 import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 
+from tritonsnn._aot_spec import KernelFlags, Traffic, Variant
+from tritonsnn.catalogue import NEURONS
 from tritonsnn.surrogate import registry
 from tritonsnn.surrogate.builtins import BUILT_IN as SURROGATES
+
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
 SPIKE_DTYPES = {"bool": "i1", "u8": "u8"}  # binary spikes (spike_dtype=torch.bool / torch.uint8)
 BLOCK = 512
+NUM_WARPS = 4
 
+FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
+                 for family in dict.fromkeys(n.family for n in NEURONS.values()))
+"""Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
 
-@dataclass(frozen=True)
-class Variant:
-    kernel: str
-    dtype: str  # of the input, its gradient, and (unless `save`) everything else
-    flags: tuple[tuple[str, object], ...] = field(default_factory=tuple)
-    save: str = ""  # dtype of the stored state sequences (save_dtype), when not `dtype`
-    spike: str = ""  # binary spike dtype (SPIKE_DTYPES), when not `dtype`
-
-    def describe(self) -> str:
-        stored = "".join(f", {k}={v}" for k, v in (("save", self.save), ("spike", self.spike)) if v)
-        return f"{self.kernel}[{self.dtype}{stored}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
-
-
-@dataclass(frozen=True)
-class KernelFlags:
-    """How a kernel's variants are formed: `core` flags change the time step's math; each
-    `presence` flag adds an optional tensor and the code reading or writing it; `optional` lists,
-    per flag value, the pointers that are then absent (constexpr None)."""
-
-    core: dict
-    presence: tuple
-    defaults: tuple  # the core settings the neurons use by default
-    # pointer argument -> role: "data" (the variant's dtype), "state" (save dtype), "spike", "acc",
-    # "param", "sg", "seed"
-    pointers: dict
-    optional: tuple  # (flag, value, pointers absent when the flag has that value)
-    surrogate: bool = False
-    requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
-
-
-_LIF_CORE = {"RESET": (0, 1, 2), "RESET_DELAY": (True, False), "RESET_INPUT": (True, False),
-             "SYNAPTIC": (True, False)}
-_LIF_DEFAULTS = ((0, True, False, False), (0, True, True, True))  # Leaky, Synaptic
-_LIF_REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SYNAPTIC", "GM_BCAST": "HAS_GM"}
-
-KERNELS = {
-    "lif_fwd_kernel": KernelFlags(
-        core=_LIF_CORE, presence=("HAS_MEM0", "HAS_SYN0", "HAS_LEN"), defaults=_LIF_DEFAULTS,
-        pointers={"x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param",
-                  "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "len_ptr": "i64",
-                  "spk_ptr": "spike", "mem_ptr": "state", "h_ptr": "state", "syn_ptr": "state"},
-        optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_SYN0", False, ("syn0_ptr",)),
-                  ("HAS_LEN", False, ("len_ptr",)),
-                  ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr"))),
-        requires=_LIF_REQUIRES),
-    "lif_bwd_kernel": KernelFlags(
-        core=_LIF_CORE, defaults=_LIF_DEFAULTS, surrogate=True, requires=_LIF_REQUIRES,
-        presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST",
-                  "HAS_LEN"),
-        pointers={"gs_ptr": "data", "gm_ptr": "state", "gi_ptr": "state", "mem_ptr": "state",
-                  "h_ptr": "state", "syn_ptr": "state", "mem0_ptr": "data", "syn0_ptr": "data",
-                  "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
-                  "sg_ptr": "sg", "seed_ptr": "seed", "len_ptr": "i64", "dx_ptr": "data", "dmem0_ptr": "data",
-                  "dsyn0_ptr": "data", "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
-        optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
-                  ("HAS_LEN", False, ("len_ptr",)),
-                  ("RESET_DELAY", True, ("h_ptr",)),
-                  ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr", "syn_ptr", "dalpha_ptr")),
-                  ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",)),
-                  ("ALPHA_GRAD", False, ("syn_ptr", "dalpha_ptr")),
-                  ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr")))),
-    "alpha_fwd_kernel": KernelFlags(
-        core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN", "KEEP_ACC"),
-        defaults=((1,),),
-        pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
-                  "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
-                  "gsf_ptr": "param", "len_ptr": "i64", "spk_ptr": "spike", "exc_ptr": "state",
-                  "inh_ptr": "state", "mem_ptr": "state", "exc_acc_ptr": "acc", "inh_acc_ptr": "acc"},
-        optional=(("HAS_EXC0", False, ("exc0_ptr",)), ("HAS_INH0", False, ("inh0_ptr",)),
-                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)),
-                  ("KEEP_ACC", False, ("exc_acc_ptr", "inh_acc_ptr")))),
-    "alpha_bwd_kernel": KernelFlags(
-        core={"RESET": (0, 1, 2)}, defaults=((1,),), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
-        presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
-                  "GS_BCAST", "GM_BCAST", "HAS_LEN"),
-        pointers={"gs_ptr": "data", "ge_ptr": "state", "gi_ptr": "state", "gm_ptr": "state",
-                  "mem_ptr": "state", "exc_ptr": "state", "inh_ptr": "state", "exc0_ptr": "data",
-                  "inh0_ptr": "data", "mem0_ptr": "data", "a_ptr": "param", "b_ptr": "param",
-                  "tau_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param", "sg_ptr": "sg", "seed_ptr": "seed",
-                  "len_ptr": "i64", "dx_ptr": "data", "dexc0_ptr": "data", "dinh0_ptr": "data", "da_ptr": "acc",
-                  "db_ptr": "acc", "dtau_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
-        optional=(("HAS_EXC0", False, ("exc0_ptr", "dexc0_ptr")), ("HAS_INH0", False, ("inh0_ptr", "dinh0_ptr")),
-                  ("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_GE", False, ("ge_ptr",)),
-                  ("HAS_GI", False, ("gi_ptr",)), ("HAS_GM", False, ("gm_ptr",)),
-                  ("PARAM_GRAD", False, ("dthr_ptr", "dgsf_ptr")), ("HAS_LEN", False, ("len_ptr",)),
-                  ("DECAY_GRAD", False, ("exc_ptr", "inh_ptr", "da_ptr", "db_ptr", "dtau_ptr")))),
-    # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
-    "pack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
-                                    pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"}),
-    "unpack_bits_kernel": KernelFlags(core={}, presence=(), defaults=((),), optional=(),
-                                      pointers={"packed_ptr": "u8", "out_ptr": "data"}),
-}
+# Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
+_BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
+                     optional=(), pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"}),
+         KernelFlags("unpack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
+                     optional=(), pointers={"packed_ptr": "u8", "out_ptr": "data"}))
+KERNELS: dict[str, KernelFlags] = {k.name: k for f in FAMILIES for k in f.KERNELS} | {k.name: k for k in _BITS}
+TRAFFIC_CASES: dict[str, Traffic] = {name: case for f in FAMILIES for name, case in f.TRAFFIC.items()}
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
-
-
-def _variant(kernel: str, dtype: str, core: tuple, present=(), sg=None, save="", spike="") -> Variant:
-    spec = KERNELS[kernel]
-    flags = dict(zip(spec.core, core))
-    for name in spec.presence:
-        flags[name] = name in present and flags.get(spec.requires.get(name), True)
-    if spec.surrogate:
-        flags["SURROGATE"] = "ATan" if sg is None else sg  # a registry name: SG_FN and STOCHASTIC in `source`
-    return Variant(kernel, dtype, tuple(flags.items()), save, spike)
 
 
 def variants() -> list[Variant]:
@@ -146,19 +58,19 @@ def variants() -> list[Variant]:
     out = []
     for kernel, spec in KERNELS.items():
         for core in itertools.product(*spec.core.values()):
-            out.append(_variant(kernel, "fp32", core, spec.presence))
-            out.append(_variant(kernel, "fp32", core, ()))
+            out.append(spec.variant("fp32", core, spec.presence))
+            out.append(spec.variant("fp32", core, ()))
         for default in spec.defaults:
-            out.extend(_variant(kernel, "fp32", default, (name,)) for name in spec.presence)
-            out.extend(_variant(kernel, dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
+            out.extend(spec.variant("fp32", default, (name,)) for name in spec.presence)
+            out.extend(spec.variant(dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
             if "state" in spec.pointers.values():
-                out.append(_variant(kernel, "fp32", default, spec.presence, save="bf16"))
-                out.append(_variant(kernel, "fp16", default, spec.presence, save="fp32"))
+                out.append(spec.variant("fp32", default, spec.presence, save="bf16"))
+                out.append(spec.variant("fp16", default, spec.presence, save="fp32"))
             if "spk_ptr" in spec.pointers:
-                out.extend(_variant(kernel, "fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
-    everything = KERNELS["lif_bwd_kernel"].presence
+                out.extend(spec.variant("fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
+    lif_bwd = KERNELS["lif_bwd_kernel"]
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES):
-        out.append(_variant("lif_bwd_kernel", dtype, (0, delay, False, False), everything, sg))
+        out.append(lif_bwd.variant(dtype, (0, delay, False, False), lif_bwd.presence, sg))
     return list(dict.fromkeys(out))
 
 
@@ -178,10 +90,9 @@ def source(v: Variant):
     """The `ASTSource` of a variant (import triton lazily: the CLI checks the mode first)."""
     from triton.compiler import ASTSource
 
-    from tritonsnn import kernels
-
-    fn = getattr(kernels, v.kernel)
-    pointers = KERNELS[v.kernel].pointers
+    spec = KERNELS[v.kernel]
+    fn = getattr(importlib.import_module(spec.module), v.kernel)
+    pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, BLOCK=BLOCK)
     if "FP64" in fn.arg_names:
@@ -228,7 +139,6 @@ def _compile_ok(job: tuple[Variant, int]) -> str | None:
     return None
 
 
-NUM_WARPS = 4
 _BLOCK_START = re.compile(r"\n(?=\$L__BB\d+_\d+:|// %bb\.\d+:)")
 _GLOBAL_ACCESS = re.compile(r"\b(ld|st)\.global\S*")
 
@@ -257,34 +167,6 @@ def traffic(v: Variant, arch: int = 90) -> dict:
     return {kind: {"bytes": sum(sizes) / per_thread, "widths": sorted(sizes)} for kind, sizes in accesses.items()}
 
 
-TRAFFIC_CASES = {
-    "leaky_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0]),
-    "leaky_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0]),
-    "leaky_bwd_mem_grad": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_GM",)),
-    "leaky_bwd_summed_grad": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("GS_BCAST",)),
-    "leaky_fwd_immediate_reset": _variant("lif_fwd_kernel", "fp32", (0, False, False, False)),
-    "leaky_bwd_immediate_reset": _variant("lif_bwd_kernel", "fp32", (0, False, False, False)),
-    "leaky_fwd_fp16": _variant("lif_fwd_kernel", "fp16", _LIF_DEFAULTS[0]),
-    "leaky_bwd_fp16": _variant("lif_bwd_kernel", "fp16", _LIF_DEFAULTS[0]),
-    "leaky_fwd_save_bf16": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], save="bf16"),
-    "leaky_bwd_save_bf16": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], save="bf16"),
-    "leaky_fwd_bool_spikes": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], spike="bool"),
-    "synaptic_fwd": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[1]),
-    "synaptic_bwd": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1]),
-    "alpha_fwd": _variant("alpha_fwd_kernel", "fp32", (1,)),
-    # Learnable decays with fp16 states: the currents kept in fp32 as well.
-    "alpha_fwd_fp16_keep_currents": _variant("alpha_fwd_kernel", "fp16", (1,), ("KEEP_ACC",)),
-    "alpha_bwd": _variant("alpha_bwd_kernel", "fp32", (1,)),
-    # Per-sample lengths: loaded once per neuron before the loop, so the loop moves what it did.
-    "leaky_fwd_lengths": _variant("lif_fwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN",)),
-    "leaky_bwd_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN",)),
-    "leaky_bwd_summed_grad_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[0], ("HAS_LEN", "GS_BCAST")),
-    "synaptic_bwd_lengths": _variant("lif_bwd_kernel", "fp32", _LIF_DEFAULTS[1], ("HAS_LEN", "HAS_GI", "ALPHA_GRAD")),
-    "alpha_fwd_lengths": _variant("alpha_fwd_kernel", "fp32", (1,), ("HAS_LEN",)),
-    "alpha_bwd_lengths": _variant("alpha_bwd_kernel", "fp32", (1,), ("HAS_LEN", "DECAY_GRAD")),
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90])
@@ -296,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         print("tritonsnn.aot: unset TRITON_INTERPRET; the interpreter cannot compile", file=sys.stderr)
         return 2
     if args.traffic:
-        print(json.dumps({name: traffic(v, args.arch[-1]) for name, v in TRAFFIC_CASES.items()}))
+        print(json.dumps({name: traffic(case.variant, args.arch[-1]) for name, case in TRAFFIC_CASES.items()}))
         return 0
     jobs = [(v, arch) for arch in args.arch for v in variants()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

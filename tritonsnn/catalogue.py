@@ -6,6 +6,7 @@ compilation and traffic, reliability) and in `python -m tritonsnn bench`.
 
 Example::
 
+    >>> import tritonsnn
     >>> from tritonsnn.catalogue import NEURONS
     >>> leaky = NEURONS["leaky"]
     >>> spk, mem = leaky.call(tritonsnn.functional, torch.full((3, 1), 0.5), threshold=1.0)
@@ -19,7 +20,6 @@ from types import ModuleType
 
 import torch
 
-import tritonsnn
 from tritonsnn.alpha import Alpha
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky

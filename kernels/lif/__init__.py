@@ -8,5 +8,6 @@
 - `dispatch.py`: `run`, what `tritonsnn.functional` calls: the op, or the unfused backward of a
   Python surrogate, with forward-mode AD where it records;
 - `naive.py`: the naive reference (`tritonsnn.reference.leaky`, `synaptic`, `lapicque`);
+- `aot.py`: the kernels' flags for ahead-of-time compilation and their time loops' memory model;
 - `README.md`: the equations and the backward derivation.
 """

@@ -34,13 +34,15 @@ slope = 25
 `SpikeRateEscape.apply(x)` called without a slope use the value in force when their backward runs,
 and so does a neuron given `spike_grad=FastSigmoid.apply` (or Sigmoid's, SpikeRateEscape's)."""
 
-from tritonsnn.surrogate.builtins import (  # noqa: E402  (after `slope`, which the registry reads)
+# After `slope`, which the registry reads. DISABLED, custom_grad, MODULE_SLOPE, SurrogateSpec,
+# spec_for_kernel_id and warn_unfused are internal: the kernel families and tests read them here.
+from tritonsnn.surrogate.builtins import (  # noqa: E402, F401
     DISABLED, LSO, SFS, SSO, ATan, Erf, FastSigmoid, Heaviside, LeakySpikeOperator, LIFHeaviside, PiecewiseExp,
     PiecewiseQuadratic, Sigmoid, SoftSign, SparseFastSigmoid, SpikeRateEscape, StochasticSpikeOperator,
     StraightThroughEstimator, SuperSpike, Triangular, atan, erf, fast_sigmoid, heaviside, piecewise_exp,
     piecewise_quadratic, sigmoid, soft_sign, spike_rate_escape, straight_through_estimator, super_spike, triangular)
-from tritonsnn.surrogate.custom import CustomSurrogate, custom_grad  # noqa: E402
-from tritonsnn.surrogate.registry import (  # noqa: E402
+from tritonsnn.surrogate.custom import CustomSurrogate, custom_grad  # noqa: E402, F401
+from tritonsnn.surrogate.registry import (  # noqa: E402, F401
     MODULE_SLOPE, Surrogate, SurrogateSpec, custom_surrogate, register, registered, spec_for_kernel_id, warn_unfused)
 from tritonsnn.surrogate.resolve import resolve  # noqa: E402
 
