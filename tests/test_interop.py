@@ -10,6 +10,7 @@ from torch import nn
 import tritonsnn
 from conftest import DEVICE
 from helpers import assert_close
+from tritonsnn.catalogue import NEURONS
 
 
 class SnnTorchNet(nn.Module):
@@ -89,3 +90,27 @@ def test_constructors_take_snntorchs_parameters_in_its_order(name):
     ours = list(inspect.signature(getattr(tritonsnn, name)).parameters.values())
     theirs = list(inspect.signature(getattr(snntorch, name)).parameters.values())
     assert [(p.name, p.default) for p in ours[:len(theirs)]] == [(p.name, p.default) for p in theirs]
+
+
+@pytest.mark.parametrize("name", list(NEURONS))
+def test_every_catalogued_neuron_converts_with_its_options(name):
+    """One rule converts every neuron of the catalogue: decays and threshold learnable, a zero
+    reset, and (where the neuron has it) the immediate reset; the copy holds the same tensors,
+    learns the same ones, and steps to the same spikes and states."""
+    neuron = NEURONS[name]
+    # snnTorch 1.0.0's Alpha cannot learn alpha (its constructor raises).
+    learn = {f"learn_{p}": True for p in neuron.params if (neuron.snntorch, p) != ("Alpha", "alpha")}
+    options = {"learn_threshold": True, "reset_mechanism": "zero", **learn,
+               **({"reset_delay": False} if neuron.reset_delay else {})}
+    theirs = getattr(snntorch, neuron.snntorch)(threshold=neuron.threshold, **neuron.params, **options)
+    ours = tritonsnn.from_snntorch(theirs)
+    assert type(ours) is neuron.module and ours.reset_mechanism == "zero"
+    assert getattr(ours, "reset_delay", True) == options.get("reset_delay", True)
+    assert {k: p.requires_grad for k, p in ours.named_parameters()} == {
+        k: p.requires_grad for k, p in theirs.named_parameters()}
+    for k, v in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[k], v), k
+    torch.manual_seed(0)
+    for x_t in torch.randn(8, 5) * neuron.input_scale + neuron.input_scale / 2:
+        for got, want in zip(ours(x_t), theirs(x_t)):
+            assert_close(got, want, 1e-5, name)

@@ -59,6 +59,9 @@ class SpikingNeuron(nn.Module):
     """
 
     reset_dict = dict(RESET_CODES)  # snnTorch's public name -> code table
+    # Constructor parameters `tritonsnn.from_snntorch` leaves out when it rebuilds the neuron from
+    # an snnTorch one, because the others determine them (it copies their exact values in after).
+    derived_from_others: tuple[str, ...] = ()
 
     __signature__ = constructor("threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_threshold", "reset_mechanism", "state_quant", "output", "graded_spikes_factor",

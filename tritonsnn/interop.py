@@ -6,19 +6,19 @@ import copy
 import torch
 from torch import nn
 
-from tritonsnn.alpha import Alpha
-from tritonsnn.lapicque import Lapicque
-from tritonsnn.leaky import Leaky
-from tritonsnn.synaptic import Synaptic
+from tritonsnn._neuron import ADDITIONS
+from tritonsnn.catalogue import NEURONS
 
 __all__ = ["from_snntorch"]
 
 
 def from_snntorch(model: nn.Module) -> nn.Module:
-    """A copy of an snnTorch 1.0.0 model whose ``Leaky``, ``Synaptic``, ``Alpha`` and ``Lapicque``
-    neurons are replaced by tritonsnn's fused ones, with the same parameters (values, and whether
-    each is learnable), options and surrogate gradient. The copy's ``state_dict`` has the same keys
-    and values, so checkpoints load either way; the original model is left untouched.
+    """A copy of an snnTorch 1.0.0 model whose neurons (``Leaky``, ``Synaptic``, ``Alpha``,
+    ``Lapicque``: each in `tritonsnn.catalogue.NEURONS`) are replaced by tritonsnn's fused ones,
+    with the same parameters (values, and whether each is learnable), options and surrogate
+    gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
+    way; the original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
+    ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
 
     Any other snnTorch module (``RLeaky``, ``SConv2dLSTM``, a subclass of a neuron wherever it is
     defined, ...) and any option tritonsnn does not implement (``inhibition``, ``state_quant``) is
@@ -34,16 +34,13 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     """
     import snntorch
 
-    converters = {snntorch.Leaky: _leaky, snntorch.Synaptic: _synaptic, snntorch.Alpha: _alpha,
-                  snntorch.Lapicque: _lapicque}
-    model = copy.deepcopy(model)
+    converters = {getattr(snntorch, n.snntorch): n.module for n in NEURONS.values()}
     if type(model) in converters or _is_snntorch(model):
         return _convert(model, "the model", converters)
-    for path, module in list(model.named_modules()):
-        if path and (type(module) in converters or _is_snntorch(module)):
-            parent_path, _, name = path.rpartition(".")
-            setattr(model.get_submodule(parent_path), name, _convert(module, path, converters))
-    return model
+    # Each neuron's replacement enters the copy in its place (deepcopy's memo), shared as it was.
+    fused = {id(module): _convert(module, path, converters) for path, module in model.named_modules()
+             if path and (type(module) in converters or _is_snntorch(module))}
+    return copy.deepcopy(model, memo=fused)
 
 
 def _is_snntorch(module: nn.Module) -> bool:
@@ -53,8 +50,8 @@ def _is_snntorch(module: nn.Module) -> bool:
 
 
 def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
-    convert = converters.get(type(module))
-    if convert is None:
+    fused_class = converters.get(type(module))
+    if fused_class is None:
         cls = type(module)
         subclass = next((c for c in converters if issubclass(cls, c)), None)
         why = (f"it subclasses snnTorch's {subclass.__name__}, and tritonsnn cannot know what the "
@@ -67,7 +64,7 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
         if getattr(module, option, False):
             raise TypeError(f"cannot convert {path}: {option}=True is not implemented by tritonsnn's fused neurons")
     try:
-        fused = convert(module, _common(module))
+        fused = fused_class(**_arguments(fused_class, module))
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot convert {path} ({type(module).__name__}): {e}") from e
     _copy_tensors(module, fused)
@@ -89,48 +86,20 @@ def _device_of(module: nn.Module) -> torch.device:
     return tensors[0].device if tensors else torch.device("cpu")
 
 
-def _learnable(module: nn.Module, name: str) -> bool:
-    return isinstance(getattr(module, name, None), nn.Parameter)
-
-
-def _value(module: nn.Module, name: str) -> torch.Tensor:
-    return getattr(module, name).detach().clone()
-
-
-def _common(module: nn.Module) -> dict:
-    """The SpikingNeuron options every snnTorch neuron carries."""
+def _arguments(cls: type, module: nn.Module) -> dict:
+    """The arguments of `cls`'s constructor that rebuild the snnTorch neuron `module`: for each of
+    the parameters cls shares with snnTorch, a copy of the tensor module holds under that name
+    (beta, threshold, ...), whether it is learnable (``learn_<name>``), or the option's value
+    (an option module lacks keeps cls's default); the surrogate, unless module disables it."""
     disabled = bool(getattr(module, "surrogate_disable", False))
-    return dict(
-        threshold=_value(module, "threshold"),
-        spike_grad=None if disabled else module.spike_grad,
-        surrogate_disable=disabled,
-        init_hidden=module.init_hidden,
-        learn_threshold=_learnable(module, "threshold"),
-        reset_mechanism=module.reset_mechanism,
-        output=module.output,
-        graded_spikes_factor=_value(module, "graded_spikes_factor"),
-        learn_graded_spikes_factor=_learnable(module, "graded_spikes_factor"),
-    )
-
-
-def _leaky(module, common) -> Leaky:
-    return Leaky(beta=_value(module, "beta"), learn_beta=_learnable(module, "beta"),
-                 reset_delay=getattr(module, "reset_delay", True), **common)
-
-
-def _synaptic(module, common) -> Synaptic:
-    return Synaptic(alpha=_value(module, "alpha"), beta=_value(module, "beta"),
-                    learn_alpha=_learnable(module, "alpha"), learn_beta=_learnable(module, "beta"),
-                    reset_delay=getattr(module, "reset_delay", True), **common)
-
-
-def _alpha(module, common) -> Alpha:
-    return Alpha(alpha=_value(module, "alpha"), beta=_value(module, "beta"),
-                 learn_alpha=_learnable(module, "alpha"), learn_beta=_learnable(module, "beta"), **common)
-
-
-def _lapicque(module, common) -> Lapicque:
-    # snnTorch keeps R, C and beta whichever were given; built from R and C, then its exact
-    # values of all three are copied in.
-    return Lapicque(R=_value(module, "R"), C=_value(module, "C"), time_step=_value(module, "time_step"),
-                    learn_beta=_learnable(module, "beta"), **common)
+    arguments = {"surrogate_disable": disabled, "spike_grad": None if disabled else module.spike_grad}
+    for name, parameter in cls.__signature__.parameters.items():
+        if name in arguments or name in ADDITIONS or name in cls.derived_from_others:
+            continue
+        if name.startswith("learn_"):
+            arguments[name] = isinstance(getattr(module, name[len("learn_"):], None), nn.Parameter)
+        elif isinstance(getattr(module, name, None), torch.Tensor):
+            arguments[name] = getattr(module, name).detach().clone()
+        else:
+            arguments[name] = getattr(module, name, parameter.default)
+    return arguments

@@ -36,6 +36,7 @@ class Lapicque(LIF):
     """
 
     state_names = ("mem",)
+    derived_from_others = ("beta",)  # snnTorch keeps R, C and beta whichever were given
 
     __signature__ = constructor("beta", "R", "C", "time_step", "threshold", "spike_grad", "surrogate_disable",
                                 "init_hidden", "inhibition", "learn_beta", "learn_threshold", "reset_mechanism",
