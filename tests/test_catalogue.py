@@ -1,5 +1,5 @@
 """The neuron catalogue enrols every neuron in the cross-cutting checks: each fused neuron is
-listed; its op passes torch.library.opcheck as its functional form calls it; its module compiles
+listed (functional form, reference, public module, snnTorch class); its op passes torch.library.opcheck as its functional form calls it; its module compiles
 with fullgraph=True to eager's numbers; its kernels compile ahead of time and have a traffic case;
 the benchmark times it. (Per-sample lengths, storage dtypes and reliability read the catalogue
 in their own test files.)"""
@@ -19,6 +19,20 @@ def test_every_functional_neuron_is_catalogued():
     assert set(NEURONS) == set(F.__all__) - {"final_state"}
     for n in NEURONS.values():  # the module carries the states the functional form returns, by the same names
         assert n.module.state_names == n.states
+    assert set(NEURONS) == set(tritonsnn.reference.__all__)
+    assert {n.module.__name__ for n in NEURONS.values()} <= set(tritonsnn.__all__)
+
+
+def test_each_neuron_names_its_own_snntorch_class():
+    import snntorch
+
+    classes = [getattr(snntorch, n.snntorch) for n in NEURONS.values()]
+    assert len(set(classes)) == len(classes)  # from_snntorch maps each to one fused neuron
+
+
+def test_a_name_two_families_declare_for_ahead_of_time_compilation_is_refused():
+    with pytest.raises(ValueError, match="'leaky_fwd' is declared twice"):
+        aot._unique([*aot.TRAFFIC_CASES.items(), ("leaky_fwd", None)])
 
 
 def _captured_op_call(neuron, monkeypatch, x, **kwargs):

@@ -40,8 +40,20 @@ _BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, pres
                      optional=(), pointers={"x_ptr": "data", "packed_ptr": "u8", "flag_ptr": "i32"}),
          KernelFlags("unpack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
                      optional=(), pointers={"packed_ptr": "u8", "out_ptr": "data"}))
-KERNELS: dict[str, KernelFlags] = {k.name: k for f in FAMILIES for k in f.KERNELS} | {k.name: k for k in _BITS}
-TRAFFIC_CASES: dict[str, Traffic] = {name: case for f in FAMILIES for name, case in f.TRAFFIC.items()}
+
+
+def _unique(pairs) -> dict:
+    """The (name, value) pairs as a dict; a name two families declare is an error, not an overwrite."""
+    out = {}
+    for name, value in pairs:
+        if name in out:
+            raise ValueError(f"tritonsnn.aot: {name!r} is declared twice; kernel and case names must be unique")
+        out[name] = value
+    return out
+
+
+KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS), *_BITS))
+TRAFFIC_CASES: dict[str, Traffic] = _unique(case for f in FAMILIES for case in f.TRAFFIC.items())
 _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
 
 

@@ -15,7 +15,7 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 
 import torch
@@ -36,7 +36,11 @@ class Neuron:
     functional form takes them; `threshold` and `input_scale` settings under which inputs
     `N(scale / 2, scale)` spike often; `module_params` the module's constructor arguments for the
     same neuron with its decays learnable; `family` the kernel folder (`tritonsnn/kernels/<family>/`)
-    and `ops` its `torch.ops.tritonsnn` forward and backward."""
+    and `ops` its `torch.ops.tritonsnn` forward and backward; `snntorch` snnTorch 1.0.0's class of
+    the same neuron (what `tritonsnn.from_snntorch` converts, what the tests compare with);
+    `model_bytes` the bytes its forward and backward move per neuron-step in fp32 (the time loops'
+    traffic that `kernels/<family>/aot.py` declares, plus any pass outside them), the benchmark's
+    bandwidth model."""
 
     name: str
     module: type
@@ -47,8 +51,9 @@ class Neuron:
     module_params: dict
     family: str
     ops: tuple[str, str]
+    snntorch: str
+    model_bytes: tuple[int, int]
     reset_delay: bool = True  # whether it takes reset_delay
-    snntorch: str = field(default="")  # snnTorch 1.0.0's class of the same neuron
 
     def call(self, impl: ModuleType, x: torch.Tensor, states=None, **kwargs):
         """(spk, *state sequences) of `impl`'s form of the neuron (`tritonsnn.functional` or
@@ -66,15 +71,15 @@ class Neuron:
 
 NEURONS = {n.name: n for n in (
     Neuron("leaky", Leaky, ("mem",), {"beta": 0.9}, 0.7, 0.6, {"beta": 0.85, "learn_beta": True},
-           "lif", ("lif_fwd", "lif_bwd"), snntorch="Leaky"),
+           "lif", ("lif_fwd", "lif_bwd"), "Leaky", (12, 12)),
     Neuron("synaptic", Synaptic, ("syn", "mem"), {"alpha": 0.8, "beta": 0.9}, 0.7, 0.4,
            {"alpha": 0.8, "beta": 0.85, "learn_alpha": True, "learn_beta": True},
-           "lif", ("lif_fwd", "lif_bwd"), snntorch="Synaptic"),
+           "lif", ("lif_fwd", "lif_bwd"), "Synaptic", (16, 12)),
     Neuron("lapicque", Lapicque, ("mem",), {"beta": 0.9}, 0.2, 2.0, {"beta": 0.9, "learn_beta": True},
-           "lif", ("lif_fwd", "lif_bwd"), reset_delay=False, snntorch="Lapicque"),
+           "lif", ("lif_fwd", "lif_bwd"), "Lapicque", (20, 20), reset_delay=False),  # + scaling x by dt/C, and back
     Neuron("alpha", Alpha, ("syn_exc", "syn_inh", "mem"), {"alpha": 0.9, "beta": 0.8}, 0.2, 0.8,
            {"alpha": 0.9, "beta": 0.8, "learn_alpha": True, "learn_beta": True},
-           "alpha", ("alpha_fwd", "alpha_bwd"), reset_delay=False, snntorch="Alpha"),
+           "alpha", ("alpha_fwd", "alpha_bwd"), "Alpha", (20, 12), reset_delay=False),
 )}
 """Every neuron tritonsnn fuses, by functional name."""
 

@@ -82,7 +82,7 @@ def leaky(
         x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
     spk, mem_seq, _ = lif_family.run(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
-                           bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
+                                     bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
     return spk, mem_seq
 
 
@@ -139,7 +139,8 @@ def synaptic(
     alpha = _checks.parameter(alpha, x, "alpha")
     dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
     spk, mem_seq, syn_seq = lif_family.run(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
-                                 reset, bool(reset_delay), True, dtypes, surrogate, _checks.lengths(lengths, x))
+                                           reset, bool(reset_delay), True, dtypes, surrogate,
+                                           _checks.lengths(lengths, x))
     return spk, syn_seq, mem_seq
 
 
@@ -192,8 +193,8 @@ def lapicque(
         x = x.masked_fill(past_end(lengths, x.shape), 0)
     # X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
     # that the kernels' thresholds compare at the input's precision.
-    spk, mem_seq, _ = lif_family.run((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset, True, True,
-                           dtypes, surrogate, lengths)
+    spk, mem_seq, _ = lif_family.run((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset,
+                                     True, True, dtypes, surrogate, lengths)
     return spk, mem_seq
 
 

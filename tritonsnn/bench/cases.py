@@ -15,10 +15,6 @@ from tritonsnn.catalogue import NEURONS
 
 SUBJECT, REFERENCE = "tritonsnn", "reference"
 
-# Bytes tritonsnn moves per neuron-step (fp32; half for 2-byte dtypes): the kernels' time loops as
-# tests/test_traffic.py pins them, with an incoming spike gradient of full size. Lapicque adds
-# a pass scaling x by dt/C, and its gradient back.
-MODEL_BYTES = {"leaky": (12, 12), "synaptic": (16, 12), "lapicque": (20, 20), "alpha": (20, 12)}
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # x (a fresh leaf) -> the output to backprop
 
@@ -157,7 +153,7 @@ def neuron_case(neuron, mode, shape, dtype, device, compiled) -> Case:
     """The neuron alone over x: `shape` [T, B, N] of `dtype`, timed in `mode`; torch.compile of
     the reference joins with `compiled` for T <= COMPILE_MAX_T."""
     size = torch.finfo(dtype).bits // 8
-    fwd, bwd = MODEL_BYTES[neuron]
+    fwd, bwd = NEURONS[neuron].model_bytes  # fp32; half for 2-byte dtypes
     model = {"fwd": fwd, "bwd": bwd, "fwd+bwd": fwd + bwd}[mode] * size / 4
     name = f"{neuron} {mode} [{','.join(map(str, shape))}] {str(dtype).removeprefix('torch.')}"
     return Case(name, name, mode, shape, dtype, neuron_impls(neuron, device, compiled and shape[0] <= COMPILE_MAX_T),
@@ -186,7 +182,7 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     shape = shapes[0]
     name = f"leaky padded fwd+bwd [{','.join(map(str, shape))}] float32"
     cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, padded_impls(shape, device),
-                      shape[0] * shape[1] * shape[2], sum(MODEL_BYTES["leaky"])))
+                      shape[0] * shape[1] * shape[2], sum(NEURONS["leaky"].model_bytes)))
     widths = ((4096, 8192, 16384) if full else (4096,)) if gpu else ((256, 512) if full else (256,))
     T = 500 if gpu else 100
     for n in widths:
