@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from tritonsnn._aot_spec import KernelFlags, Traffic, Variant
 from tritonsnn.catalogue import NEURONS
+from tritonsnn.kernels.codes import RESET_SUBTRACT
 from tritonsnn.surrogate import registry
 from tritonsnn.surrogate.builtins import BUILT_IN as SURROGATES
 
@@ -82,7 +83,7 @@ def variants() -> list[Variant]:
                 out.extend(spec.variant("fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
     lif_bwd = KERNELS["lif_bwd_kernel"]
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES):
-        out.append(lif_bwd.variant(dtype, (0, delay, False, False), lif_bwd.presence, sg))
+        out.append(lif_bwd.variant(dtype, (RESET_SUBTRACT, delay, False, False), lif_bwd.presence, sg))
     return list(dict.fromkeys(out))
 
 

@@ -1,12 +1,14 @@
 """The Alpha family's kernels for ahead-of-time compilation (`python -m tritonsnn.aot`): the flags
 their variants are formed from, and the time-loop memory traffic each main case must show."""
 from tritonsnn._aot_spec import KernelFlags, Traffic
+from tritonsnn.kernels.codes import RESET_CODES, RESET_ZERO
 
-ALPHA = (1,)  # the neuron's default core: reset by subtraction
+# The core the dtype variants and traffic cases use (every reset is compiled in fp32 as well).
+ALPHA = (RESET_ZERO,)
 
 FWD = KernelFlags(
     "alpha_fwd_kernel", __package__ + ".kernels",
-    core={"RESET": (0, 1, 2)}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN", "KEEP_ACC"),
+    core={"RESET": tuple(RESET_CODES.values())}, presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_LEN", "KEEP_ACC"),
     defaults=(ALPHA,),
     pointers={"x_ptr": "data", "exc0_ptr": "data", "inh0_ptr": "data", "mem0_ptr": "data",
               "a_ptr": "param", "b_ptr": "param", "tau_ptr": "param", "thr_ptr": "param",
@@ -17,7 +19,7 @@ FWD = KernelFlags(
               ("KEEP_ACC", False, ("exc_acc_ptr", "inh_acc_ptr"))))
 BWD = KernelFlags(
     "alpha_bwd_kernel", __package__ + ".kernels",
-    core={"RESET": (0, 1, 2)}, defaults=(ALPHA,), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
+    core={"RESET": tuple(RESET_CODES.values())}, defaults=(ALPHA,), surrogate=True, requires={"GM_BCAST": "HAS_GM"},
     presence=("HAS_EXC0", "HAS_INH0", "HAS_MEM0", "HAS_GE", "HAS_GI", "HAS_GM", "PARAM_GRAD", "DECAY_GRAD",
               "GS_BCAST", "GM_BCAST", "HAS_LEN"),
     pointers={"gs_ptr": "data", "ge_ptr": "state", "gi_ptr": "state", "gm_ptr": "state",

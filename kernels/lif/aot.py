@@ -1,10 +1,11 @@
 """The LIF family's kernels for ahead-of-time compilation (`python -m tritonsnn.aot`): the flags
 their variants are formed from, and the time-loop memory traffic each main case must show."""
 from tritonsnn._aot_spec import KernelFlags, Traffic
+from tritonsnn.kernels.codes import RESET_CODES, RESET_SUBTRACT
 
-_CORE = {"RESET": (0, 1, 2), "RESET_DELAY": (True, False), "RESET_INPUT": (True, False),
+_CORE = {"RESET": tuple(RESET_CODES.values()), "RESET_DELAY": (True, False), "RESET_INPUT": (True, False),
          "SYNAPTIC": (True, False)}
-LEAKY, SYNAPTIC = (0, True, False, False), (0, True, True, True)  # the neurons' default cores
+LEAKY, SYNAPTIC = (RESET_SUBTRACT, True, False, False), (RESET_SUBTRACT, True, True, True)  # the default cores
 _REQUIRES = {"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC", "ALPHA_GRAD": "SYNAPTIC", "GM_BCAST": "HAS_GM"}
 
 FWD = KernelFlags(
@@ -47,9 +48,9 @@ TRAFFIC = {
     # dL/dS from spk.sum(): one value per step
     "leaky_bwd_summed_grad": Traffic(BWD.variant("fp32", LEAKY, ("GS_BCAST",)), (4,), (4,), 1),
     # + the pre-reset membrane h
-    "leaky_fwd_immediate_reset": Traffic(FWD.variant("fp32", (0, False, False, False)), (4,), (4, 4, 4)),
+    "leaky_fwd_immediate_reset": Traffic(FWD.variant("fp32", (RESET_SUBTRACT, False, False, False)), (4,), (4, 4, 4)),
     # dL/dS, h -> dx (U[t-1] only feeds parameter gradients)
-    "leaky_bwd_immediate_reset": Traffic(BWD.variant("fp32", (0, False, False, False)), (4, 4), (4,)),
+    "leaky_bwd_immediate_reset": Traffic(BWD.variant("fp32", (RESET_SUBTRACT, False, False, False)), (4, 4), (4,)),
     "leaky_fwd_fp16": Traffic(FWD.variant("fp16", LEAKY), (2,), (2, 2)),
     "leaky_bwd_fp16": Traffic(BWD.variant("fp16", LEAKY), (2, 2), (2,)),
     # save_dtype=bf16: U stored in 2 bytes
