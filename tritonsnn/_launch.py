@@ -60,11 +60,17 @@ def _tuned(kernel):
     return triton.autotune([triton.Config({"BLOCK": b}, num_warps=w) for b, w in CONFIGS], key=["N"])(kernel)
 
 
+@functools.lru_cache(maxsize=None)
+def _presence_pointers(kernel) -> tuple[tuple[str, str], ...]:
+    """(HAS_<NAME>, <name>_ptr) for each presence flag of the kernel (read once per kernel: the
+    launch path runs on every single-step call)."""
+    return tuple((flag, flag[len("HAS_"):].lower() + "_ptr") for flag in kernel.arg_names if flag.startswith("HAS_"))
+
+
 def presence_flags(kernel, args: dict) -> dict:
     """The kernel's `HAS_<NAME>` constexprs from its arguments: whether `<name>_ptr` is given (an
     optional tensor is passed as None when absent)."""
-    return {flag: args.get(flag[len("HAS_"):].lower() + "_ptr") is not None
-            for flag in kernel.arg_names if flag.startswith("HAS_") and flag[len("HAS_"):].lower() + "_ptr" in args}
+    return {flag: args[ptr] is not None for flag, ptr in _presence_pointers(kernel) if ptr in args}
 
 
 def launch(kernel, device: torch.device, **args) -> None:

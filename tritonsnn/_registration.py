@@ -72,7 +72,8 @@ def fake_like(mem: Tensor, t: Optional[Tensor]) -> Tensor:
 
 
 def surrogate_floats(sg_id: int, sg_params: Tensor) -> tuple[float, ...]:
-    """The surrogate's parameters as floats for the torch path (`with_module_slope` applied)."""
+    """The surrogate's parameters as floats for the torch path (`sg_params` as the backward passes
+    them, the module-level slope already substituted by `with_module_slope`)."""
     return tuple(sg_params.tolist()[:len(spec_for_kernel_id(sg_id).params)])
 
 
