@@ -59,6 +59,30 @@ def test_check_flags_a_ratio_that_fell(tmp_path):
     assert bench.check({"results": []}, baseline) == ["c fwd+bwd: not measured"]  # only fwd+bwd is gated
 
 
+def test_check_counts_a_fall_only_when_a_second_timing_confirms_it(tmp_path):
+    def report(t_subject):
+        return {"results": [{"case": "c fwd+bwd", "impl": bench.SUBJECT, "best_s": t_subject},
+                            {"case": "c fwd+bwd", "impl": bench.REFERENCE, "best_s": 4.0},
+                            {"case": "d fwd+bwd", "impl": bench.SUBJECT, "best_s": 1.0},
+                            {"case": "d fwd+bwd", "impl": bench.REFERENCE, "best_s": 4.0}]}
+
+    baseline = tmp_path / "cpu.json"
+    baseline.write_text(json.dumps({"ratios": bench.baseline_ratios(report(1.0))}))
+    asked = []
+
+    def retime(t_subject):
+        def run(select):
+            asked.append(select)
+            return report(t_subject)
+        return run
+
+    assert bench.confirmed(report(1.0), baseline, retime(1.0)) == ([], None) and asked == []
+    failures, again = bench.confirmed(report(1.4), baseline, retime(1.0))  # a noisy first timing
+    assert failures == [] and again is not None and asked == [r"^(c\ fwd\+bwd)$"]
+    failures, _ = bench.confirmed(report(1.4), baseline, retime(1.5))  # fell twice: a regression
+    assert failures == ["c fwd+bwd: 2.67x the reference, baseline 4.00x"]
+
+
 def test_table_lists_competitors():
     case = bench.neuron_case("leaky", "fwd+bwd", (4, 2, 8), torch.float32, CPU, compiled=False)
     results = [bench.time_case(case, impl, CPU, rounds=1, warmup=0) for impl in (bench.SUBJECT, bench.REFERENCE)]

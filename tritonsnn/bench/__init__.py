@@ -15,19 +15,19 @@ bandwidth measured in the same run.
 
 `--check` compares each forward+backward case's ratio (reference time / tritonsnn time, both
 measured now) with `perf/baselines/<device>.json` and fails when one falls more than 25 % below
-its baseline.
+its baseline in two timings: a case that falls below is timed once more before it counts.
 
 The parts: `cases` (the workloads and their implementations), `timing` (interleaved rounds, the
 steady allocator, ratios), `memory` (bytes saved for the backward, the SHD-like network's
 activation memory) and `cli` (the table, the baseline gate, the plot and `main`).
 """
 from tritonsnn.bench.cases import REFERENCE, SUBJECT, Case, neuron_case, suite
-from tritonsnn.bench.cli import BASELINES, baseline_ratios, check, main, plot, table
+from tritonsnn.bench.cli import BASELINES, baseline_ratios, check, confirmed, fallen, main, plot, table
 from tritonsnn.bench.memory import activation_bytes, counting_saved, memory, shd_network
 from tritonsnn.bench.timing import (copy_bandwidth, prepare, ratios, round_fns, run_suite, steady_allocator,
                                     time_case, versions)
 
-__all__ = ["BASELINES", "REFERENCE", "SUBJECT", "Case", "activation_bytes", "baseline_ratios", "check",
+__all__ = ["BASELINES", "REFERENCE", "SUBJECT", "Case", "activation_bytes", "baseline_ratios", "check", "confirmed", "fallen",
            "copy_bandwidth", "counting_saved", "main", "memory", "neuron_case", "plot", "prepare", "ratios",
            "round_fns", "run_suite", "shd_network", "steady_allocator", "suite", "table", "time_case",
            "versions"]

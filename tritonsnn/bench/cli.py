@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -44,19 +45,40 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def check(report: dict, baseline_file: Path) -> list[str]:
-    """Failures: cases whose ratio against the reference fell more than TOLERANCE below the
-    baseline's (best-of-rounds times, the least noisy statistic on a shared machine)."""
+def fallen(report: dict, baseline_file: Path, cases=None) -> dict[str, str]:
+    """{case: why} for the baseline's cases (or those of them in `cases`) whose ratio against the
+    reference fell more than TOLERANCE below the baseline's (best-of-rounds times, the least noisy
+    statistic on a shared machine), or that the report did not measure."""
     baseline = json.loads(baseline_file.read_text())["ratios"]
     now = ratios(report["results"], key="best_s")
-    failures = []
+    out = {}
     for case, expected in baseline.items():
+        if cases is not None and case not in cases:
+            continue
         got = now.get(case, {}).get(REFERENCE)
         if got is None:
-            failures.append(f"{case}: not measured")
+            out[case] = f"{case}: not measured"
         elif got < (1 - TOLERANCE) * expected:
-            failures.append(f"{case}: {got:.2f}x the reference, baseline {expected:.2f}x")
-    return failures
+            out[case] = f"{case}: {got:.2f}x the reference, baseline {expected:.2f}x"
+    return out
+
+
+def check(report: dict, baseline_file: Path) -> list[str]:
+    """Failures of one run against the baseline (`fallen`)."""
+    return list(fallen(report, baseline_file).values())
+
+
+def confirmed(report: dict, baseline_file: Path, retime) -> tuple[list[str], dict | None]:
+    """The gate's failures, and the report of the second timing if there was one. A case that
+    fell below the gate is timed once more (`retime(regex)` runs the cases the regex names) and
+    fails only if it falls below again: a shared machine slows a whole run now and then (the
+    small network cases read 2.2x-3.1x against a 3.3x baseline on one unchanged commit), and a
+    real regression shows in both timings."""
+    first = fallen(report, baseline_file)
+    if not first:
+        return [], None
+    again = retime("^(" + "|".join(re.escape(case) for case in first) + ")$")
+    return list(fallen(again, baseline_file, cases=first).values()), again
 
 
 def baseline_ratios(report: dict) -> dict:
@@ -112,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", help="only cases whose name matches this regular expression")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw time vs T and vs neurons")
     parser.add_argument("--json", metavar="FILE", help="write the full report as JSON")
-    parser.add_argument("--check", action="store_true", help="fail if a ratio fell >25%% below its baseline")
+    parser.add_argument("--check", action="store_true", help="fail if a ratio fell >25%% below its baseline (in a second timing too)")
     parser.add_argument("--baseline", metavar="FILE", help="baseline file (default perf/baselines/<device>.json)")
     parser.add_argument("--save-baseline", action="store_true", help="write this run's ratios as the baseline")
     args = parser.parse_args(argv)
@@ -137,11 +159,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no baseline for {report['device']} at {baseline_file}; run with --save-baseline first",
                   file=sys.stderr)
             return 2
-        failures = check(report, baseline_file)
+        failures, again = confirmed(report, baseline_file,
+                                    lambda select: run_suite(device, args.full, args.rounds, select))
         now = ratios(report["results"], key="best_s")
+        retimed = ratios(again["results"], key="best_s") if again else {}
         for case, expected in json.loads(baseline_file.read_text())["ratios"].items():
             got = now.get(case, {}).get(REFERENCE, float("nan"))
-            print(f"gate: {case}: {got:.2f}x the reference now, baseline {expected:.2f}x")
+            line = f"gate: {case}: {got:.2f}x the reference now, baseline {expected:.2f}x"
+            if case in retimed:
+                line += f"; timed again: {retimed[case].get(REFERENCE, float('nan')):.2f}x"
+            print(line)
         for f in failures:
             print(f"REGRESSION {f}", file=sys.stderr)
         print(f"check against {baseline_file}: {'FAILED' if failures else 'ok'}")
