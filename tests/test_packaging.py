@@ -1,6 +1,8 @@
-"""The package as it installs: every source package declared in pyproject.toml, and a
-non-editable install that imports and trains a neuron outside the source tree."""
+"""The package as it installs: a non-editable install holds every package of the source tree
+(`kernels/` as `tritonsnn.kernels`) with its README, and imports and trains a neuron outside the
+source tree."""
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -9,40 +11,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config() -> dict:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-
-
-def _package_dirs(config) -> dict[str, Path]:
-    """Every package of the source tree, by the name it installs under."""
-    roots = {"tritonsnn": ROOT / "tritonsnn", **{name: ROOT / path for name, path in config["package-dir"].items()}}
+def _source_files() -> dict[str, Path]:
+    """Every package's `__init__.py` and README of the source tree, by the path it installs under."""
+    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    roots = {"tritonsnn": ROOT / "tritonsnn", **{name: ROOT / path for name, path in package_dir.items()}}
     found = {}
     for name, root in roots.items():
         for init in root.rglob("__init__.py"):
-            relative = init.parent.relative_to(root).parts
-            found[".".join((name, *relative))] = init.parent
+            installed = Path(*name.split("."), init.parent.relative_to(root))
+            for file in (init, init.parent / "README.md"):
+                if file.exists():
+                    found[str(installed / file.name)] = file
     return found
 
 
-def test_every_package_is_declared():
-    config = _config()
-    assert set(_package_dirs(config)) == set(config["packages"])
-
-
-def test_every_kernel_readme_ships():
-    config = _config()
-    for name, path in _package_dirs(config).items():
-        if (path / "README.md").exists() and name.startswith("tritonsnn.kernels"):
-            assert config["package-data"].get(name) == ["README.md"], name
-
-
-def test_a_non_editable_install_runs_outside_the_source_tree(tmp_path):
+def test_a_non_editable_install_holds_every_package_and_runs_outside_the_source_tree(tmp_path):
+    # Built from a copy: a checkout's build/ folder would hand the install stale files.
+    source = shutil.copytree(ROOT, tmp_path / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".benchmarks"))
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=600)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=600)
+    expected = _source_files()
+    assert "tritonsnn/kernels/lif/README.md" in expected
+    missing = [path for path in expected if not (target / path).exists()]
+    assert not missing
     script = ("import torch, tritonsnn; from pathlib import Path; "
               "assert Path(tritonsnn.__file__).resolve().is_relative_to(Path(r'%s').resolve()); "
-              "assert (Path(tritonsnn.kernels.__file__).parent / 'lif' / 'README.md').exists(); "
               "x = torch.rand(5, 2, 3, requires_grad=True); "
               "spk, mem = tritonsnn.Leaky(beta=0.9, step_mode='multi')(x); (spk.sum() + mem.sum()).backward(); "
               "assert x.grad.shape == x.shape; print('ok')" % target)

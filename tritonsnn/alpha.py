@@ -1,10 +1,56 @@
-"""`tritonsnn.Alpha`: snnTorch's alpha-membrane neuron (two synaptic currents), fused."""
+"""`tritonsnn.Alpha` and `tritonsnn.functional.alpha`: snnTorch's alpha-membrane neuron (two synaptic
+currents), fused."""
 from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks, functional
+from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
+from tritonsnn.kernels.alpha import dispatch as alpha_family
+from tritonsnn.surrogate import resolve
+
+
+def alpha(x: torch.Tensor, alpha, beta, syn_exc: torch.Tensor | None = None, syn_inh: torch.Tensor | None = None,
+          mem: torch.Tensor | None = None, threshold=1.0, spike_grad=None, reset_mechanism: str = "zero",
+          graded_spikes_factor=1.0, spike_dtype: torch.dtype | None = None, save_dtype: torch.dtype | None = None,
+          lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """snnTorch's Alpha neuron over a whole sequence, fused into one kernel.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1),
+    tau = ln a / (ln b - ln a) + 1 and r_t = H(U_{t-1} - threshold)::
+
+        E_t = a E_{t-1} + X_t,   I_t = b I_{t-1} - X_t,   U_t = tau (E_t + I_t)
+        zero (default): E, I and U are multiplied by (1 - r_t)
+        subtract: E_t -= r_t threshold,  I_t *= (1 - r_t),  U_t += r_t I_{t-1}  (snnTorch's code)
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    The membrane does not decay from its own past, so `mem` only sets the first reset. alpha must
+    exceed beta, so beta < 1 (checked for numbers and CPU tensors; CUDA tensors are not inspected,
+    which would stall the device). spike_dtype, save_dtype and lengths are as for
+    :func:`tritonsnn.functional.leaky` (save_dtype and lengths apply to the three states).
+
+    Returns:
+        `(spk, syn_exc_seq, syn_inh_seq, mem_seq)`, each `[T, *neurons]`.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> spk, exc, inh, mem = tritonsnn.functional.alpha(torch.full((3, 1), 0.5), alpha=0.9, beta=0.8)
+        >>> mem.flatten()
+        tensor([0.0000, 0.0947, 0.2558])
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    syn_exc = _checks.state(syn_exc, x, "syn_exc")
+    syn_inh = _checks.state(syn_inh, x, "syn_inh")
+    a = _checks.parameter(alpha, x, "alpha").clamp(0, 1)
+    _checks.alpha_decays(a, beta)
+    b = beta.clamp(0, 1)
+    tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
+    return alpha_family.run(x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, dtypes, surrogate,
+                            _checks.lengths(lengths, x))
 
 
 class Alpha(LIF):
@@ -57,7 +103,7 @@ class Alpha(LIF):
                 syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
         def run(x, exc0, inh0, mem0, lengths):
-            return functional.alpha(
+            return alpha(
                 x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0,
                 threshold=self.threshold, spike_grad=self._surrogate(),
                 reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,

@@ -1,14 +1,60 @@
-"""`tritonsnn.Lapicque`: snnTorch's RC-circuit LIF, fused."""
+"""`tritonsnn.Lapicque` and `tritonsnn.functional.lapicque`: snnTorch's RC-circuit LIF, fused."""
 from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks, functional
+from tritonsnn import _checks
+from tritonsnn._ends import past_end
 from tritonsnn._neuron import LIF, constructor
+from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.surrogate import resolve
 
 
 def _given(value) -> bool:
     return value is not None and value is not False
+
+
+def lapicque(x: torch.Tensor, beta=None, mem: torch.Tensor | None = None, R=None, C=None, time_step=1.0,
+             threshold=1.0, spike_grad=None, reset_mechanism: str = "subtract", graded_spikes_factor=1.0,
+             spike_dtype: torch.dtype | None = None, save_dtype: torch.dtype | None = None,
+             lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lapicque's RC neuron (snnTorch's `Lapicque`) over a whole sequence, fused into one kernel.
+
+    Per step, with dt = time_step and r_t = H(U_{t-1} - threshold)::
+
+        V_t = X_t dt / C + (1 - dt / (R C)) U_{t-1}
+        subtract: U_t = V_t - r_t threshold;  zero: U_t = (1 - r_t) V_t;  none: U_t = V_t
+
+    The circuit comes from `beta`, or `R` and `C`, or `beta` with one of them, as in snnTorch:
+    with beta, R C = dt / ln(1/beta) (R = 1 unless given), so the decay is 1 - ln(1/beta). A
+    beta (or R, C) that requires grad receives its gradient through these formulas. The other
+    arguments are as for :func:`tritonsnn.functional.leaky`.
+
+    Returns:
+        `(spk, mem_seq)`, each `[T, *neurons]`.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> spk, mem = tritonsnn.functional.lapicque(torch.full((2, 1), 0.5), beta=0.9)
+        >>> mem.flatten()
+        tensor([0.0527, 0.0998])
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, _, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
+    decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, decay, scale, threshold, gsf))
+    lengths = _checks.lengths(lengths, x)
+    if lengths is not None and scale.requires_grad:
+        # The scale's gradient sums the input times the step's gradient: zero past a length, but
+        # whatever pads the input there (NaN, inf) must not enter it.
+        x = x.masked_fill(past_end(lengths, x.shape), 0)
+    # X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
+    # that the kernels' thresholds compare at the input's precision.
+    spk, mem_seq, _ = lif_family.run((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset,
+                                     True, True, dtypes, surrogate, lengths)
+    return spk, mem_seq
 
 
 class Lapicque(LIF):
@@ -102,7 +148,7 @@ class Lapicque(LIF):
         circuit = (dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C))
 
         def run(x, mem0, lengths):
-            return functional.lapicque(
+            return lapicque(
                 x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
                 graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit, lengths=lengths)

@@ -1,10 +1,74 @@
-"""`tritonsnn.Leaky`: snnTorch's first-order leaky integrate-and-fire neuron, fused."""
+"""`tritonsnn.Leaky` and `tritonsnn.functional.leaky`: snnTorch's first-order leaky integrate-and-fire
+neuron, fused."""
 from __future__ import annotations
 
 import torch
 
-from tritonsnn import functional
+from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
+from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.surrogate import resolve
+
+
+def leaky(x: torch.Tensor, beta, mem: torch.Tensor | None = None,
+          threshold=1.0, spike_grad=None, reset_mechanism: str = "subtract", reset_delay: bool = True,
+          graded_spikes_factor=1.0, spike_dtype: torch.dtype | None = None, save_dtype: torch.dtype | None = None,
+          lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leaky integrate-and-fire over a whole sequence, fused into one kernel.
+
+    Per step (snnTorch 1.0.0's `Leaky`), with b = clamp(beta, 0, 1) and r_t = H(U_{t-1} - threshold)::
+
+        subtract: U_t = b U_{t-1} + X_t - r_t threshold
+        zero:     U_t = b (1 - r_t) U_{t-1} + X_t
+        none:     U_t = b U_{t-1} + X_t
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    With `reset_delay=False` the spike resets the membrane in the same step, as in snnTorch.
+
+    Args:
+        x: input current, `[T, *neurons]`, floating point.
+        beta: decay rate: a number, 0-d tensor, or tensor broadcastable to `x.shape[1:]`.
+        mem: initial membrane `U_0` of shape `x.shape[1:]` (zeros if None).
+        threshold: firing threshold, same forms as beta.
+        spike_grad: surrogate gradient (a `tritonsnn.surrogate` factory result or class `.apply`);
+            None means `atan()`.
+        reset_mechanism: "subtract", "zero" or "none".
+        reset_delay: snnTorch's flag; True applies the reset at the next step.
+        graded_spikes_factor: spikes are scaled by it; same forms as beta.
+        spike_dtype: None (x's dtype), or torch.bool / torch.uint8 for binary spikes in one
+            byte (inference only: they carry no gradient; graded_spikes_factor must be 1).
+        save_dtype: dtype of the state sequences returned and saved for the backward (default
+            x's dtype). torch.bfloat16 under fp32 input halves the membrane's memory and traffic;
+            the math and the spikes stay fp32's, and each stored membrane is rounded on the side
+            of the threshold the forward decided, so the backward sees the forward's spikes.
+        lengths: per-sample sequence lengths for a padded batch `x: [T, B, ...]`: an integer
+            tensor `[B]` with values in [0, T] (on x's device or the CPU). Sample b runs steps
+            0 .. lengths[b] - 1; past them its spikes and states are returned as 0 and no
+            gradient flows from there (the gradients equal running each sample alone at its own
+            length). :func:`tritonsnn.functional.final_state` picks the state after each
+            sample's last step.
+
+    Returns:
+        `(spk, mem_seq)`: spikes (in x's dtype unless `spike_dtype`) and the membrane `U_1..U_T`
+        (in `save_dtype`), both `[T, *neurons]`.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> x = torch.full((5, 1), 0.5)
+        >>> spk, mem = tritonsnn.functional.leaky(x, beta=0.9)
+        >>> mem.flatten()
+        tensor([0.5000, 0.9500, 1.3550, 0.7195, 1.1475])
+        >>> spk.flatten()
+        tensor([0., 0., 1., 0., 1.])
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
+    spk, mem_seq, _ = lif_family.run(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
+                                     bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
+    return spk, mem_seq
 
 
 class Leaky(LIF):
@@ -67,7 +131,7 @@ class Leaky(LIF):
 
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
         def run(x, mem0, lengths):
-            return functional.leaky(
+            return leaky(
                 x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
                 reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
                 graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)

@@ -1,11 +1,61 @@
-"""`tritonsnn.Synaptic` (and `Stein`, its old name): snnTorch's synaptic-conductance LIF, fused."""
+"""`tritonsnn.Synaptic` (and `Stein`, its old name) and `tritonsnn.functional.synaptic`: snnTorch's
+synaptic-conductance LIF, fused."""
 from __future__ import annotations
 
 import torch
 
-from tritonsnn import functional
+from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
-from tritonsnn.surrogate import LIFHeaviside
+from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.surrogate import LIFHeaviside, resolve
+
+
+def synaptic(x: torch.Tensor, alpha, beta, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None,
+             threshold=1.0, spike_grad=None, reset_mechanism: str = "subtract", reset_delay: bool = True,
+             graded_spikes_factor=1.0, spike_dtype: torch.dtype | None = None,
+             save_dtype: torch.dtype | None = None,
+             lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Synaptic-conductance LIF (snnTorch's `Synaptic`, the seed document's `Stein`) over a whole
+    sequence, fused into one kernel.
+
+    Per step, with a = clamp(alpha, 0, 1), b = clamp(beta, 0, 1), r_t = H(U_{t-1} - threshold)::
+
+        I_t = a I_{t-1} + X_t                       (the synaptic current is never reset)
+        subtract: U_t = b U_{t-1} + I_t - r_t threshold
+        zero:     U_t = (1 - r_t) (b U_{t-1} + I_t)  (the input is zeroed too, unlike Leaky)
+        none:     U_t = b U_{t-1} + I_t
+        S_t = H(U_t - threshold) * graded_spikes_factor
+
+    Args:
+        x: input current, `[T, *neurons]`.
+        alpha, beta: decay rates of the current and the membrane (numbers, 0-d or per-neuron
+            tensors broadcastable to `x.shape[1:]`).
+        syn, mem: initial current and membrane of shape `x.shape[1:]` (zeros if None).
+        threshold, spike_grad, reset_mechanism, reset_delay, graded_spikes_factor, spike_dtype,
+            save_dtype, lengths: as for :func:`tritonsnn.functional.leaky` (save_dtype and
+            lengths apply to both states).
+
+    Returns:
+        `(spk, syn_seq, mem_seq)`, each `[T, *neurons]`.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> x = torch.full((4, 1), 0.5)
+        >>> spk, syn, mem = tritonsnn.functional.synaptic(x, alpha=0.8, beta=0.9)
+        >>> spk.flatten(), syn.flatten(), mem.flatten()
+        (tensor([0., 1., 1., 1.]), tensor([0.5000, 0.9000, 1.2200, 1.4760]), tensor([0.5000, 1.3500, 1.4350, 1.7675]))
+    """
+    surrogate = resolve(spike_grad)
+    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
+        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    syn = _checks.state(syn, x, "syn")
+    alpha = _checks.parameter(alpha, x, "alpha")
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
+    spk, mem_seq, syn_seq = lif_family.run(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
+                                           reset, bool(reset_delay), True, dtypes, surrogate,
+                                           _checks.lengths(lengths, x))
+    return spk, syn_seq, mem_seq
 
 
 class Synaptic(LIF):
@@ -58,7 +108,7 @@ class Synaptic(LIF):
     def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
         def run(x, syn0, mem0, lengths):
-            return functional.synaptic(
+            return synaptic(
                 x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
                 spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
                 reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor, **self._storage(),
