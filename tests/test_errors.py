@@ -19,8 +19,8 @@ def test_bad_x(backend, x, match):
 
 def test_bad_mem(backend):
     x = torch.ones(5, 3, 4)
-    with pytest.raises(ValueError, match=r"mem has shape \(4,\).*\(3, 4\)"):
-        leaky(x, 0.9, mem=torch.zeros(4))
+    with pytest.raises(ValueError, match=r"mem has shape \(3,\).*\(3, 4\).*or broadcast to it"):
+        leaky(x, 0.9, mem=torch.zeros(3))
     with pytest.raises(ValueError, match=r"mem has shape \(5, 3, 4\)"):
         leaky(x, 0.9, mem=torch.zeros(5, 3, 4))
     with pytest.raises(TypeError, match="mem must be a floating-point"):
@@ -71,3 +71,36 @@ def test_triton_backend_without_gpu_or_interpreter_is_refused(monkeypatch):
     assert backend.uses_triton(torch.device("cpu"), "auto") is False
     assert backend.uses_triton(torch.device("cuda"), "auto") is True
     assert backend.uses_triton(torch.device("cuda"), "torch") is False
+
+
+@pytest.mark.parametrize("shape", [(4,), (1, 4), (3, 1), (1,), (1, 1, 3, 4)])
+def test_a_state_that_broadcasts_is_used_as_broadcast(backend, shape):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 4, generator=gen) * 2
+    small = torch.rand(shape, generator=gen, requires_grad=True)
+    core = shape[-2:]  # without the leading size-1 dims beyond the neuron shape's two
+    full = small.detach().reshape(core).expand(3, 4).clone().requires_grad_()
+    got, want = leaky(x, 0.9, mem=small), leaky(x, 0.9, mem=full)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    sum(s.sum() for s in got).backward()
+    sum(s.sum() for s in want).backward()
+    torch.testing.assert_close(small.grad, full.grad.sum_to_size(core).reshape(shape))
+
+
+def test_a_module_takes_snntorchs_one_element_state_for_a_0d_input(backend):
+    import snntorch
+
+    outputs = []
+    for lib in (snntorch, tritonsnn):  # snnTorch's tutorial 3 opens with this call
+        lif = lib.Leaky(beta=0.8)
+        mem, mems = torch.zeros(1), []
+        for _ in range(4):
+            spk, mem = lif(torch.tensor(0.7), mem)
+            mems.append((spk, mem))
+        outputs.append(mems)
+    for (spk, mem), (ref_spk, ref_mem) in zip(outputs[1], outputs[0]):
+        assert spk.shape == ref_spk.shape == () and torch.equal(spk, ref_spk)
+        torch.testing.assert_close(mem, ref_mem)
+    with pytest.raises(ValueError, match=r"mem has shape \(2,\) but this input needs \(3,\)"):
+        tritonsnn.Leaky(beta=0.8)(torch.ones(3), torch.zeros(2))

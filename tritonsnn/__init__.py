@@ -3,16 +3,21 @@
 A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), with a vectorised torch
 path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
 """
-from tritonsnn import functional, nn, reference, surrogate
-from tritonsnn._neuron import LIF, SpikingNeuron, detach_hidden
+from tritonsnn import _snntorch_helpers, functional, nn, reference, surrogate, utils
+from tritonsnn._neuron import LIF, SpikingNeuron
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
+from tritonsnn.bntt import BatchNormTT1d, BatchNormTT2d
+from tritonsnn.graded_spikes import GradedSpikes
 from tritonsnn.interop import from_snntorch
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.synaptic import Stein, Synaptic
+from tritonsnn.utils import detach as detach_hidden
 
 __version__ = "0.1.0"
 
-__all__ = ["Alpha", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden",
-           "from_snntorch", "functional", "get_backend", "nn", "reference", "set_backend", "surrogate"]
+_snntorch_helpers.install()
+
+__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "GradedSpikes", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden",
+           "from_snntorch", "functional", "get_backend", "nn", "reference", "set_backend", "surrogate", "utils"]

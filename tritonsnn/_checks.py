@@ -35,21 +35,39 @@ def time_major_input(x: object, name: str = "x") -> torch.Tensor:
     return x
 
 
+def broadcast_state(value: torch.Tensor, neurons: torch.Size) -> torch.Tensor | None:
+    """`value` as a state of shape `neurons`: itself if it has that shape; if it broadcasts to it
+    (after dropping leading size-1 dims, so snnTorch's `torch.zeros(1)` serves a 0-d input), the
+    broadcast copy, through which gradients reach `value`; None if it does not."""
+    if value.shape == neurons:
+        return value
+    squeezed = value
+    while squeezed.dim() > len(neurons) and squeezed.shape[0] == 1:
+        squeezed = squeezed.squeeze(0)
+    try:
+        fits = torch.broadcast_shapes(squeezed.shape, neurons) == neurons
+    except RuntimeError:
+        fits = False
+    return squeezed.expand(neurons).contiguous() if fits else None
+
+
 def state(value: object, x: torch.Tensor, name: str) -> torch.Tensor | None:
-    """An initial state: None, or a floating tensor of exactly x.shape[1:] on x's device."""
+    """An initial state: None, or a floating tensor on x's device of x.shape[1:] or one that
+    broadcasts to it (see `broadcast_state`)."""
     if value is None:
         return None
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or None, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
-    if value.shape != x.shape[1:]:
+    broadcast = broadcast_state(value, x.shape[1:])
+    if broadcast is None:
         raise ValueError(
             f"{name} has shape {tuple(value.shape)} but the input's neuron shape (x.shape[1:]) is "
-            f"{tuple(x.shape[1:])}; a state must match it exactly"
+            f"{tuple(x.shape[1:])}; a state must have that shape or broadcast to it"
         )
     same_device(value, x, name)
-    return usable(value)
+    return usable(broadcast)
 
 
 def usable(t: torch.Tensor) -> torch.Tensor:

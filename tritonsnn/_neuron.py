@@ -3,8 +3,9 @@ reset mechanism, surrogate choice and the hidden-state conventions.
 
 Parameters are registered exactly as snnTorch registers them (`nn.Parameter` when learnable, a
 buffer otherwise, under the same names), so state_dicts line up. Deliberate differences from
-snnTorch 1.0.0: there is no global list of instances, and a state of the wrong shape is an error
-rather than silently replaced by zeros (an *empty* state, as `reset_mem()` leaves it, still means
+snnTorch 1.0.0: there is no global list of instances (see `tritonsnn._snntorch_api`), and a
+state of another shape is used as broadcast to the input's when it broadcasts (snnTorch replaces
+it with zeros), an error otherwise (an *empty* state, as `reset_mem()` leaves it, still means
 "start from zeros").
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 from tritonsnn import _checks
 from tritonsnn._ends import last_steps
+from tritonsnn._snntorch_api import SnnTorchStepAPI
 from tritonsnn.kernels.codes import RESET_CODES
 from tritonsnn.surrogate import DISABLED, LIFHeaviside, Surrogate, atan, resolve
 
@@ -45,7 +47,7 @@ def _as_tensor(value) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
 
 
-class SpikingNeuron(nn.Module):
+class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     """Base of the fused neuron modules (snnTorch's constructor arguments and attributes). It is
     not a neuron itself: use :class:`tritonsnn.Leaky` and its kin, or subclass it.
 
@@ -206,28 +208,6 @@ class SpikingNeuron(nn.Module):
         states = tuple(getattr(self, name) for name in self.state_names)
         return states[0] if len(states) == 1 else states
 
-    def detach_hidden(self) -> None:
-        """Cut the autograd graph behind the stored states, keeping their values: truncated
-        backpropagation through time. With ``init_hidden=True`` (or in single-step mode) the
-        states carry over between calls; detaching them between chunks of a long sequence makes
-        the backward of each chunk stop at its start, so activation memory follows the chunk
-        length, not the sequence length. :func:`tritonsnn.detach_hidden` does this for every
-        neuron of a model.
-
-        Example::
-
-            >>> import torch, tritonsnn
-            >>> lif = tritonsnn.Leaky(beta=0.9, init_hidden=True, step_mode="multi")
-            >>> x = torch.rand(100, 2, 3, requires_grad=True)
-            >>> for chunk in x.split(25):      # four chunks of 25 steps, state carried over
-            ...     lif.detach_hidden()
-            ...     lif(chunk).sum().backward()
-            >>> lif.mem.requires_grad
-            True
-        """
-        for name in self.state_names:
-            setattr(self, name, getattr(self, name).detach())
-
     def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
         """The stored state to start from: None (zeros) when empty, else it must match. A state
         carried from a call under torch.inference_mode() is used by value in a later training
@@ -236,10 +216,10 @@ class SpikingNeuron(nn.Module):
             raise TypeError(f"{name} must be a torch.Tensor or None, got {type(state).__name__}")
         if state.numel() == 0 and state.dim() <= 1:
             return None
-        if state.shape != x_t_shape:
+        if _checks.broadcast_state(state, x_t_shape) is None:
             raise ValueError(
-                f"{name} has shape {tuple(state.shape)} but this input needs {tuple(x_t_shape)}: "
-                f"pass a matching {name}, or call reset_mem() to start again from zeros "
+                f"{name} has shape {tuple(state.shape)} but this input needs {tuple(x_t_shape)} (or a shape "
+                f"that broadcasts to it): pass a matching {name}, or call reset_mem() to start again from zeros "
                 "(snnTorch 1.0.0 silently zero-fills here; tritonsnn does not)"
             )
         return _checks.usable(state)
@@ -272,19 +252,3 @@ class LIF(SpikingNeuron):
         super()._setup(o)
         self._register("beta", o["beta"], o["learn_beta"])
 
-
-def detach_hidden(model: nn.Module) -> None:
-    """:meth:`SpikingNeuron.detach_hidden` on every fused neuron of `model` (snnTorch's
-    `utils.detach_hidden`, per model): the states keep their values, the graph behind them is cut.
-
-    Example::
-
-        >>> import torch, tritonsnn
-        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), tritonsnn.Leaky(0.9, init_hidden=True, step_mode="multi"))
-        >>> _ = net(torch.rand(5, 2, 3))
-        >>> net[1].mem.requires_grad, tritonsnn.detach_hidden(net), net[1].mem.requires_grad
-        (True, None, False)
-    """
-    for module in model.modules():
-        if isinstance(module, SpikingNeuron):
-            module.detach_hidden()

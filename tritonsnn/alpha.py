@@ -102,11 +102,9 @@ class Alpha(LIF):
     def forward(self, input_: torch.Tensor, syn_exc: torch.Tensor | None = None,
                 syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
-        def run(x, exc0, inh0, mem0, lengths):
-            return alpha(
-                x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0,
-                threshold=self.threshold, spike_grad=self._surrogate(),
-                reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
-                **self._storage(), lengths=lengths)
+        return self._forward_states(input_, (syn_exc, syn_inh, mem), self._run, lengths)
 
-        return self._forward_states(input_, (syn_exc, syn_inh, mem), run, lengths)
+    def _run(self, x, exc0, inh0, mem0, lengths):
+        return alpha(x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0, threshold=self.threshold,
+                     spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                     graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)

@@ -131,12 +131,12 @@ class Lapicque(LIF):
             raise ValueError("Lapicque takes beta, or R and C, or beta with one of them, not all three")
         if not has_beta and not (has_r and has_c):
             raise ValueError("Either beta or 2 of beta, R and C must be specified as an input argument.")
-        if not has_beta:
-            return torch.exp(-dt / (torch.as_tensor(R) * torch.as_tensor(C))), R, C
+        if not has_beta:  # of shape [1] at least, as snnTorch's
+            return torch.exp(torch.ones(1) * (-dt / (torch.as_tensor(R) * torch.as_tensor(C)))), R, C
         log_inv_beta = -torch.log(torch.as_tensor(beta, dtype=torch.float32))
         if has_c:
             return beta, dt / (torch.as_tensor(C) * log_inv_beta), C
-        R = R if has_r else 1.0
+        R = R if has_r else 1  # an integer, as snnTorch stores it
         return beta, R, dt / (torch.as_tensor(R) * log_inv_beta)
 
     def init_lapicque(self) -> torch.Tensor:
@@ -144,13 +144,12 @@ class Lapicque(LIF):
         return self.reset_mem()
 
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        return self._forward_states(input_, (mem,), self._run, lengths)
+
+    def _run(self, x, mem0, lengths):
         # With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch.
         circuit = (dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C))
-
-        def run(x, mem0, lengths):
-            return lapicque(
-                x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
-                spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit, lengths=lengths)
-
-        return self._forward_states(input_, (mem,), run, lengths)
+        return lapicque(x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
+                        spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                        graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit,
+                        lengths=lengths)

@@ -130,10 +130,9 @@ class Leaky(LIF):
         return self.reset_mem()
 
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
-        def run(x, mem0, lengths):
-            return leaky(
-                x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
-                reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
+        return self._forward_states(input_, (mem,), self._run, lengths)
 
-        return self._forward_states(input_, (mem,), run, lengths)
+    def _run(self, x, mem0, lengths):
+        return leaky(x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                     reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
+                     graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)

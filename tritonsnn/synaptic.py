@@ -107,14 +107,13 @@ class Synaptic(LIF):
 
     def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
-        def run(x, syn0, mem0, lengths):
-            return synaptic(
-                x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
-                spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor, **self._storage(),
-                lengths=lengths)
+        return self._forward_states(input_, (syn, mem), self._run, lengths)
 
-        return self._forward_states(input_, (syn, mem), run, lengths)
+    def _run(self, x, syn0, mem0, lengths):
+        return synaptic(x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
+                        spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                        reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor,
+                        **self._storage(), lengths=lengths)
 
 
 class Stein(Synaptic):

@@ -1,0 +1,59 @@
+"""Model-wide state helpers: snnTorch's `utils.reset`, for tritonsnn neurons anywhere in a model.
+
+snnTorch's own `snntorch.utils.reset(net)` looks for snnTorch's neuron classes among the model's
+top-level children and resets snnTorch's global list of instances; tritonsnn neurons are neither.
+Call these instead (importing tritonsnn also extends snnTorch's helper to tritonsnn neurons; see
+`tritonsnn._snntorch_helpers`).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from tritonsnn._neuron import SpikingNeuron
+
+__all__ = ["detach", "reset"]
+
+
+def _neurons(net: nn.Module):
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    return [module for module in net.modules() if isinstance(module, SpikingNeuron)]
+
+
+def reset(net: nn.Module) -> None:
+    """Start every tritonsnn neuron of `net` (the model itself, its children and theirs, at any
+    depth) again from zero states, with no graph behind them: snnTorch's ``utils.reset(net)``,
+    which the quickstart calls before each batch of an ``init_hidden=True`` model. Other modules
+    are left alone.
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), snn.Leaky(beta=0.9, init_hidden=True))
+        >>> spk = net(torch.ones(4, 3))
+        >>> net[1].mem.shape
+        torch.Size([4, 2])
+        >>> snn.utils.reset(net)
+        >>> net[1].mem.numel()   # empty: the next call starts from zeros of its input's shape
+        0
+    """
+    for neuron in _neurons(net):
+        neuron.reset_mem()
+
+
+def detach(net: nn.Module) -> None:
+    """Keep the states of every tritonsnn neuron of `net` but cut the graph behind them:
+    :meth:`SpikingNeuron.detach_hidden` on each, for truncated backpropagation through time
+    (``tritonsnn.detach_hidden(net)`` is this function).
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), snn.Leaky(beta=0.9, init_hidden=True))
+        >>> spk = net(torch.ones(4, 3))
+        >>> snn.utils.detach(net)
+        >>> net[1].mem.requires_grad
+        False
+    """
+    for neuron in _neurons(net):
+        neuron.detach_hidden()
