@@ -68,6 +68,18 @@ def test_checkpoints_load_both_ways():
     fused.load_state_dict(SnnTorchNet().state_dict())
 
 
+def test_snntorchs_layers_convert_with_their_weights():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), snntorch.Leaky(beta=0.9), snntorch.GradedSpikes(4, None),
+                        snntorch.BatchNormTT1d(4, time_steps=2))
+    fused = tritonsnn.from_snntorch(net)
+    assert type(fused[2]) is tritonsnn.GradedSpikes and fused[2].weights.requires_grad
+    assert torch.equal(fused[2].weights, net[2].weights) and fused[2].weights is not net[2].weights
+    assert type(fused[3]) is nn.ModuleList and fused.state_dict().keys() == net.state_dict().keys()
+    x = torch.rand(4, 1) * 3
+    torch.testing.assert_close(fused[2](fused[1](x)[0]), net[2](net[1](x)[0]))
+
+
 def test_a_bare_neuron_converts():
     lif = snntorch.Leaky(beta=0.5, threshold=0.7, reset_mechanism="zero", surrogate_disable=True)
     fused = tritonsnn.from_snntorch(lif)

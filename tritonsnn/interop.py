@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import torch
 from torch import nn
 
 from tritonsnn._neuron import ADDITIONS
 from tritonsnn.catalogue import NEURONS
+from tritonsnn.graded_spikes import GradedSpikes
 
 __all__ = ["from_snntorch"]
 
@@ -19,6 +21,8 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
     way; the original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
     ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
+    snnTorch's ``GradedSpikes`` becomes tritonsnn's, with the same weights; its ``BatchNormTT1d``
+    and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
     Any other snnTorch module (``RLeaky``, ``SConv2dLSTM``, a subclass of a neuron wherever it is
     defined, ...) and any option tritonsnn does not implement (``inhibition``, ``state_quant``) is
@@ -50,6 +54,10 @@ def _is_snntorch(module: nn.Module) -> bool:
 
 
 def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
+    if type(module) is sys.modules["snntorch"].GradedSpikes:  # a layer, not a neuron: copied over
+        layer = GradedSpikes(module.size, constant_factor=1.0)
+        _copy_tensors(module, layer)
+        return layer.to(_device_of(module))
     fused_class = converters.get(type(module))
     if fused_class is None:
         cls = type(module)
