@@ -88,24 +88,9 @@ def BatchNormTT1d(input_features, time_steps, eps=1e-5, momentum=0.1, affine=Tru
 
 
 def BatchNormTT2d(input_features, time_steps, eps=1e-5, momentum=0.1, affine=True) -> nn.ModuleList:
-    """Batch norm through time for `[batch, channels, height, width]` inputs.
-
-    Args:
-        input_features: number of channels of each step's input, a positive integer.
-        time_steps: number of time steps, one `torch.nn.BatchNorm2d` each, a positive integer.
-        eps: added to the variance before the square root, as in `torch.nn.BatchNorm2d`.
-        momentum: weight of the newest batch in the running mean and variance (None: a plain
-            cumulative average), as in `torch.nn.BatchNorm2d`.
-        affine: True gives every step a learnable per-channel scale `bn[t].weight` (initialised
-            to ones); there is never a learnable shift.
-
-    Returns:
-        A `torch.nn.ModuleList` of `time_steps` `torch.nn.BatchNorm2d` layers with `bias=None`;
-        step t's input goes through `bn[t]`.
-
-    Raises:
-        TypeError / ValueError: `input_features` or `time_steps` is not a positive integer
-            (snnTorch returns an empty list for `time_steps <= 0`).
+    """Batch norm through time for `[batch, channels, height, width]` inputs: as
+    :func:`BatchNormTT1d` (the same arguments, errors and learnable per-channel scale, never a
+    shift), with one `torch.nn.BatchNorm2d` per step.
 
     Example::
 
