@@ -114,7 +114,9 @@ def test_static_helpers():
     assert not a.requires_grad and not b.requires_grad and a.sum() == 6
     tritonsnn.SpikingNeuron.zeros(a, b)  # snnTorch's leaves them unchanged (it rebinds a local)
     assert a.abs().sum() == 0 and b.abs().sum() == 0
-    assert tritonsnn.Leaky.init() is None and snntorch.Leaky.init() is None
+    # (snnTorch's Leaky.init() would shadow its global list on Leaky and break its own reset for
+    # the rest of the session; there is nothing to compare with.)
+    assert tritonsnn.Leaky.init() is None
 
 
 def _roundtrip(make_ours, make_theirs):
