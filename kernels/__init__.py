@@ -6,19 +6,6 @@ its `@triton.jit` kernels, their launchers, the vectorised torch twin that CPU t
 `torch.library` ops with their fakes and autograd, the entry point `tritonsnn.functional` calls,
 and the naive reference the tests hold them to. Shared by the families: `common.py` (device
 functions), `surrogates.py` (surrogate gradients), `codes.py` (the integer codes). `bits.py`
-packs binary activations for `tritonsnn.nn`.
+packs binary activations for `tritonsnn.nn`. Nothing is imported here: Triton loads when a
+kernel is first needed (`tritonsnn._ops`).
 """
-from .alpha.kernels import alpha_bwd_kernel, alpha_fwd_kernel
-from .bits import pack_bits_kernel, unpack_bits_kernel
-from .lif.kernels import lif_bwd_kernel, lif_fwd_kernel
-from .surrogates import surrogate_grad_kernel
-
-__all__ = [
-    "alpha_bwd_kernel",
-    "alpha_fwd_kernel",
-    "lif_bwd_kernel",
-    "lif_fwd_kernel",
-    "pack_bits_kernel",
-    "surrogate_grad_kernel",
-    "unpack_bits_kernel",
-]

@@ -11,6 +11,8 @@ import pytest  # noqa: E402
 
 import tritonsnn  # noqa: E402
 
+tritonsnn.register_ops()  # tests call torch.ops.tritonsnn.* directly (tests/test_import.py checks the lazy path)
+
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

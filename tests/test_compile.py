@@ -343,7 +343,7 @@ def test_cuda_graphs_training_step_and_fp32_scalars():
 
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device")
 def test_new_slope_reuses_the_compiled_kernel():
-    from tritonsnn.kernels import lif_bwd_kernel
+    from tritonsnn.kernels.lif.kernels import lif_bwd_kernel
 
     x = torch.randn(8, 256, device=DEVICE, requires_grad=True)
 

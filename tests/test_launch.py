@@ -52,6 +52,6 @@ def test_autotuned_launch_matches_the_heuristic(monkeypatch):
     monkeypatch.setenv("TRITONSNN_AUTOTUNE", "0")
     for got, want in zip(_fwd_bwd(), tuned):
         assert torch.equal(got, want)
-    from tritonsnn.kernels import lif_fwd_kernel
+    from tritonsnn.kernels.lif.kernels import lif_fwd_kernel
     best = _launch._tuned(lif_fwd_kernel).best_config
     assert (best.kwargs["BLOCK"], best.num_warps) in _launch.CONFIGS

@@ -114,7 +114,7 @@ def test_inference_saves_nothing(backend):
 def test_one_kernel_for_every_T():
     """T is a runtime argument (not specialised): after the first call, with its autotuning, no
     sequence length compiles anything new."""
-    from tritonsnn.kernels import lif_fwd_kernel
+    from tritonsnn.kernels.lif.kernels import lif_fwd_kernel
 
     def compiled():
         return sum(len(c) for c in lif_fwd_kernel.device_caches[DEVICE.index or 0][0].values())

@@ -13,7 +13,7 @@ import triton
 import tritonsnn
 from tritonsnn import surrogate
 from tritonsnn._registration import with_module_slope
-from tritonsnn.kernels import surrogate_grad_kernel
+from tritonsnn.kernels.surrogates import surrogate_grad_kernel
 from tritonsnn.surrogate.builtins import BUILT_IN
 from conftest import DEVICE
 from helpers import snntorch_surrogate
@@ -60,7 +60,7 @@ def triton_grad(sg, x, seed=0):
     seed_t = torch.tensor([seed], device=DEVICE)
     surrogate_grad_kernel[(triton.cdiv(x.numel(), 1024),)](
         x_ptr=x, out_ptr=out, sg_ptr=with_module_slope(sg.kernel_id, sg.kernel_params(x)), seed_ptr=seed_t,
-        n=x.numel(), SG_FN=sg.spec.triton_fn, STOCHASTIC=sg.spec.stochastic, BLOCK=1024)
+        n=x.numel(), SG_FN=sg.spec.jit_grad, STOCHASTIC=sg.spec.stochastic, BLOCK=1024)
     return out.cpu()
 
 

@@ -3,8 +3,9 @@
 A drop-in for snnTorch's neurons and surrogates (`import tritonsnn as snn`), with a vectorised torch
 path for CPU tensors and `torch.library` ops that `torch.compile` traces without graph breaks.
 """
-from tritonsnn import _snntorch_helpers, functional, nn, reference, surrogate, utils
+from tritonsnn import _ops, _snntorch_helpers, functional, nn, reference, surrogate, utils
 from tritonsnn._neuron import LIF, SpikingNeuron
+from tritonsnn._ops import register as register_ops
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.bntt import BatchNormTT1d, BatchNormTT2d
@@ -17,7 +18,9 @@ from tritonsnn.utils import detach as detach_hidden
 
 __version__ = "0.1.0"
 
+_ops.install()
 _snntorch_helpers.install()
 
-__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "GradedSpikes", "LIF", "Lapicque", "Leaky", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden",
-           "from_snntorch", "functional", "get_backend", "nn", "reference", "set_backend", "surrogate", "utils"]
+__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "GradedSpikes", "LIF", "Lapicque", "Leaky", "SpikingNeuron",
+           "Stein", "Synaptic", "detach_hidden", "from_snntorch", "functional", "get_backend", "nn", "reference",
+           "register_ops", "set_backend", "surrogate", "utils"]

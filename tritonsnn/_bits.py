@@ -3,10 +3,8 @@ kernels on the Triton path, vectorised torch elsewhere."""
 from __future__ import annotations
 
 import torch
-import triton
 
 from tritonsnn.backend import get_backend, uses_triton
-from tritonsnn.kernels.bits import pack_bits_kernel, unpack_bits_kernel
 
 BLOCK = 128  # bytes per program: 1024 elements
 CHUNK = 1 << 20  # elements per step of the torch path (a multiple of 8)
@@ -24,7 +22,7 @@ def pack(x: torch.Tensor) -> torch.Tensor | None:
         return packed
     if uses_triton(x.device, get_backend()):
         flag = torch.zeros(1, dtype=torch.int32, device=x.device)
-        pack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](flat, packed, flag, n, BLOCK=BLOCK)
+        _launch("pack_bits_kernel", packed.numel(), flat, packed, flag, n)
         return None if flag.item() else packed
     weights = _WEIGHTS.to(x.device, torch.uint8)
     for start in range(0, n, CHUNK):  # chunks bound the temporaries (a few bytes per element)
@@ -42,10 +40,20 @@ def unpack(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch
     n = shape.numel()
     out = torch.empty(shape, dtype=dtype, device=packed.device)
     if uses_triton(packed.device, get_backend()) and n:
-        unpack_bits_kernel[(triton.cdiv(packed.numel(), BLOCK),)](packed, out, n, BLOCK=BLOCK)
+        _launch("unpack_bits_kernel", packed.numel(), packed, out, n)
         return out
     weights, flat = _WEIGHTS.to(packed.device, torch.uint8), out.view(-1)
     for start in range(0, n, CHUNK):
         bits = (packed[start // 8:(start + CHUNK) // 8, None] & weights) != 0
         flat[start:start + CHUNK] = bits.reshape(-1)[:flat[start:start + CHUNK].numel()]
     return out
+
+
+def _launch(kernel: str, n_bytes: int, *args) -> None:
+    """Launch one of `kernels/bits.py`'s kernels over `n_bytes` packed bytes (Triton is imported
+    here, when a kernel first runs)."""
+    import triton
+
+    from tritonsnn.kernels import bits
+
+    getattr(bits, kernel)[(triton.cdiv(n_bytes, BLOCK),)](*args, BLOCK=BLOCK)

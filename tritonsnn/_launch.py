@@ -149,4 +149,4 @@ def surrogate_constexprs(sg_id: int) -> dict:
     """How a backward kernel receives surrogate `sg_id`: its Triton gradient `SG_FN`, inlined, and
     whether that gradient draws noise (`STOCHASTIC`)."""
     spec = spec_for_kernel_id(sg_id)
-    return {"SG_FN": spec.triton_fn, "STOCHASTIC": spec.stochastic}
+    return {"SG_FN": spec.jit_grad, "STOCHASTIC": spec.stochastic}

@@ -19,10 +19,9 @@ imported), leaving snnTorch's own neurons handled exactly as before:
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import sys
 
 from tritonsnn import utils
+from tritonsnn._after_import import when_imported
 from tritonsnn._neuron import SpikingNeuron
 
 _MARK = "__tritonsnn_extended__"
@@ -100,37 +99,7 @@ EXTENSIONS = {"snntorch.utils": _extend_utils, "snntorch.backprop": _extend_back
 """snnTorch's modules tritonsnn extends, each with what extends it (idempotent)."""
 
 
-class _ExtendOnImport(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when one of snnTorch's modules in EXTENSIONS is imported, it lets the
-    other finders find it and extends the module as soon as it has run."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname not in EXTENSIONS:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            EXTENSIONS[fullname](module)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
 def install() -> None:
     """Extend each of snnTorch's modules in EXTENSIONS now if it is loaded, else when it is."""
     for name, extend in EXTENSIONS.items():
-        if name in sys.modules:
-            extend(sys.modules[name])
-    if not any(isinstance(finder, _ExtendOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _ExtendOnImport())
+        when_imported(name, extend)

@@ -114,7 +114,7 @@ def source(v: Variant):
         constexprs["DIRECTED"] = v.save not in ("", v.dtype, "fp64")
     if "SURROGATE" in constexprs:  # the surrogate's gradient, inlined as every surrogate's is
         sg = registry._REGISTRY[constexprs.pop("SURROGATE")]
-        constexprs.update(SG_FN=sg.triton_fn, STOCHASTIC=sg.stochastic)
+        constexprs.update(SG_FN=sg.jit_grad, STOCHASTIC=sg.stochastic)
     constexprs.update({name: None for name in _absent(v)})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):

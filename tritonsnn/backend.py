@@ -59,7 +59,7 @@ def triton_interpreter_enabled() -> bool:
     """True when the kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
     from triton.runtime.interpreter import InterpretedFunction
 
-    from tritonsnn.kernels import lif_fwd_kernel
+    from tritonsnn.kernels.lif.kernels import lif_fwd_kernel
 
     return isinstance(lif_fwd_kernel, InterpretedFunction)
 

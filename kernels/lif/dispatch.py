@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _forward_ad
+from tritonsnn._ops import ops
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn.backend import get_backend
-from tritonsnn.kernels.lif import op  # noqa: F401  (registers torch.ops.tritonsnn.lif_fwd / lif_bwd)
 from tritonsnn.kernels.lif import torch_path
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
 
@@ -28,7 +28,7 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
         spk, mem_seq, _, syn_seq = function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))
         return spk, mem_seq, syn_seq
     seed = surrogate_seed(surrogate, x)
-    outputs = torch.ops.tritonsnn.lif_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+    outputs = ops().lif_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
                                           sg_seed=seed, backend=get_backend())
     if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
         outputs = _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf,
@@ -90,7 +90,7 @@ class _PythonSurrogate(torch.autograd.Function):
     def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
                 spike_dtype, save_dtype, lengths, surrogate):
         warn_unfused(surrogate)
-        return torch.ops.tritonsnn.lif_fwd(
+        return ops().lif_fwd(
             x=x, mem0=mem0, syn0=syn0, alpha=alpha, decay=decay, threshold=threshold, gsf=gsf, reset=reset,
             reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype, save_dtype=save_dtype,
             sg_id=DISABLED.kernel_id, sg_params=DISABLED.kernel_params(x), sg_seed=None, backend=get_backend(),

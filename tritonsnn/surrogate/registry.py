@@ -34,8 +34,19 @@ class SurrogateSpec:
     function: type[torch.autograd.Function] | None = None
     factory: Callable[..., Surrogate] | None = None
     slope_param: int | None = None  # the parameter that `.apply(x)` reads from the module slope
-    triton_fn: object = None  # its @triton.jit gradient dS/dx, inlined into the fused kernels
+    # Its @triton.jit gradient dS/dx, inlined into the fused kernels: for a built-in, the name of
+    # the function in tritonsnn/kernels/surrogates.py (Triton is imported when a kernel needs it).
+    triton_fn: object = None
     stochastic: bool = False  # its gradient draws noise (the kernels pass it a uniform block)
+
+    @property
+    def jit_grad(self):
+        """The @triton.jit gradient the kernels inline as SG_FN (None if not fused)."""
+        if isinstance(self.triton_fn, str):
+            from tritonsnn.kernels import surrogates
+
+            return getattr(surrogates, self.triton_fn)
+        return self.triton_fn
 
 
 class Surrogate:

@@ -1,0 +1,58 @@
+"""The `torch.library` ops (`torch.ops.tritonsnn.*`), registered when first needed rather than by
+`import tritonsnn`: registering a `triton_op` imports torch._dynamo and torch._inductor, and the
+kernels import Triton — seconds a script pays before it has built a model, and that the torch
+path (CPU tensors) never needs.
+
+They are registered by the first neuron call, by :func:`register`, or as soon as torch._dynamo
+is imported (torch.compile and torch.export import it before they trace, so the traced code
+finds the ops already there).
+"""
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from tritonsnn._after_import import when_imported
+
+_registered = False
+
+
+def register() -> None:
+    """Register every kernel family's ops (`tritonsnn/kernels/<family>/op.py`); idempotent.
+
+    Example::
+
+        >>> import torch, tritonsnn
+        >>> tritonsnn.register_ops()
+        >>> torch.ops.tritonsnn.lif_fwd
+        <OpOverloadPacket(op='tritonsnn.lif_fwd')>
+    """
+    global _registered
+    if _registered:
+        return
+    _registered = True  # before the imports: they import torch._dynamo, whose hook calls back here
+    from tritonsnn.catalogue import NEURONS
+
+    try:
+        for family in sorted({n.family for n in NEURONS.values()}):
+            importlib.import_module(f"tritonsnn.kernels.{family}.op")
+    except BaseException:
+        _registered = False
+        raise
+
+
+def ops():
+    """`torch.ops.tritonsnn`, the ops registered first if they are not yet."""
+    if not _registered:
+        if torch.compiler.is_compiling():
+            raise RuntimeError(
+                "tritonsnn's ops were not registered before torch.compile traced a neuron; call "
+                "tritonsnn.register_ops() first")
+        register()
+    return torch.ops.tritonsnn
+
+
+def install() -> None:
+    """Register the ops once torch._dynamo is imported (now, if it is)."""
+    when_imported("torch._dynamo", lambda module: register())
