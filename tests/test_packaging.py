@@ -1,6 +1,6 @@
 """The package as it installs: a non-editable install holds every package of the source tree
-(`kernels/` as `tritonsnn.kernels`) with its README, and imports and trains a neuron outside the
-source tree."""
+(`kernels/` as `tritonsnn.kernels`) with its README, requires Triton on Linux only, and imports and
+trains a neuron outside the source tree."""
 import os
 import shutil
 import subprocess
@@ -25,6 +25,19 @@ def _source_files() -> dict[str, Path]:
     return found
 
 
+def _requires_triton_on_linux_only(metadata: str) -> None:
+    """The wheel's Requires-Dist: torch everywhere, Triton where it exists (Linux), nothing else
+    outside the extras."""
+    from packaging.requirements import Requirement
+
+    requirements = [Requirement(line.split(":", 1)[1]) for line in metadata.splitlines()
+                    if line.startswith("Requires-Dist:")]
+    for platform, wanted in (("linux", {"torch", "triton"}), ("darwin", {"torch"}), ("win32", {"torch"})):
+        core = {r.name for r in requirements
+                if r.marker is None or r.marker.evaluate({"sys_platform": platform, "extra": ""})}
+        assert core == wanted, (platform, core)
+
+
 def test_a_non_editable_install_holds_every_package_and_runs_outside_the_source_tree(tmp_path):
     # Built from a copy: a checkout's build/ folder would hand the install stale files.
     source = shutil.copytree(ROOT, tmp_path / "source", ignore=shutil.ignore_patterns(
@@ -32,6 +45,8 @@ def test_a_non_editable_install_holds_every_package_and_runs_outside_the_source_
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(source)], check=True, capture_output=True, timeout=600)
+    (metadata,) = target.glob("tritonsnn-*.dist-info/METADATA")
+    _requires_triton_on_linux_only(metadata.read_text())
     expected = _source_files()
     assert "tritonsnn/kernels/lif/README.md" in expected
     missing = [path for path in expected if not (target / path).exists()]

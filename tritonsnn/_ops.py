@@ -10,10 +10,12 @@ finds the ops already there).
 from __future__ import annotations
 
 import importlib
+import logging
 
 import torch
 
 from tritonsnn._after_import import when_imported
+from tritonsnn.backend import triton_installed
 
 _registered = False
 
@@ -34,12 +36,20 @@ def register() -> None:
     _registered = True  # before the imports: they import torch._dynamo, whose hook calls back here
     from tritonsnn.catalogue import NEURONS
 
+    # Without Triton (macOS, Windows) torch logs that it finds no kernels in each triton_op: true,
+    # and expected, since those ops then run the torch path.
+    log = logging.getLogger("torch._library.triton")
+    level = log.level
+    if not triton_installed():
+        log.setLevel(logging.ERROR)
     try:
         for family in sorted({n.family for n in NEURONS.values()}):
             importlib.import_module(f"tritonsnn.kernels.{family}.op")
     except BaseException:
         _registered = False
         raise
+    finally:
+        log.setLevel(level)
 
 
 def ops():

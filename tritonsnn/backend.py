@@ -1,7 +1,9 @@
 """Which implementation runs the fused ops: the Triton kernels or the vectorised torch path.
 
-- ``"auto"`` (default): Triton kernels for CUDA tensors, the torch implementation for everything
-  else (CPU tensors in particular, where Triton only has its slow interpreter).
+- ``"auto"`` (default): Triton kernels for CUDA tensors when Triton is installed, the torch
+  implementation for everything else (CPU and MPS tensors in particular; on CPU Triton only has
+  its slow interpreter). Triton is an optional dependency: Linux only (macOS and Windows get the
+  torch path).
 - ``"triton"``: always the Triton kernels. CPU tensors then run in the Triton interpreter, which
   needs ``TRITON_INTERPRET=1`` in the environment before triton is first imported (the test suite
   does this); it is slow and meant for testing the kernels without a GPU.
@@ -12,6 +14,8 @@ it for the whole process.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 
 import torch
@@ -55,6 +59,17 @@ def get_backend() -> str:
     return _backend
 
 
+@functools.cache
+def triton_installed() -> bool:
+    """Whether Triton can be imported here (looked up, not imported)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def _no_triton(why: str) -> RuntimeError:
+    return RuntimeError(f"{why}, but Triton is not installed: install it (`pip install triton`; Linux only) "
+                        "or use set_backend('auto') or 'torch' for the torch path")
+
+
 def triton_interpreter_enabled() -> bool:
     """True when the kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
     from triton.runtime.interpreter import InterpretedFunction
@@ -69,7 +84,9 @@ def uses_triton(device: torch.device, backend: str) -> bool:
     if backend == "torch":
         return False
     if backend == "auto":
-        return device.type == "cuda"
+        return device.type == "cuda" and triton_installed()
+    if not triton_installed():
+        raise _no_triton("backend 'triton' was asked for")
     if device.type == "cuda":
         return True
     if device.type == "cpu" and triton_interpreter_enabled():

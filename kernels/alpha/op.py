@@ -14,8 +14,6 @@ from tritonsnn._registration import (Inputs, fake_like, fake_per_neuron, no_cont
                                      surrogate_floats, to_param_shape, torch_surrogate_grad, with_module_slope)
 from tritonsnn.backend import uses_triton
 from tritonsnn.kernels.alpha import torch_path
-from tritonsnn.kernels.alpha.launch import alpha_backward as _triton_alpha_backward
-from tritonsnn.kernels.alpha.launch import alpha_forward as _triton_alpha_forward
 
 Out6 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 Out8 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -84,7 +82,9 @@ def alpha_fwd(
     inputs = dict(x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
                   spike_dtype=spike_dtype, save_dtype=save_dtype, keep_currents=keep_currents, lengths=lengths)
     if uses_triton(x.device, backend):
-        return _triton_alpha_forward(**inputs)
+        from tritonsnn.kernels.alpha.launch import alpha_forward  # imports Triton, an optional dependency
+
+        return alpha_forward(**inputs)
     return torch.ops.tritonsnn.alpha_fwd_torch(**inputs)
 
 
@@ -111,7 +111,9 @@ def alpha_bwd(
                   reset=reset, sg_id=sg_id, sg_params=sg_params, sg_seed=sg_seed, param_grad=param_grad,
                   decay_grad=decay_grad, lengths=lengths)
     if uses_triton(mem.device, backend):
-        dx, *rest = _triton_alpha_backward(**inputs)
+        from tritonsnn.kernels.alpha.launch import alpha_backward
+
+        dx, *rest = alpha_backward(**inputs)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
     else:
         dx, *rest = torch.ops.tritonsnn.alpha_bwd_torch(**inputs)

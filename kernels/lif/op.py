@@ -24,8 +24,6 @@ from tritonsnn._registration import (Inputs, fake_like, fake_per_neuron, no_cont
                                      surrogate_floats, to_param_shape, torch_surrogate_grad, with_module_slope)
 from tritonsnn.backend import uses_triton
 from tritonsnn.kernels.lif import torch_path
-from tritonsnn.kernels.lif.launch import lif_backward as _triton_lif_backward
-from tritonsnn.kernels.lif.launch import lif_forward as _triton_lif_forward
 
 Out4 = tuple[Tensor, Tensor, Tensor, Tensor]
 Out7 = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -103,7 +101,9 @@ def lif_fwd(
                   reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype, save_dtype=save_dtype,
                   lengths=lengths)
     if uses_triton(x.device, backend):
-        return _triton_lif_forward(**inputs)
+        from tritonsnn.kernels.lif.launch import lif_forward  # imports Triton, an optional dependency
+
+        return lif_forward(**inputs)
     return torch.ops.tritonsnn.lif_fwd_torch(**inputs)
 
 
@@ -131,7 +131,9 @@ def lif_bwd(
                   reset_delay=reset_delay, reset_input=reset_input, sg_id=sg_id, sg_params=sg_params,
                   sg_seed=sg_seed, param_grad=param_grad, alpha_grad=alpha_grad, lengths=lengths)
     if uses_triton(mem.device, backend):
-        dx, *rest = _triton_lif_backward(**inputs)
+        from tritonsnn.kernels.lif.launch import lif_backward
+
+        dx, *rest = lif_backward(**inputs)
         rest = [e if g is None else g for g, e in zip(rest, empty)]
     else:
         dx, *rest = torch.ops.tritonsnn.lif_bwd_torch(**inputs)

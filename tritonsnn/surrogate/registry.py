@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 import tritonsnn.surrogate as public
+from tritonsnn.backend import triton_installed
 from tritonsnn.surrogate.custom import CustomSurrogate, custom_grad
 from tritonsnn.surrogate.twins import times_g
 
@@ -112,23 +113,25 @@ class Surrogate:
 
     def kernel_params(self, like: torch.Tensor) -> torch.Tensor:
         """The parameters as the fused ops take them: an fp64 tensor `[2]` (zero-padded) on
-        `like`'s device; MODULE_SLOPE stays NaN, resolved when the backward runs.
+        `like`'s device (on the CPU for an MPS tensor: MPS has no fp64, and the torch path reads
+        the parameters as Python floats); MODULE_SLOPE stays NaN, resolved when the backward runs.
 
         Eager calls reuse one tensor per device, so no call copies to the device. Under
         torch.compile the tensor is computed in the graph from the floats instead, so a new slope
         is a new input value rather than a recompile; the module-level slope is then read (and
         guarded on) when the graph is traced."""
+        device = torch.device("cpu") if like.device.type == "mps" else like.device
         if torch.compiler.is_compiling():
-            one = like.new_ones((), dtype=torch.float64)
+            one = torch.ones((), dtype=torch.float64, device=device)
             params = torch.stack([one * self.p0, one * self.p1])
             return params.nan_to_num(nan=float(public.slope)) if self.late_slope else params
-        params = self._params_on.get(like.device)
+        params = self._params_on.get(device)
         if params is None:
             # A normal tensor even when first made under torch.inference_mode(): the cache
             # outlives that call, and a later training call saves it for the backward.
             with torch.inference_mode(False):
-                params = torch.tensor((self.p0, self.p1), dtype=torch.float64, device=like.device)
-            self._params_on[like.device] = params
+                params = torch.tensor((self.p0, self.p1), dtype=torch.float64, device=device)
+            self._params_on[device] = params
         return params
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,7 +302,8 @@ def register(name: str, grad_triton, grad_torch: Callable[..., torch.Tensor], **
         name: a new registry name.
         grad_triton: ``@triton.jit def grad(x, p0, p1)`` returning dS/dx for the block `x`
             (fp32, or fp64 for fp64 inputs); p0/p1 are the parameters in the order of `defaults`
-            (unused ones are 0).
+            (unused ones are 0). Where Triton is not installed it may be None: only the torch
+            path runs there.
         grad_torch: ``grad(x, *params) -> dS/dx``, its torch twin (CPU path, per-step use).
         defaults: at most two float parameters and their defaults.
 
@@ -320,8 +324,10 @@ def register(name: str, grad_triton, grad_torch: Callable[..., torch.Tensor], **
         raise ValueError(f"a surrogate named {name!r} is already registered")
     if len(defaults) > 2:
         raise ValueError(f"a fused surrogate takes at most two parameters, got {list(defaults)}")
-    if not callable(grad_triton) or not hasattr(grad_triton, "fn"):
+    if triton_installed() and not hasattr(grad_triton, "fn"):
         raise TypeError("grad_triton must be a @triton.jit function grad(x, p0, p1)")
+    if grad_triton is not None and not callable(grad_triton):
+        raise TypeError("grad_triton must be a @triton.jit function grad(x, p0, p1), or None without Triton")
     def grad_(x, g, *params):
         return times_g(grad_torch(x, *params).to(x.dtype), g)
 
