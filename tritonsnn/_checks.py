@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 
 import torch
 from torch._subclasses.fake_tensor import is_fake
@@ -213,6 +214,20 @@ def lapicque_circuit(beta, R, C, time_step, x):
     if C is not None:
         return 1 - log_inv_beta, dt / C
     return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta
+
+
+def positive_int(value, name: str) -> int:
+    """`value` as a Python int, or a clear error naming `name` if it is not a whole number >= 1
+    (a bool is refused; integer-likes such as numpy ints are accepted)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive integer, got the bool {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})") from None
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer, got {number}")
+    return number
 
 
 def positive_time_step(value: object) -> None:

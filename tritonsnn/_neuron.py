@@ -209,20 +209,22 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         return states[0] if len(states) == 1 else states
 
     def _state_or_none(self, state: torch.Tensor, x_t_shape: torch.Size, name: str):
-        """The stored state to start from: None (zeros) when empty, else it must match. A state
+        """The stored state to start from: None (zeros) when empty, else it must match or broadcast
+        (`_checks.broadcast_state`; the broadcast copy is what the call starts from). A state
         carried from a call under torch.inference_mode() is used by value in a later training
         call (see `_checks.usable`)."""
         if not isinstance(state, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor or None, got {type(state).__name__}")
         if state.numel() == 0 and state.dim() <= 1:
             return None
-        if _checks.broadcast_state(state, x_t_shape) is None:
+        broadcast = _checks.broadcast_state(state, x_t_shape)
+        if broadcast is None:
             raise ValueError(
                 f"{name} has shape {tuple(state.shape)} but this input needs {tuple(x_t_shape)} (or a shape "
                 f"that broadcasts to it): pass a matching {name}, or call reset_mem() to start again from zeros "
                 "(snnTorch 1.0.0 silently zero-fills here; tritonsnn does not)"
             )
-        return _checks.usable(state)
+        return _checks.usable(broadcast)
 
     def extra_repr(self) -> str:
         return f"reset_mechanism={self.reset_mechanism!r}, step_mode={self.step_mode!r}"

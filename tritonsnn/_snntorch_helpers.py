@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 
+from torch import nn
+
 from tritonsnn import utils
 from tritonsnn._after_import import when_imported
 from tritonsnn._neuron import SpikingNeuron
@@ -28,8 +30,9 @@ _MARK = "__tritonsnn_extended__"
 
 
 def _fused_neurons(net) -> list[str]:
-    modules = net.named_modules() if hasattr(net, "named_modules") else ()
-    return [name or type(module).__name__ for name, module in modules if isinstance(module, SpikingNeuron)]
+    """The paths of `net`'s tritonsnn neurons, for an error message (none if `net` is no model)."""
+    found = utils.named_neurons(net) if isinstance(net, nn.Module) else []
+    return [path or type(neuron).__name__ for path, neuron in found]
 
 
 def _replace(module, name: str, make) -> None:

@@ -15,31 +15,17 @@ layers, so their numbers, state_dict (`"{t}.weight"`, `"{t}.running_mean"`, `"{t
 """
 from __future__ import annotations
 
-import operator
-
 from torch import nn
+
+from tritonsnn._checks import positive_int
 
 __all__ = ["BatchNormTT1d", "BatchNormTT2d"]
 
 
-def _positive_int(value, name: str) -> int:
-    """`value` as a Python int, or a clear error naming `name` if it is not a whole number >= 1 (a bool is
-    refused; integer-likes such as numpy ints are accepted)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive integer, got the bool {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})") from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {number}")
-    return number
-
-
 def _through_time(norm: type[nn.Module], input_features, time_steps, eps, momentum, affine) -> nn.ModuleList:
     """One `norm` layer per step, each without its bias (unregistered, so absent from the state_dict)."""
-    features = _positive_int(input_features, "input_features")
-    steps = _positive_int(time_steps, "time_steps")
+    features = positive_int(input_features, "input_features")
+    steps = positive_int(time_steps, "time_steps")
     layers = nn.ModuleList()
     for _ in range(steps):
         layer = norm(features, eps=eps, momentum=momentum, affine=affine)

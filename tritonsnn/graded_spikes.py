@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tritonsnn.bntt import _positive_int
+from tritonsnn._checks import positive_int
 
 __all__ = ["GradedSpikes"]
 
@@ -54,7 +54,7 @@ class GradedSpikes(nn.Module):
 
     def __init__(self, size, constant_factor):
         super().__init__()
-        self.size = _positive_int(size, "size")
+        self.size = positive_int(size, "size")
         if isinstance(constant_factor, torch.Tensor) and constant_factor.numel() != 1:
             raise ValueError(f"constant_factor must be a number or a one-element tensor, "
                              f"got a tensor of shape {tuple(constant_factor.shape)}")

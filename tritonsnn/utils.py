@@ -11,13 +11,23 @@ from torch import nn
 
 from tritonsnn._neuron import SpikingNeuron
 
-__all__ = ["detach", "reset"]
+__all__ = ["detach", "named_neurons", "reset"]
 
 
-def _neurons(net: nn.Module):
+def named_neurons(net: nn.Module) -> list[tuple[str, SpikingNeuron]]:
+    """Every tritonsnn neuron of `net` at any depth, with its path in the model ("" for `net`
+    itself), as `net.named_modules()` names it.
+
+    Example::
+
+        >>> import torch, tritonsnn as snn
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), snn.Leaky(beta=0.9))
+        >>> [(path, type(neuron).__name__) for path, neuron in snn.utils.named_neurons(net)]
+        [('1', 'Leaky')]
+    """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    return [module for module in net.modules() if isinstance(module, SpikingNeuron)]
+    return [(path, module) for path, module in net.named_modules() if isinstance(module, SpikingNeuron)]
 
 
 def reset(net: nn.Module) -> None:
@@ -37,7 +47,7 @@ def reset(net: nn.Module) -> None:
         >>> net[1].mem.numel()   # empty: the next call starts from zeros of its input's shape
         0
     """
-    for neuron in _neurons(net):
+    for _, neuron in named_neurons(net):
         neuron.reset_mem()
 
 
@@ -55,5 +65,5 @@ def detach(net: nn.Module) -> None:
         >>> net[1].mem.requires_grad
         False
     """
-    for neuron in _neurons(net):
+    for _, neuron in named_neurons(net):
         neuron.detach_hidden()

@@ -27,7 +27,7 @@ def run(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, dtypes, surrogate
         return function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))[:4]
     seed = surrogate_seed(surrogate, x)
     outputs = ops().alpha_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
-                                            sg_seed=seed, backend=get_backend())
+                              sg_seed=seed, backend=get_backend())
     if forward_ad:
         return _with_tangents(outputs, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, (reset, surrogate, seed, lengths))
     return outputs[:4]

@@ -29,7 +29,7 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
         return spk, mem_seq, syn_seq
     seed = surrogate_seed(surrogate, x)
     outputs = ops().lif_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
-                                          sg_seed=seed, backend=get_backend())
+                            sg_seed=seed, backend=get_backend())
     if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
         outputs = _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf,
                                  (reset, reset_delay, reset_input, surrogate, seed, lengths))
