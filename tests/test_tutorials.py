@@ -116,6 +116,23 @@ def _state(model):
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
+def _train_step(net, optimizer, loss_val, losses, grads):
+    """One optimiser step as every tutorial takes it (zero_grad, backward, step), recording the
+    loss and every parameter's gradient."""
+    optimizer.zero_grad()
+    loss_val.backward()
+    grads.append(_grads(net))
+    optimizer.step()
+    losses.append(loss_val.item())
+
+
+def _run(recorder, initial, net, losses, metrics, grads):
+    """A tutorial run as `compare` takes it: what the recorder saw, the initial state_dict, the
+    loss history, the tutorial's metrics, the gradients and the trained parameters."""
+    return {**recorder.result(), "initial": initial, "losses": losses, "metrics": metrics, "grads": grads,
+            "params": _params(net)}
+
+
 def _close(actual, expected, what):
     """Within rtol 1e-5, atol 1e-6, except that the absolute floor grows with the tensor's largest
     entry (FLOOR_REL of it, 16 fp32 ulps). Two kinds of value need that: a gradient entry is a
@@ -217,8 +234,10 @@ def mnist_like(batch, seed, size=28):
 # Quickstart
 # ---------------------------------------------------------------------------------------------
 
-def quickstart_conv_net(lib, channels=(8, 16), image=28, beta=0.9):
-    grad = surrogate.fast_sigmoid()
+def conv_snn(lib, channels, image, beta):
+    """The quickstart's and tutorial 6's `nn.Sequential` conv SNN (the same architecture; the
+    quickstart uses beta 0.9, tutorial 6 beta 0.5; fast_sigmoid's slope is 25 in both)."""
+    grad = surrogate.fast_sigmoid(slope=25)
     side = ((image - 4) // 2 - 4) // 2
     return nn.Sequential(nn.Conv2d(1, channels[0], 5), nn.MaxPool2d(2),
                          lib.Leaky(beta=beta, spike_grad=grad, init_hidden=True),
@@ -247,20 +266,15 @@ def quickstart_training(net, forward, batches):
         net.train()
         spk_rec = forward(data)
         loss_val = loss_fn(spk_rec, targets)
-        optimizer.zero_grad()
-        loss_val.backward()
-        grads.append(_grads(net))
-        optimizer.step()
-        losses.append(loss_val.item())
+        _train_step(net, optimizer, loss_val, losses, grads)
         accs.append(float(SF.accuracy_rate(spk_rec, targets)))
-    return {**recorder.result(), "initial": initial, "losses": losses, "metrics": accs, "grads": grads,
-            "params": _params(net)}
+    return _run(recorder, initial, net, losses, accs, grads)
 
 
 def quickstart_conv(lib, seed=3, data_seeds=(10, 11), num_steps=10):
     # 16x16 images and 2/4 channels instead of 28x28 and 8/16: the quickstart's layers, order and
     # options, with few enough neurons for the Triton interpreter.
-    net = build(quickstart_conv_net, lib, seed, channels=(2, 4), image=16)
+    net = build(conv_snn, lib, seed, channels=(2, 4), image=16, beta=0.9)
     batches = [mnist_like(4, s, size=16) for s in data_seeds]
     return quickstart_training(net, lambda data: quickstart_forward(net, data, num_steps), batches)
 
@@ -467,11 +481,7 @@ def tutorial_5_training(lib, seed=8, data_seeds=(50, 51), test_seed=59, batch_si
         loss_val = torch.zeros((1), dtype=torch.float, device=DEVICE)
         for step in range(num_steps):
             loss_val += loss(mem_rec[step], targets)
-        optimizer.zero_grad()
-        loss_val.backward()
-        grads.append(_grads(net))
-        optimizer.step()
-        losses.append(loss_val.item())
+        _train_step(net, optimizer, loss_val, losses, grads)
         with torch.no_grad():
             net.eval()
             _, test_mem = net(test_data.view(batch_size, -1))
@@ -479,8 +489,7 @@ def tutorial_5_training(lib, seed=8, data_seeds=(50, 51), test_seed=59, batch_si
             for step in range(num_steps):
                 test_loss += loss(test_mem[step], test_targets)
             test_losses.append(test_loss.item())
-    return {**recorder.result(), "initial": initial, "losses": losses, "metrics": test_losses, "grads": grads,
-            "params": _params(net)}
+    return _run(recorder, initial, net, losses, test_losses, grads)
 
 
 def test_tutorial_5_fc_snn_bptt(backend):
@@ -532,17 +541,6 @@ def test_tutorial_6_conv_class_single_step(backend):
     compare(runs["tritonsnn"], runs["snntorch"])
 
 
-def tutorial_6_sequential_net(lib, channels=(12, 64), image=28, beta=0.5):
-    grad = surrogate.fast_sigmoid(slope=25)
-    side = ((image - 4) // 2 - 4) // 2
-    return nn.Sequential(nn.Conv2d(1, channels[0], 5), nn.MaxPool2d(2),
-                         lib.Leaky(beta=beta, spike_grad=grad, init_hidden=True),
-                         nn.Conv2d(channels[0], channels[1], 5), nn.MaxPool2d(2),
-                         lib.Leaky(beta=beta, spike_grad=grad, init_hidden=True),
-                         nn.Flatten(), nn.Linear(channels[1] * side * side, 10),
-                         lib.Leaky(beta=beta, spike_grad=grad, init_hidden=True, output=True))
-
-
 def tutorial_6_forward(net, num_steps, data, utils):
     mem_rec, spk_rec = [], []
     utils.reset(net)  # `from snntorch import utils` in the tutorial; tritonsnn.utils when ported
@@ -555,7 +553,7 @@ def tutorial_6_forward(net, num_steps, data, utils):
 
 def tutorial_6_training(lib, seed=10, data_seeds=(70, 71), test_seed=79, scale=4.0, num_steps=10):
     # Images scaled by `scale`, so that with beta 0.5 the small net's deeper layers spike.
-    net = build(tutorial_6_sequential_net, lib, seed, channels=(3, 6), image=16)
+    net = build(conv_snn, lib, seed, channels=(3, 6), image=16, beta=0.5)
     recorder, initial = Recorder(net), _state(net)
     utils = lib.utils
     train = [(data * scale, targets) for data, targets in (mnist_like(4, s, size=16) for s in data_seeds)]
@@ -567,17 +565,12 @@ def tutorial_6_training(lib, seed=10, data_seeds=(70, 71), test_seed=79, scale=4
         net.train()
         spk_rec, _ = tutorial_6_forward(net, num_steps, data, utils)
         loss_val = loss_fn(spk_rec, targets)
-        optimizer.zero_grad()
-        loss_val.backward()
-        grads.append(_grads(net))
-        optimizer.step()
-        losses.append(loss_val.item())
+        _train_step(net, optimizer, loss_val, losses, grads)
         with torch.no_grad():  # the tutorial's batch_accuracy, on one test batch
             net.eval()
             test_spk, _ = tutorial_6_forward(net, num_steps, test_data * scale, utils)
             accs.append(float(SF.accuracy_rate(test_spk, test_targets)))
-    return {**recorder.result(), "initial": initial, "losses": losses, "metrics": accs, "grads": grads,
-            "params": _params(net)}
+    return _run(recorder, initial, net, losses, accs, grads)
 
 
 def test_tutorial_6_conv_snn_training(backend):
@@ -644,19 +637,14 @@ def regression_training(lib, seed=8, data_seed=80, timesteps=20, hidden=16, epoc
             label = torch.swapaxes(input=label, axis0=0, axis1=1)
             mem = net(feature)
             loss_val = loss_function(mem, label)
-            optimizer.zero_grad()
-            loss_val.backward()
-            grads.append(_grads(net))
-            optimizer.step()
-            losses.append(loss_val.item())
+            _train_step(net, optimizer, loss_val, losses, grads)
     with torch.no_grad():  # the tutorial's evaluation: L1 loss and relative error, all samples at once
         net.eval()
         feature, label = torch.swapaxes(features, 0, 1), torch.swapaxes(labels, 0, 1)
         mem = net(feature)
         rel_err = torch.linalg.norm(mem - label, dim=-1) / torch.linalg.norm(label, dim=-1)
         metrics = [nn.L1Loss()(mem, label).item(), torch.mean(rel_err[1:, :]).item()]
-    return {**recorder.result(), "initial": initial, "losses": losses, "metrics": metrics, "grads": grads,
-            "params": _params(net)}
+    return _run(recorder, initial, net, losses, metrics, grads)
 
 
 def test_regression_1_membrane_readout(backend):
