@@ -3,6 +3,8 @@ listed (functional form, reference, public module, snnTorch class); its op passe
 with fullgraph=True to eager's numbers; its kernels compile ahead of time and have a traffic case;
 the benchmark times it. (Per-sample lengths, storage dtypes and reliability read the catalogue
 in their own test files.)"""
+import importlib
+
 import pytest
 import torch
 
@@ -36,17 +38,20 @@ def test_a_name_two_families_declare_for_ahead_of_time_compilation_is_refused():
 
 
 def _captured_op_call(neuron, monkeypatch, x, **kwargs):
-    """The op, positional and keyword arguments the neuron's functional form hands its forward op."""
+    """The op, positional and keyword arguments the neuron's functional form hands its forward op
+    (through the family's `fused.call`, which runs the op when traced, its eager twin otherwise)."""
     n = NEURONS[neuron]
     op = getattr(torch.ops.tritonsnn, n.ops[0])
+    fused = importlib.import_module(f"tritonsnn.kernels.{n.family}.fused")
+    call = fused.call
     calls = []
 
     def record(*args, **kw):
         calls.append((args, kw))
-        return op(*args, **kw)
+        return call(*args, **kw)
 
     with monkeypatch.context() as patch:
-        patch.setattr(torch.ops.tritonsnn, n.ops[0], record)
+        patch.setattr(fused, "call", record)
         n.call(F, x, **kwargs)
     (args, kw), = calls
 

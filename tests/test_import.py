@@ -26,6 +26,22 @@ def test_import_loads_no_triton_dynamo_or_inductor():
     assert proc.stdout.strip() == "[]"
 
 
+def test_eager_training_loads_no_dynamo_or_inductor():
+    """Eager calls run the fused neurons' autograd Functions (no torch.library op, no registration)."""
+    proc = _python(f"""
+        import sys, torch, tritonsnn
+        for neuron in (tritonsnn.Leaky(beta=0.9), tritonsnn.Synaptic(alpha=0.8, beta=0.9),
+                       tritonsnn.Lapicque(beta=0.9), tritonsnn.Alpha(alpha=0.9, beta=0.8)):
+            x = torch.rand(3, 4, requires_grad=True)
+            spk, *states = neuron(x)
+            (spk.sum() + states[-1].sum()).backward()
+            assert x.grad is not None
+        print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in {HEAVY!r})))
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"
+
+
 _FIRST_USE = """
 import sys, torch, tritonsnn
 first = sys.argv[1]

@@ -17,10 +17,15 @@ from tritonsnn import surrogate as surrogates
 from tritonsnn._registration import surrogate_floats, torch_surrogate_grad, with_module_slope
 
 
+def recording() -> bool:
+    """Whether a `torch.autograd.forward_ad.dual_level` is open (one read of its level)."""
+    return getattr(fwAD, "_current_level", 0) >= 0
+
+
 def active(*tensors) -> bool:
     """Whether forward AD is recording and any of `tensors` carries a tangent (cheap when it is
     not: one read of the forward-AD level)."""
-    if getattr(fwAD, "_current_level", 0) < 0:
+    if not recording():
         return False
     return any(t is not None and fwAD.unpack_dual(t).tangent is not None for t in tensors)
 

@@ -189,7 +189,9 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                 for name, seq, start in zip(self.state_names, sequences, starts):
                     setattr(self, name, last_steps(seq, lengths, start))
         else:
-            spk, outputs = spk[0], [seq[0] for seq in sequences]
+            # squeeze, not [0]: its backward is a view of the incoming gradient, where a select's
+            # fills a new [1, ...] tensor with zeros and copies the gradient in.
+            spk, outputs = spk.squeeze(0), [seq.squeeze(0) for seq in sequences]
             for name, value in zip(self.state_names, outputs):
                 setattr(self, name, value)
         if self.init_hidden and not self.output:

@@ -3,9 +3,10 @@
 kernels import Triton — seconds a script pays before it has built a model, and that the torch
 path (CPU tensors) never needs.
 
-They are registered by the first neuron call, by :func:`register`, or as soon as torch._dynamo
-is imported (torch.compile and torch.export import it before they trace, so the traced code
-finds the ops already there).
+Only traced code needs them (:func:`traced`): an eager call runs each family's autograd Function
+over the same implementation (`tritonsnn/kernels/<family>/fused.py`). They are registered by the
+first traced call, by :func:`register`, or as soon as torch._dynamo is imported (torch.compile
+and torch.export import it before they trace, so the traced code finds the ops already there).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import importlib
 import logging
 
 import torch
+from torch._subclasses.fake_tensor import is_fake
 
 from tritonsnn._after_import import when_imported
 from tritonsnn.backend import triton_installed
 
 _registered = False
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # never fake: is_fake's own walk is skipped
 
 
 def register() -> None:
@@ -50,6 +53,15 @@ def register() -> None:
         raise
     finally:
         log.setLevel(level)
+
+
+def traced(t: torch.Tensor) -> bool:
+    """Whether this call is being traced rather than run: by torch.compile or torch.export, under a
+    dispatch mode (FakeTensorMode, make_fx's proxies, FlopCounterMode...), on a fake tensor, or
+    inside a torch.func transform. Traced code must see the registered ops; everything else takes
+    the eager autograd Functions, which skip the operator dispatch (a few C-level reads)."""
+    return (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0
+            or torch._C._are_functorch_transforms_active() or (type(t) not in _PLAIN and is_fake(t)))
 
 
 def ops():

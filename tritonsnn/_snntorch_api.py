@@ -86,7 +86,7 @@ class SnnTorchStepAPI:
         x = input_.unsqueeze(0)
         starts = [self._state_or_none(getattr(self, name), x.shape[1:], name) for name in self.state_names]
         _, *sequences = self._run(x, *starts, lengths=None)
-        states = tuple(seq[0] for seq in sequences)
+        states = tuple(seq.squeeze(0) for seq in sequences)
         return states[0] if len(states) == 1 else states
 
     @per_neuron("reset")

@@ -1,5 +1,6 @@
 """`run`: the Alpha neuron's one entry point, what `tritonsnn.functional.alpha` calls with checked
-arguments: the fused op (`op.py`), or for a Python surrogate the fused forward with the torch
+arguments: the fused neuron (`fused.py`: one autograd node in eager mode, the op of `op.py`
+where a compiler traces), or for a Python surrogate the fused forward with the torch
 path's backward, plus forward-mode tangents while forward AD records (as the LIF family's
 `dispatch.py` does)."""
 from __future__ import annotations
@@ -7,10 +8,10 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _forward_ad
-from tritonsnn._ops import ops
+from tritonsnn._ops import ops, traced
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn.backend import get_backend
-from tritonsnn.kernels.alpha import torch_path
+from tritonsnn.kernels.alpha import fused, torch_path
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
 
 
@@ -26,8 +27,8 @@ def run(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, dtypes, surrogate
         function = _PythonSurrogateForwardAD if forward_ad else _PythonSurrogate
         return function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))[:4]
     seed = surrogate_seed(surrogate, x)
-    outputs = ops().alpha_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
-                              sg_seed=seed, backend=get_backend())
+    outputs = fused.call(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+                         sg_seed=seed, backend=get_backend())
     if forward_ad:
         return _with_tangents(outputs, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, (reset, surrogate, seed, lengths))
     return outputs[:4]
@@ -87,7 +88,7 @@ class _PythonSurrogate(torch.autograd.Function):
     def forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, spike_dtype, save_dtype, keep_currents,
                 lengths, surrogate):
         warn_unfused(surrogate)
-        return ops().alpha_fwd(
+        return (ops().alpha_fwd if traced(x) else fused.forward)(
             x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
             spike_dtype=spike_dtype, save_dtype=save_dtype, keep_currents=keep_currents, sg_id=DISABLED.kernel_id,
             sg_params=DISABLED.kernel_params(x), sg_seed=None, backend=get_backend(), lengths=lengths)

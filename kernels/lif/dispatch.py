@@ -1,5 +1,6 @@
 """`run`: the LIF family's one entry point, what `tritonsnn.functional.leaky`, `synaptic` and
-`lapicque` call with checked arguments. It takes the fused op (`op.py`), or, for a Python
+`lapicque` call with checked arguments. It takes the fused neuron (`fused.py`: one autograd node
+in eager mode, the op of `op.py` where a compiler traces), or, for a Python
 surrogate (`custom_surrogate`), the fused forward with the torch path's backward; and while
 forward-mode AD records, it adds the tangents the backward implies (`tritonsnn._forward_ad`)."""
 from __future__ import annotations
@@ -7,10 +8,10 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _forward_ad
-from tritonsnn._ops import ops
+from tritonsnn._ops import ops, traced
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn.backend import get_backend
-from tritonsnn.kernels.lif import torch_path
+from tritonsnn.kernels.lif import fused, torch_path
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
 
 
@@ -28,8 +29,8 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
         spk, mem_seq, _, syn_seq = function.apply(*PYTHON_SURROGATE.ordered(neuron, surrogate=surrogate))
         return spk, mem_seq, syn_seq
     seed = surrogate_seed(surrogate, x)
-    outputs = ops().lif_fwd(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
-                            sg_seed=seed, backend=get_backend())
+    outputs = fused.call(**neuron, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+                         sg_seed=seed, backend=get_backend())
     if _forward_ad.active(x, mem0, syn0, alpha, decay, threshold, gsf):
         outputs = _with_tangents(outputs, x, mem0, syn0, alpha, decay, threshold, gsf,
                                  (reset, reset_delay, reset_input, surrogate, seed, lengths))
@@ -90,7 +91,7 @@ class _PythonSurrogate(torch.autograd.Function):
     def forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_input,
                 spike_dtype, save_dtype, lengths, surrogate):
         warn_unfused(surrogate)
-        return ops().lif_fwd(
+        return (ops().lif_fwd if traced(x) else fused.forward)(
             x=x, mem0=mem0, syn0=syn0, alpha=alpha, decay=decay, threshold=threshold, gsf=gsf, reset=reset,
             reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype, save_dtype=save_dtype,
             sg_id=DISABLED.kernel_id, sg_params=DISABLED.kernel_params(x), sg_seed=None, backend=get_backend(),

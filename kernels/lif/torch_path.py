@@ -43,7 +43,10 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     if alpha is not None:  # the synaptic current is not reset and compares with nothing: one scan
         syn = torch.empty(x.shape, dtype=save_dtype, device=x.device)
         xa = _synaptic_current(xa, syn0, alpha.to(acc), syn, ends)
-    state = xa.new_zeros(x.shape[1:]) if mem0 is None else mem0.to(acc, copy=True)
+    if mem0 is None:
+        state = xa.new_zeros(x.shape[1:])
+    else:  # the delayed loop writes its states into `mem` itself when they share a dtype
+        state = mem0.to(acc, copy=not (reset_delay and mem.dtype == acc))
     if reset_delay:
         h = x.new_empty(0, dtype=save_dtype)
         _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, ends.steps)
@@ -92,7 +95,9 @@ def _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, steps):
     so that inf and NaN propagate alike."""
     stored_in_place = mem.dtype == xa.dtype
     thr_x = _rounding.comparable(thr, spk.dtype)
-    fired = (state > thr).to(xa.dtype)  # r_t: did step t - 1 fire
+    # r_t, did step t - 1 fire, starts in spk[0]: read before step 0's spikes overwrite it (one
+    # buffer fewer, which a single-step call notices).
+    fired = torch.gt(state, thr, out=spk[0]) if steps else None
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
     for t in range(steps):
         out = mem[t] if stored_in_place else state
