@@ -120,3 +120,19 @@ def surrogate_seed(surrogate, x: Tensor) -> Optional[Tensor]:
     """A stochastic surrogate's noise comes from a seed drawn now, from torch's generator (so
     torch.manual_seed reproduces it); None for every other surrogate."""
     return torch.randint(0, 2**31 - 1, (1,), device=x.device) if surrogate.spec.stochastic else None
+
+
+def eager_function(forward, setup_context, backward) -> type[torch.autograd.Function]:
+    """A family's fused `forward` as one autograd Function, `Eager`, with the formulas registered
+    on its op (`setup_context`, `backward`): what an eager call runs instead of the op. Its
+    forward takes `ctx` itself: a Function with a separate setup_context binds its arguments
+    through `inspect.signature` on every call, the single largest cost of a small step (torch.func
+    transforms, which need that form, get the op instead: `tritonsnn._ops.traced`)."""
+    def run(ctx, *inputs):
+        outputs = forward(*inputs)
+        setup_context(ctx, inputs, outputs)
+        return outputs
+
+    return type("Eager", (torch.autograd.Function,), {
+        "__doc__": f"`{forward.__module__}.forward` as one autograd node.",
+        "forward": staticmethod(run), "backward": staticmethod(backward)})

@@ -12,8 +12,8 @@ from torch import Tensor
 from tritonsnn._dtypes import acc_dtype
 from tritonsnn import _forward_ad
 from tritonsnn._ops import ops, traced
-from tritonsnn._registration import (Inputs, surrogate_floats, to_param_shape, torch_surrogate_grad,
-                                     with_module_slope)
+from tritonsnn._registration import (Inputs, eager_function, surrogate_floats, to_param_shape,
+                                     torch_surrogate_grad, with_module_slope)
 from tritonsnn.backend import uses_triton
 from tritonsnn.kernels.alpha import torch_path
 
@@ -161,17 +161,7 @@ def backward_formula(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_acc,
     return FWD.grads(ctx, x=dx, exc0=dexc0, inh0=dinh0, a=da, b=db, tau=dtau, threshold=dthr, gsf=dgsf)
 
 
-class Eager(torch.autograd.Function):
-    """`forward` as one autograd node with the op's formulas (its forward takes `ctx`, for the
-    reason `tritonsnn.kernels.lif.fused.Eager` gives)."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        outputs = forward(*inputs)
-        setup_context(ctx, inputs, outputs)
-        return outputs
-
-    backward = staticmethod(backward_formula)
+Eager = eager_function(forward, setup_context, backward_formula)
 
 
 def call(**inputs) -> Out6:

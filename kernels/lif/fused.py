@@ -20,8 +20,8 @@ from torch import Tensor
 
 from tritonsnn import _forward_ad
 from tritonsnn._ops import ops, traced
-from tritonsnn._registration import (Inputs, surrogate_floats, to_param_shape, torch_surrogate_grad,
-                                     with_module_slope)
+from tritonsnn._registration import (Inputs, eager_function, surrogate_floats, to_param_shape,
+                                     torch_surrogate_grad, with_module_slope)
 from tritonsnn.backend import uses_triton
 from tritonsnn.kernels.lif import torch_path
 
@@ -168,19 +168,7 @@ def backward_formula(ctx, grad_spk, grad_mem, grad_h, grad_syn):
     return FWD.grads(ctx, x=dx, mem0=dmem0, syn0=dsyn0, alpha=dalpha, decay=ddecay, threshold=dthr, gsf=dgsf)
 
 
-class Eager(torch.autograd.Function):
-    """`forward` as one autograd node, with the op's own formulas (`setup_context`,
-    `backward_formula`). Its forward takes `ctx` itself: a Function with a separate
-    setup_context binds its arguments through `inspect.signature` on every call, the single
-    largest cost of a small step (transforms, which need that form, get the op instead)."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        outputs = forward(*inputs)
-        setup_context(ctx, inputs, outputs)
-        return outputs
-
-    backward = staticmethod(backward_formula)
+Eager = eager_function(forward, setup_context, backward_formula)
 
 
 def call(**inputs) -> Out4:
