@@ -9,8 +9,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from tritonsnn._dtypes import acc_dtype
 from tritonsnn import _forward_ad
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn._ops import ops, traced
 from tritonsnn._registration import (Inputs, eager_function, surrogate_floats, to_param_shape,
                                      torch_surrogate_grad, with_module_slope)
@@ -29,7 +29,6 @@ def outputs_like(x: Tensor, spike_dtype: torch.dtype, save_dtype: torch.dtype, k
     return (*states, *(x.new_empty(x.shape if kept else (0,), dtype=acc) for _ in range(2)))
 
 
-
 def torch_forward(
     x: Tensor, exc0: Optional[Tensor], inh0: Optional[Tensor], mem0: Optional[Tensor], a: Tensor,
     b: Tensor, tau: Tensor, threshold: Tensor, gsf: Tensor, reset: int, spike_dtype: torch.dtype,
@@ -40,8 +39,7 @@ def torch_forward(
     if x.shape[0] == 0 or x[0].numel() == 0:
         return outputs_like(x, spike_dtype, save_dtype, keep_currents)
     return torch_path.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
-                                      spike_dtype, save_dtype, keep_currents, lengths)
-
+                                    spike_dtype, save_dtype, keep_currents, lengths)
 
 
 def torch_backward(
@@ -57,7 +55,6 @@ def torch_backward(
         gsf, reset, torch_surrogate_grad(sg_id, sg_seed, mem.device), surrogate_floats(sg_id, sg_params),
         param_grad, decay_grad, lengths)
     return tuple(grad_spk.new_empty(0) if g is None else g for g in grads)
-
 
 
 def forward(
@@ -79,7 +76,6 @@ def forward(
 
         return alpha_forward(**inputs)
     return (ops().alpha_fwd_torch if traced(x) else torch_forward)(**inputs)
-
 
 
 def backward(
@@ -118,7 +114,6 @@ def backward(
     return dx, dexc0, dinh0, da, db, dtau, dthr, dgsf
 
 
-
 FWD = Inputs.of(forward)
 
 
@@ -136,7 +131,6 @@ def setup_context(ctx, inputs, output) -> None:
     ctx.config = {name: i[name] for name in ("reset", "sg_id", "backend")}
     ctx.decay_grad, ctx.x_dtype = decay_grad, i["x"].dtype
     ctx.set_materialize_grads(False)
-
 
 
 def backward_formula(ctx, grad_spk, grad_exc, grad_inh, grad_mem, _grad_exc_acc, _grad_inh_acc):
