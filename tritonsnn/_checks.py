@@ -9,7 +9,7 @@ import operator
 import torch
 from torch._subclasses.fake_tensor import is_fake
 
-from tritonsnn._dtypes import acc_dtype
+from tritonsnn._dtypes import acc_dtype, as_dtype
 from tritonsnn.backend import values_readable
 from tritonsnn.kernels.codes import RESET_CODES
 
@@ -103,9 +103,9 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
     to the neuron shape x.shape[1:] without enlarging it. Numbers become fp32 tensors (fp64 for an
     fp64 input), and so do 0-d floating tensors, through a differentiable cast; other tensors are
     used as they are. Either way their gradients reach the caller."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return torch.tensor(float(value), dtype=acc_dtype(x.dtype), device=x.device)
-    if not isinstance(value, torch.Tensor):
+    if not isinstance(value, torch.Tensor):  # tested first: a module's parameters are tensors
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return torch.tensor(float(value), dtype=acc_dtype(x.dtype), device=x.device)
         raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
     if value.dtype == torch.bool or value.is_complex():
         raise TypeError(f"{name} must be a real number tensor, got dtype {value.dtype}")
@@ -115,7 +115,7 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
         # As in PyTorch's type promotion (which snnTorch follows), a 0-d tensor does not raise
         # the input's precision: a float64 beta with fp32 input computes in fp32. The cast is
         # differentiable, so a learnable parameter still gets its gradient, in its own dtype.
-        return value.to(acc_dtype(x.dtype))
+        return as_dtype(value, acc_dtype(x.dtype))
     if value.dtype == torch.float64 and x.dtype != torch.float64:
         raise TypeError(
             f"{name} is a float64 tensor of shape {tuple(value.shape)} but the input is {x.dtype}: "

@@ -15,7 +15,7 @@ import inspect
 import torch
 from torch import nn
 
-from tritonsnn import _checks
+from tritonsnn import _checks, _step
 from tritonsnn._ends import last_steps
 from tritonsnn._snntorch_api import SnnTorchStepAPI
 from tritonsnn.kernels.codes import RESET_CODES
@@ -150,13 +150,52 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
+    # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.key`).
+    step_settings: tuple[str, ...] = ("_reset_mechanism", "_resolved_surrogate", "spike_dtype", "save_dtype")
+
     def _forward_states(self, input_: torch.Tensor, given: tuple, run, lengths=None):
         """The calling conventions every neuron shares (see :class:`tritonsnn.Leaky`).
 
         `given` holds the states passed to this call, in the order of ``self.state_names``;
         ``run(x, *initial_states, lengths=lengths)`` runs the functional neuron over a time-major
         `x` and returns ``(spk, *state_sequences)`` in the same order. With `lengths` (multi-step
-        only) the carried states are each sample's state after its own last step."""
+        only) the carried states are each sample's state after its own last step. A single
+        step runs the `_step.Step` an earlier checked call of its configuration left."""
+        if (lengths is None and self.step_mode == "single" and not torch.compiler.is_compiling()
+                and _step.planned(input_) and not (self.init_hidden and any(g is not None for g in given))):
+            starts = _step.starts(self, input_, given)
+            if starts is not None:
+                key = _step.key(self, input_, starts)
+                step = _step.lookup(self, key)
+                if step is _step.MISSING:
+                    result = self._checked_forward(input_, given, run, lengths)
+                    _step.remember(self, key, self._step_plan(input_.unsqueeze(0)))
+                    return result
+                if step is not None:
+                    x = input_.unsqueeze(0)
+                    spk, *states = step(x, starts, self._step_parameters(x))
+                    _step.set_states(self, states)
+                    return spk if self.init_hidden and not self.output else (spk, *states)
+        return self._checked_forward(input_, given, run, lengths)
+
+    def _step_plan(self, x: torch.Tensor):
+        """The `_step.Step` of single steps like `x: [1, *neurons]`, or None where they always
+        take the checked path; each neuron defines it."""
+        return None
+
+    def _step_parameters(self, x: torch.Tensor) -> dict:
+        """The fused Function's parameter inputs for a step `x: [1, *neurons]`, by name, checked
+        and derived from the module's current values as the functional neuron derives them."""
+        raise NotImplementedError
+
+    def _step_dtypes(self, x: torch.Tensor):
+        """The (spike, save) dtypes of steps like `x`, or None for binary spikes, whose checks
+        read the call's values (they take the checked path)."""
+        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES:
+            return None
+        return _checks.storage_dtypes(x, None, self.save_dtype, None, ())
+
+    def _checked_forward(self, input_: torch.Tensor, given: tuple, run, lengths):
         if self.init_hidden and any(g is not None for g in given):
             raise TypeError(
                 f"{', '.join(self.state_names)} should not be passed as arguments while `init_hidden=True`")

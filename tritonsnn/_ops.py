@@ -14,13 +14,11 @@ import importlib
 import logging
 
 import torch
-from torch._subclasses.fake_tensor import is_fake
 
 from tritonsnn._after_import import when_imported
-from tritonsnn.backend import triton_installed
+from tritonsnn.backend import fake, triton_installed
 
 _registered = False
-_PLAIN = (torch.Tensor, torch.nn.Parameter)  # never fake: is_fake's own walk is skipped
 
 
 def register() -> None:
@@ -61,7 +59,7 @@ def traced(t: torch.Tensor) -> bool:
     inside a torch.func transform. Traced code must see the registered ops; everything else takes
     the eager autograd Functions, which skip the operator dispatch (a few C-level reads)."""
     return (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0
-            or torch._C._are_functorch_transforms_active() or (type(t) not in _PLAIN and is_fake(t)))
+            or torch._C._are_functorch_transforms_active() or fake(t))
 
 
 def ops():

@@ -40,17 +40,28 @@ def alpha(x: torch.Tensor, alpha, beta, syn_exc: torch.Tensor | None = None, syn
         tensor([0.0000, 0.0947, 0.2558])
     """
     surrogate = resolve(spike_grad)
-    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
-        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    x = _checks.time_major_input(x)
+    mem = _checks.state(mem, x, "mem")
     syn_exc = _checks.state(syn_exc, x, "syn_exc")
     syn_inh = _checks.state(syn_inh, x, "syn_inh")
+    parameters = _parameters(x, alpha, beta, threshold, graded_spikes_factor)
+    reset = _checks.reset_code(reset_mechanism)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, parameters["gsf"],
+                                    (x, syn_exc, syn_inh, *parameters.values()))
+    return alpha_family.run(x=x, exc0=syn_exc, inh0=syn_inh, mem0=mem, **parameters, reset=reset, dtypes=dtypes,
+                            surrogate=surrogate, lengths=_checks.lengths(lengths, x))
+
+
+def _parameters(x: torch.Tensor, alpha, beta, threshold, graded_spikes_factor) -> dict:
+    """An Alpha neuron's parameters, checked: the clamped decays a > b, the membrane scale tau,
+    the threshold and graded_spikes_factor."""
+    beta = _checks.parameter(beta, x, "beta")
+    threshold = _checks.parameter(threshold, x, "threshold")
+    gsf = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
     a = _checks.parameter(alpha, x, "alpha").clamp(0, 1)
     _checks.alpha_decays(a, beta)
     b = beta.clamp(0, 1)
-    tau = torch.log(a) / (torch.log(b) - torch.log(a)) + 1
-    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, syn_exc, syn_inh, a, b, threshold, gsf))
-    return alpha_family.run(x, syn_exc, syn_inh, mem, a, b, tau, threshold, gsf, reset, dtypes, surrogate,
-                            _checks.lengths(lengths, x))
+    return dict(a=a, b=b, tau=torch.log(a) / (torch.log(b) - torch.log(a)) + 1, threshold=threshold, gsf=gsf)
 
 
 class Alpha(LIF):
@@ -103,6 +114,18 @@ class Alpha(LIF):
                 syn_inh: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (syn_exc, syn_inh, mem), self._run, lengths)
+
+    def _step_plan(self, x):
+        dtypes = self._step_dtypes(x)
+        if dtypes is None:
+            return None
+        return alpha_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), dtypes,
+                                 self._surrogate())
+
+    def _step_parameters(self, x):
+        parameters = _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
+        parameters["keep_currents"] = alpha_family.keep_currents(parameters["tau"])
+        return parameters
 
     def _run(self, x, exc0, inh0, mem0, lengths):
         return alpha(x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0, threshold=self.threshold,

@@ -41,20 +41,37 @@ def lapicque(x: torch.Tensor, beta=None, mem: torch.Tensor | None = None, R=None
         tensor([0.0527, 0.0998])
     """
     surrogate = resolve(spike_grad)
-    x, mem, _, threshold, gsf, reset = _checks.leaky_inputs(
-        x, mem, 0.0, threshold, graded_spikes_factor, reset_mechanism)
-    decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
-    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, decay, scale, threshold, gsf))
+    x = _checks.time_major_input(x)
+    mem = _checks.state(mem, x, "mem")
+    parameters = _parameters(x, beta, R, C, time_step, threshold, graded_spikes_factor)
+    reset = _checks.reset_code(reset_mechanism)
+    scale = parameters.pop("scale")
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, parameters["gsf"],
+                                    (x, mem, scale, *parameters.values()))
     lengths = _checks.lengths(lengths, x)
     if lengths is not None and scale.requires_grad:
         # The scale's gradient sums the input times the step's gradient: zero past a length, but
         # whatever pads the input there (NaN, inf) must not enter it.
         x = x.masked_fill(past_end(lengths, x.shape), 0)
-    # X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
-    # that the kernels' thresholds compare at the input's precision.
-    spk, mem_seq, _ = lif_family.run((x * scale).to(x.dtype), mem, None, None, decay, threshold, gsf, reset,
-                                     True, True, dtypes, surrogate, lengths)
+    spk, mem_seq, _ = lif_family.run(x=_scaled(x, scale), mem0=mem, syn0=None, alpha=None, **parameters, reset=reset,
+                                     reset_delay=True, reset_input=True, dtypes=dtypes, surrogate=surrogate,
+                                     lengths=lengths)
     return spk, mem_seq
+
+
+def _parameters(x: torch.Tensor, beta, R, C, time_step, threshold, graded_spikes_factor) -> dict:
+    """A Lapicque neuron's parameters, checked: the circuit's decay and input scale, the
+    threshold and graded_spikes_factor."""
+    threshold = _checks.parameter(threshold, x, "threshold")
+    gsf = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
+    decay, scale = _checks.lapicque_circuit(beta, R, C, time_step, x)
+    return dict(decay=decay, scale=scale, threshold=threshold, gsf=gsf)
+
+
+def _scaled(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """X dt / C in the input's dtype: a per-neuron (fp32) scale would otherwise promote the input
+    that the kernels' thresholds compare at the input's precision."""
+    return (x * scale).to(x.dtype)
 
 
 class Lapicque(LIF):
@@ -146,10 +163,26 @@ class Lapicque(LIF):
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (mem,), self._run, lengths)
 
+    def _circuit_given(self) -> dict:
+        """With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch."""
+        return dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C)
+
+    def _step_plan(self, x):
+        dtypes = self._step_dtypes(x)
+        if dtypes is None:
+            return None
+        return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), True, True, dtypes,
+                               self._surrogate())
+
+    def _step_parameters(self, x):
+        circuit = self._circuit_given()
+        parameters = _parameters(x, circuit.get("beta"), circuit["R"], circuit.get("C"), self.time_step,
+                                 self.threshold, self.graded_spikes_factor)
+        parameters["x"] = _scaled(x, parameters.pop("scale"))
+        return parameters
+
     def _run(self, x, mem0, lengths):
-        # With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch.
-        circuit = (dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C))
         return lapicque(x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
                         spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                        graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **circuit,
+                        graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **self._circuit_given(),
                         lengths=lengths)

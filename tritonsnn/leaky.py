@@ -63,12 +63,21 @@ def leaky(x: torch.Tensor, beta, mem: torch.Tensor | None = None,
         tensor([0., 0., 1., 0., 1.])
     """
     surrogate = resolve(spike_grad)
-    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
-        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
-    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, beta, threshold, gsf))
-    spk, mem_seq, _ = lif_family.run(x, mem, None, None, beta.clamp(0, 1), threshold, gsf, reset,
-                                     bool(reset_delay), False, dtypes, surrogate, _checks.lengths(lengths, x))
+    x = _checks.time_major_input(x)
+    mem = _checks.state(mem, x, "mem")
+    parameters = _parameters(x, beta, threshold, graded_spikes_factor)
+    reset = _checks.reset_code(reset_mechanism)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, parameters["gsf"], (x, mem, *parameters.values()))
+    spk, mem_seq, _ = lif_family.run(x=x, mem0=mem, syn0=None, alpha=None, **parameters, reset=reset,
+                                     reset_delay=bool(reset_delay), reset_input=False, dtypes=dtypes,
+                                     surrogate=surrogate, lengths=_checks.lengths(lengths, x))
     return spk, mem_seq
+
+
+def _parameters(x: torch.Tensor, beta, threshold, graded_spikes_factor) -> dict:
+    """A Leaky neuron's parameters, checked, as the LIF family takes them (`decay` clamped)."""
+    return dict(decay=_checks.parameter(beta, x, "beta").clamp(0, 1), threshold=_checks.parameter(threshold, x, "threshold"),
+                gsf=_checks.parameter(graded_spikes_factor, x, "graded_spikes_factor"))
 
 
 class Leaky(LIF):
@@ -119,6 +128,7 @@ class Leaky(LIF):
                                 "learn_beta", "learn_threshold", "reset_mechanism", "state_quant", "output",
                                 "graded_spikes_factor", "learn_graded_spikes_factor", "reset_delay")
     state_names = ("mem",)
+    step_settings = LIF.step_settings + ("reset_delay",)
 
     def _setup(self, o: dict) -> None:
         super()._setup(o)
@@ -136,3 +146,13 @@ class Leaky(LIF):
         return leaky(x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
                      reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
                      graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
+
+    def _step_plan(self, x):
+        dtypes = self._step_dtypes(x)
+        if dtypes is None:
+            return None
+        return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),
+                               False, dtypes, self._surrogate())
+
+    def _step_parameters(self, x):
+        return _parameters(x, self.beta, self.threshold, self.graded_spikes_factor)

@@ -6,6 +6,7 @@ import torch
 
 from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
+from tritonsnn.leaky import _parameters as leaky_parameters
 from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.surrogate import LIFHeaviside, resolve
 
@@ -47,15 +48,23 @@ def synaptic(x: torch.Tensor, alpha, beta, syn: torch.Tensor | None = None, mem:
         (tensor([0., 1., 1., 1.]), tensor([0.5000, 0.9000, 1.2200, 1.4760]), tensor([0.5000, 1.3500, 1.4350, 1.7675]))
     """
     surrogate = resolve(spike_grad)
-    x, mem, beta, threshold, gsf, reset = _checks.leaky_inputs(
-        x, mem, beta, threshold, graded_spikes_factor, reset_mechanism)
+    x = _checks.time_major_input(x)
+    mem = _checks.state(mem, x, "mem")
     syn = _checks.state(syn, x, "syn")
-    alpha = _checks.parameter(alpha, x, "alpha")
-    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, gsf, (x, mem, syn, alpha, beta, threshold, gsf))
-    spk, mem_seq, syn_seq = lif_family.run(x, mem, syn, alpha.clamp(0, 1), beta.clamp(0, 1), threshold, gsf,
-                                           reset, bool(reset_delay), True, dtypes, surrogate,
-                                           _checks.lengths(lengths, x))
+    parameters = _parameters(x, alpha, beta, threshold, graded_spikes_factor)
+    reset = _checks.reset_code(reset_mechanism)
+    dtypes = _checks.storage_dtypes(x, spike_dtype, save_dtype, parameters["gsf"],
+                                    (x, mem, syn, *parameters.values()))
+    spk, mem_seq, syn_seq = lif_family.run(x=x, mem0=mem, syn0=syn, **parameters, reset=reset,
+                                           reset_delay=bool(reset_delay), reset_input=True, dtypes=dtypes,
+                                           surrogate=surrogate, lengths=_checks.lengths(lengths, x))
     return spk, syn_seq, mem_seq
+
+
+def _parameters(x: torch.Tensor, alpha, beta, threshold, graded_spikes_factor) -> dict:
+    """A Synaptic neuron's parameters, checked, as the LIF family takes them (decays clamped)."""
+    return dict(alpha=_checks.parameter(alpha, x, "alpha").clamp(0, 1),
+                **leaky_parameters(x, beta, threshold, graded_spikes_factor))
 
 
 class Synaptic(LIF):
@@ -89,6 +98,7 @@ class Synaptic(LIF):
     """
 
     state_names = ("syn", "mem")
+    step_settings = LIF.step_settings + ("reset_delay",)
 
     __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
                                 "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "reset_mechanism",
@@ -108,6 +118,16 @@ class Synaptic(LIF):
     def forward(self, input_: torch.Tensor, syn: torch.Tensor | None = None, mem: torch.Tensor | None = None,
                 lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (syn, mem), self._run, lengths)
+
+    def _step_plan(self, x):
+        dtypes = self._step_dtypes(x)
+        if dtypes is None:
+            return None
+        return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),
+                               True, dtypes, self._surrogate())
+
+    def _step_parameters(self, x):
+        return _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
 
     def _run(self, x, syn0, mem0, lengths):
         return synaptic(x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,

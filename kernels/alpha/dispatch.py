@@ -10,6 +10,7 @@ import torch
 from tritonsnn import _forward_ad
 from tritonsnn._ops import ops, traced
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
+from tritonsnn._step import Step
 from tritonsnn.backend import get_backend
 from tritonsnn.kernels.alpha import fused, torch_path
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
@@ -20,8 +21,7 @@ def run(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, dtypes, surrogate
     surrogate, the (spike, save) dtypes and checked lengths. Returns (spk, exc, inh, mem)."""
     spike_dtype, save_dtype = dtypes
     neuron = dict(x=x, exc0=exc0, inh0=inh0, mem0=mem0, a=a, b=b, tau=tau, threshold=threshold, gsf=gsf, reset=reset,
-                  spike_dtype=spike_dtype, save_dtype=save_dtype, lengths=lengths,
-                  keep_currents=torch.is_grad_enabled() and tau.requires_grad)  # the decays will want gradients
+                  spike_dtype=spike_dtype, save_dtype=save_dtype, lengths=lengths, keep_currents=keep_currents(tau))
     forward_ad = _forward_ad.active(x, exc0, inh0, a, b, tau, threshold, gsf)
     if not surrogate.fused:
         function = _PythonSurrogateForwardAD if forward_ad else _PythonSurrogate
@@ -32,6 +32,27 @@ def run(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset, dtypes, surrogate
     if forward_ad:
         return _with_tangents(outputs, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, (reset, surrogate, seed, lengths))
     return outputs[:4]
+
+
+def keep_currents(tau) -> bool:
+    """Whether the forward keeps the currents at full precision: the decays will want gradients."""
+    return torch.is_grad_enabled() and tau.requires_grad
+
+
+STATE_INPUTS = {"syn_exc": ("exc0", 1), "syn_inh": ("inh0", 2), "mem": ("mem0", 3)}
+"""A module state's input of the fused Function and the position of its new value in the outputs."""
+
+
+def step(x, state_names, reset, dtypes, surrogate) -> Step | None:
+    """The `Step` of a module's single steps like `x: [1, *neurons]` (see `tritonsnn._step`),
+    or None with a Python surrogate (its steps take the checked path)."""
+    if not surrogate.fused:
+        return None
+    spike_dtype, save_dtype = dtypes
+    constants = dict(reset=reset, spike_dtype=spike_dtype, save_dtype=save_dtype, sg_id=surrogate.kernel_id,
+                     sg_params=surrogate.kernel_params(x), backend=get_backend())
+    return Step(fused.Eager, fused.FWD, constants, tuple(STATE_INPUTS[n][0] for n in state_names),
+                tuple(STATE_INPUTS[n][1] for n in state_names), surrogate)
 
 
 def tangents(tangents_in, x_dtype, mem, exc, inh, exc0, inh0, mem0, a, b, tau, threshold, gsf, config):

@@ -36,7 +36,7 @@ def torch_forward(
 ) -> Out6:
     """The forward on the torch path (`torch_path.alpha_forward`; the opaque op
     `tritonsnn::alpha_fwd_torch`)."""
-    if x.shape[0] == 0 or x[0].numel() == 0:
+    if x.numel() == 0:
         return outputs_like(x, spike_dtype, save_dtype, keep_currents)
     return torch_path.alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset,
                                     spike_dtype, save_dtype, keep_currents, lengths)
@@ -90,7 +90,7 @@ def backward(
     (`decay_grad`, which needs `exc` and `inh`, for a, b and tau). dx comes in grad_spk's dtype;
     `sg_params` holds the surrogate's parameters as used (the module-level slope in place)."""
     empty = [grad_spk.new_empty(0) for _ in range(7)]
-    if mem.shape[0] == 0 or mem[0].numel() == 0:
+    if mem.numel() == 0:
         wanted = (True, True, decay_grad, decay_grad, decay_grad, param_grad, param_grad)
         zeros = [torch.zeros_like(t) if t is not None and w else e
                  for t, w, e in zip((exc0, inh0, a, b, tau, threshold, gsf), wanted, empty)]

@@ -10,6 +10,7 @@ import torch
 from tritonsnn import _forward_ad
 from tritonsnn._ops import ops, traced
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
+from tritonsnn._step import Step
 from tritonsnn.backend import get_backend
 from tritonsnn.kernels.lif import fused, torch_path
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
@@ -36,6 +37,23 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
                                  (reset, reset_delay, reset_input, surrogate, seed, lengths))
     spk, mem_seq, _, syn_seq = outputs
     return spk, mem_seq, syn_seq
+
+
+STATE_INPUTS = {"mem": ("mem0", 1), "syn": ("syn0", 3)}
+"""A module state's input of the fused Function and the position of its new value in the outputs."""
+
+
+def step(x, state_names, reset, reset_delay, reset_input, dtypes, surrogate) -> Step | None:
+    """The `Step` of a module's single steps like `x: [1, *neurons]` (see `tritonsnn._step`),
+    or None with a Python surrogate (its steps take the checked path)."""
+    if not surrogate.fused:
+        return None
+    spike_dtype, save_dtype = dtypes
+    constants = dict(reset=reset, reset_delay=reset_delay, reset_input=reset_input, spike_dtype=spike_dtype,
+                     save_dtype=save_dtype, sg_id=surrogate.kernel_id, sg_params=surrogate.kernel_params(x),
+                     backend=get_backend())
+    return Step(fused.Eager, fused.FWD, constants, tuple(STATE_INPUTS[n][0] for n in state_names),
+                tuple(STATE_INPUTS[n][1] for n in state_names), surrogate)
 
 
 def tangents(tangents_in, x_dtype, mem, h, syn, mem0, syn0, alpha, decay, threshold, gsf, config):

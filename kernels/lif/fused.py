@@ -46,7 +46,7 @@ def torch_forward(
 ) -> Out4:
     """The forward on the torch path (`torch_path.lif_forward`; registered as the opaque op
     `tritonsnn::lif_fwd_torch`, so that a compiler neither traces nor unrolls its time loop)."""
-    if x.shape[0] == 0 or x[0].numel() == 0:
+    if x.numel() == 0:
         return outputs_like(x, reset_delay, alpha is not None, spike_dtype, save_dtype)
     return torch_path.lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay,
                                   reset_input, spike_dtype, save_dtype, lengths)
@@ -108,7 +108,7 @@ def backward(
     which needs `syn`, for alpha). dx comes in grad_spk's dtype, the input's. `sg_params` holds
     the surrogate's parameters as used (the module-level slope already in place)."""
     empty = [grad_spk.new_empty(0) for _ in range(6)]
-    if mem.shape[0] == 0 or mem[0].numel() == 0:
+    if mem.numel() == 0:
         zeros = [torch.zeros_like(t) if t is not None and wanted else e
                  for t, wanted, e in zip((mem0, syn0, alpha, decay, threshold, gsf),
                                          (True, True, alpha_grad, param_grad, param_grad, param_grad), empty)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from tritonsnn import _rounding
-from tritonsnn._dtypes import acc_dtype
+from tritonsnn._dtypes import acc_dtype, as_dtype
 from tritonsnn._ends import Ends, past_end
 from tritonsnn.backend import is_one
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
@@ -34,8 +34,8 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
     every output past a sample's length is 0."""
     ends = Ends(lengths, x.shape)
     acc = acc_dtype(x.dtype)
-    xa = x.to(acc)
-    decay, thr = decay.to(acc), threshold.to(acc)
+    xa = as_dtype(x, acc)
+    decay, thr = as_dtype(decay, acc), as_dtype(threshold, acc)
     sides = _rounding.neighbours(thr, save_dtype) if _rounding.directed(x.dtype, save_dtype) else None
     spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # also the next step's reset signal
     mem = torch.empty(x.shape, dtype=save_dtype, device=x.device)
@@ -95,26 +95,28 @@ def _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, steps):
     so that inf and NaN propagate alike."""
     stored_in_place = mem.dtype == xa.dtype
     thr_x = _rounding.comparable(thr, spk.dtype)
+    # Each step's views, taken in one call per sequence rather than three indexings per step.
+    xs, mems, spks = xa.unbind(0), mem.unbind(0), spk.unbind(0)
     # r_t, did step t - 1 fire, starts in spk[0]: read before step 0's spikes overwrite it (one
     # buffer fewer, which a single-step call notices).
-    fired = torch.gt(state, thr, out=spk[0]) if steps else None
+    fired = torch.gt(state, thr, out=spks[0]) if steps else None
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
     for t in range(steps):
-        out = mem[t] if stored_in_place else state
+        out = mems[t] if stored_in_place else state
         if reset == RESET_ZERO and reset_input:
-            torch.addcmul(xa[t], state, decay, out=out)
+            torch.addcmul(xs[t], state, decay, out=out)
             out.addcmul_(out, fired, value=-1.0)  # base - base r_t
         elif reset == RESET_ZERO:
             torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
-            torch.addcmul(xa[t], state, keep, out=out)
+            torch.addcmul(xs[t], state, keep, out=out)
         else:
-            torch.addcmul(xa[t], state, decay, out=out)
+            torch.addcmul(xs[t], state, decay, out=out)
             if reset == RESET_SUBTRACT:
                 out.addcmul_(fired, thr, value=-1.0)
         if not stored_in_place:
-            mem[t].copy_(out)
-        torch.gt(_at_input_precision(out, mem[t], spk.dtype), thr_x, out=spk[t])
-        state, fired = out, spk[t]
+            mems[t].copy_(out)
+        torch.gt(_at_input_precision(out, mems[t], spk.dtype), thr_x, out=spks[t])
+        state, fired = out, spks[t]
 
 
 def _immediate_loop(xa, decay, thr, state, spk, mem, h, reset, reset_input, steps, sides):
@@ -159,11 +161,11 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     past a sample's length (`lengths`) are ignored: every gradient term there is cleared."""
     ends = Ends(lengths, mem.shape)
     acc = acc_dtype(g_spk.dtype)
-    decay, thr = decay.to(acc), threshold.to(acc)
-    gs = g_spk.to(acc)
+    decay, thr = as_dtype(decay, acc), as_dtype(threshold, acc)
+    gs = as_dtype(g_spk, acc)
     u = mem if reset_delay else h  # the pre-reset membrane, as stored
     # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer.
-    x_sg = torch.sub(u.to(acc), thr)
+    x_sg = torch.sub(as_dtype(u, acc), thr)
     if reset_delay:
         sg = None
         gu = grad_(x_sg, gs, *sg_params)
@@ -171,30 +173,30 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         sg = grad_(x_sg, None, *sg_params)
         gu = sg * gs
     if not is_one(gsf):
-        gu.mul_(gsf.to(acc))
+        gu.mul_(as_dtype(gsf, acc))
     ends.clear(gu)
     dthr = -gu.sum(0) if param_grad else None
-    prev0 = mem0.to(acc) if mem0 is not None else u.new_zeros(u.shape[1:], dtype=acc)
+    prev0 = as_dtype(mem0, acc) if mem0 is not None else u.new_zeros(u.shape[1:], dtype=acc)
     zero_reset = reset == RESET_ZERO
     need_prev = param_grad or zero_reset or not reset_delay
     if need_prev:
-        prev = torch.cat([prev0.unsqueeze(0), mem[:-1].to(acc)])  # the state before each step
+        prev = torch.cat([prev0.unsqueeze(0), as_dtype(mem[:-1], acc)])  # the state before each step
         fired_before = (prev > thr).to(acc)
         carry = decay * (1.0 - fired_before) if zero_reset else decay.expand(prev.shape)
     if reset_delay:
         if g_mem is not None:
-            gu.add_(g_mem.to(acc))
+            gu.add_(as_dtype(g_mem, acc))
             ends.clear(gu)
         for t in range(ends.steps - 2, -1, -1):  # zero from the longest length on
             gu[t].addcmul_(gu[t + 1], carry[t + 1] if zero_reset else decay)
     else:
-        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, u.to(acc), thr, fired_before, carry, reset, ends)
+        gu, dthr_reset = _immediate_scan(gu, g_mem, sg, as_dtype(u, acc), thr, fired_before, carry, reset, ends)
         if param_grad:
             dthr += dthr_reset
     dmem0 = None
     if mem0 is not None:
         first = decay * (1.0 - (prev0 > thr).to(acc)) if zero_reset else decay
-        dmem0 = (gu[0] * first).to(mem0.dtype)
+        dmem0 = as_dtype(gu[0] * first, mem0.dtype)
     ddecay = dgsf = None
     if param_grad:
         if reset == RESET_SUBTRACT:
@@ -205,8 +207,8 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
     dsyn0 = dalpha = None
     if alpha is not None:
-        gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, alpha.to(acc), alpha_grad, ends)
-    return gin.to(g_spk.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
+        gin, dsyn0, dalpha = _synaptic_scan(gin, g_syn, syn, syn0, as_dtype(alpha, acc), alpha_grad, ends)
+    return as_dtype(gin, g_spk.dtype), dmem0, dsyn0, dalpha, ddecay, dthr, dgsf
 
 
 def _synaptic_scan(gin, g_syn, syn, syn0, alpha, alpha_grad, ends):

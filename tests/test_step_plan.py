@@ -1,0 +1,168 @@
+"""The thin single-step path (`tritonsnn._step`): after one checked call of a configuration, a
+module's single steps run its settled `Step`. It must give bitwise what the checked path gives
+(outputs, states, every gradient), for every neuron and setting; it must follow every change a
+user can make between calls (parameter values, settings, dtypes, backend); and whatever the
+checked path refuses, it still refuses."""
+import pytest
+import torch
+
+import tritonsnn
+from tritonsnn import _step
+from tritonsnn.catalogue import NEURONS, cases
+from tritonsnn.surrogate import custom_surrogate, fast_sigmoid
+from conftest import DEVICE
+
+T = 6
+
+
+def _module(neuron, reset, delay, **kwargs):
+    n = NEURONS[neuron]
+    extra = {"reset_delay": delay} if n.reset_delay else {}
+    return n.make(reset_mechanism=reset, **extra, **kwargs).to(DEVICE)
+
+
+def _inputs(neuron, seed=0, shape=(3, 5)):
+    n = NEURONS[neuron]
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(T, *shape, generator=gen) * n.input_scale + n.input_scale / 2).to(DEVICE)
+
+
+def _run(module, x, checked: bool):
+    """The stepped loop's outputs, final states and gradients (of x and every parameter); with
+    `checked`, every call takes the checked path (its Steps forgotten before each call)."""
+    x = x.clone().requires_grad_()
+    module.zero_grad()
+    module.reset_mem()
+    outs = []
+    for x_t in x.unbind(0):
+        if checked:
+            _step._PLANS.pop(module, None)
+        outs.append(module(x_t))
+    loss = sum((o.float() * (i + 1.5)).sum() for step in outs for i, o in enumerate(step))
+    loss.backward()
+    grads = [x.grad, *(p.grad for p in module.parameters())]
+    return [o for step in outs for o in step], grads
+
+
+def _assert_same(a, b):
+    for u, v in zip([*a[0], *a[1]], [*b[0], *b[1]]):
+        assert torch.equal(u, v)
+
+
+@pytest.mark.parametrize("neuron,reset,delay", cases())
+def test_steps_equal_the_checked_path_bitwise(backend, neuron, reset, delay):
+    module = _module(neuron, reset, delay)
+    x = _inputs(neuron)
+    _assert_same(_run(module, x, checked=False), _run(module, x, checked=True))
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_steps_after_the_first_skip_the_checked_path(neuron, monkeypatch):
+    module = NEURONS[neuron].make()
+    checked = []
+    original = type(module)._checked_forward
+    monkeypatch.setattr(type(module), "_checked_forward",
+                        lambda self, *a: checked.append(1) or original(self, *a))
+    for x_t in _inputs(neuron).unbind(0):
+        module(x_t)
+    assert len(checked) == 2  # the first step (no state yet) and the second (a state)
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_a_parameter_changed_between_steps_is_used(neuron):
+    """Buffers changed behind autograd's back (`.data`), settings and surrogates changed by
+    assignment: each next step computes with the new values."""
+    n = NEURONS[neuron]
+    fast, slow = n.module(threshold=n.threshold, **n.params), n.module(threshold=n.threshold, **n.params)
+    x = _inputs(neuron, seed=3)
+    for t, x_t in enumerate(x.unbind(0)):
+        if t == 2:
+            for m in (fast, slow):
+                m.threshold.data.fill_(n.threshold * 0.5)
+        if t == 3:
+            for m in (fast, slow):
+                m.reset_mechanism = "zero" if m.reset_mechanism == "subtract" else "subtract"
+        if t == 4:
+            for m in (fast, slow):
+                m.spike_grad = fast_sigmoid(slope=5.0)
+        _step._PLANS.pop(slow, None)
+        for a, b in zip(fast(x_t), slow(x_t)):
+            assert torch.equal(a, b)
+
+
+def test_a_new_dtype_or_backend_gets_its_own_step():
+    lif = tritonsnn.Leaky(beta=0.9)
+    x = _inputs("leaky")
+    for x_t in x.unbind(0):
+        lif(x_t)
+    kept = len(_step._PLANS[lif])
+    mem = lif.mem.detach().clone()
+    spk, new = lif(x[0].double())  # fp64 input, fp32 state: the checked path's promotion
+    expected = tritonsnn.functional.leaky(x[0].double()[None], beta=lif.beta, mem=mem)
+    assert torch.equal(spk, expected[0][0]) and torch.equal(new, expected[1][0])
+    assert len(_step._PLANS[lif]) == kept + 1
+    previous = tritonsnn.get_backend()
+    try:
+        tritonsnn.set_backend("torch" if previous != "torch" else "auto")
+        lif(x[1].double())
+    finally:
+        tritonsnn.set_backend(previous)
+    assert len(_step._PLANS[lif]) == kept + 2
+
+
+def test_refusals_survive_the_step():
+    lif = tritonsnn.Leaky(beta=0.9)
+    x = _inputs("leaky")
+    for x_t in x.unbind(0):
+        lif(x_t)
+    with pytest.raises(ValueError, match="mem has shape"):
+        lif(x[0], torch.zeros(2, 2))
+    with pytest.raises(TypeError, match="must be a torch.Tensor"):
+        lif([1.0, 2.0])
+    hidden = tritonsnn.Leaky(beta=0.9, init_hidden=True)
+    for x_t in x.unbind(0):
+        hidden(x_t)
+    with pytest.raises(TypeError, match="should not be passed"):
+        hidden(x[0], torch.zeros(3, 5))
+
+
+def test_broadcast_and_inference_states_take_the_checked_path():
+    lif = tritonsnn.Leaky(beta=0.9)
+    x = _inputs("leaky")
+    lif(x[0])
+    lif(x[1])
+    spk, mem = lif(x[2], torch.full((5,), 0.3))  # broadcasts to [3, 5]
+    expected = tritonsnn.functional.leaky(x[2][None], beta=0.9, mem=torch.full((3, 5), 0.3))
+    assert torch.equal(mem, expected[1][0])
+    with torch.inference_mode():
+        _, carried = lif(x[3])
+    x_t = x[4].clone().requires_grad_()
+    spk, mem = lif(x_t, carried)  # an inference tensor, used by value
+    mem.sum().backward()
+    assert x_t.grad is not None
+
+
+def test_init_hidden_steps_return_what_the_checked_path_returns():
+    for output in (False, True):
+        fast, slow = (tritonsnn.Synaptic(alpha=0.8, beta=0.9, init_hidden=True, output=output) for _ in range(2))
+        for x_t in _inputs("synaptic").unbind(0):
+            _step._PLANS.pop(slow, None)
+            a, b = fast(x_t), slow(x_t)
+            for u, v in zip(a if output else (a,), b if output else (b,)):
+                assert torch.equal(u, v)
+        assert torch.equal(fast.mem, slow.mem) and torch.equal(fast.syn, slow.syn)
+
+
+def test_unfused_surrogates_and_binary_spikes_keep_the_checked_path():
+    python = tritonsnn.Leaky(beta=0.9, spike_grad=custom_surrogate(lambda input_, grad_input, out: grad_input * 0.5))
+    binary = tritonsnn.Leaky(beta=0.9, spike_dtype=torch.bool)
+    x = _inputs("leaky")
+    with pytest.warns(UserWarning):
+        for x_t in x.unbind(0):
+            python(x_t)
+    with torch.no_grad():
+        for x_t in x.unbind(0):
+            spk, _ = binary(x_t)
+    assert spk.dtype == torch.bool
+    assert all(step is None for step in _step._PLANS[python].values())
+    assert all(step is None for step in _step._PLANS[binary].values())

@@ -1,0 +1,132 @@
+"""The thin path of a single-step module call (`spk, mem = lif(x_t, mem)`), what the loops of
+snnTorch's tutorials run once per time step.
+
+The first call of a configuration takes the checked path (the functional neuron: every argument
+validated). It leaves a :class:`Step`: the fused neuron's autograd Function with everything
+that call settled filled in (reset, storage dtypes, surrogate, backend). Later calls with the
+same :func:`key` run it directly: the parameters are still read, checked and derived on each
+call (they are learnt, or set by hand between calls), the states are checked for what the key
+does not cover (shape, device), and nothing else runs but the Function itself. Anything the
+key does not decide — a traced call, forward-mode AD, a state that broadcasts or comes from
+inference mode — takes the checked path, which has the answer, or the error, for it.
+"""
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch.nn.modules import module as _nn_module
+
+from tritonsnn import _forward_ad
+from tritonsnn._ops import traced
+from tritonsnn._registration import Inputs, surrogate_seed
+from tritonsnn.backend import get_backend
+
+_PLAIN = torch.Tensor
+_PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
+"""Each module's Steps by key; beside the module, not in it, so copies and pickles never carry
+them."""
+_MAX_PLANS = 16  # a module called in a few configurations; more is a sign of churn, not reuse
+
+
+class Step:
+    """A single-step call of one neuron family's fused Function with a settled configuration.
+
+    `constants` fills the Function's inputs (`inputs`) that every call shares; `states` names the
+    inputs the module's states go to and `outputs` the positions of their new values in the
+    Function's outputs, both in the module's ``state_names`` order. A stochastic surrogate
+    draws a fresh seed on every call, as the checked path does."""
+
+    __slots__ = ("apply", "template", "slots", "x", "states", "outputs", "seed", "surrogate")
+
+    def __init__(self, function: type[torch.autograd.Function], inputs: Inputs, constants: dict,
+                 states: tuple[str, ...], outputs: tuple[int, ...], surrogate):
+        self.apply = function.apply
+        self.slots = {name: i for i, name in enumerate(inputs.names)}
+        self.template = [constants.get(name) for name in inputs.names]
+        self.x = self.slots["x"]
+        self.states = tuple(self.slots[name] for name in states)
+        self.outputs = outputs
+        self.seed = self.slots["sg_seed"] if surrogate.spec.stochastic else None
+        self.surrogate = surrogate
+
+    def __call__(self, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
+        """(spk, *new states), each `[*neurons]`, for one step `x: [1, *neurons]` from `starts`
+        (None: zeros), with the call's `parameters` (inputs by name, derived from the module's
+        current values; they may replace x itself)."""
+        args = self.template.copy()
+        args[self.x] = x
+        for slot, start in zip(self.states, starts):
+            args[slot] = start
+        for name, value in parameters.items():
+            args[self.slots[name]] = value
+        if self.seed is not None:
+            args[self.seed] = surrogate_seed(self.surrogate, x)
+        outputs = self.apply(*args)
+        # squeeze, not [0]: its backward is a view of the incoming gradient, where a select's
+        # fills a new [1, ...] tensor with zeros and copies the gradient in.
+        return (outputs[0].squeeze(0), *(outputs[i].squeeze(0) for i in self.outputs))
+
+
+def starts(module, x: torch.Tensor, given: tuple) -> list | None:
+    """The states a single step of `module` starts from (None: zeros), or None when one of
+    them needs the checked path: not a plain tensor of x's shape on x's device, or made under
+    inference mode outside it."""
+    buffers = module._buffers
+    out = []
+    for name, value in zip(module.state_names, given):
+        state = buffers.get(name) if value is None else value
+        if state is None or (type(state) is _PLAIN and state.numel() == 0 and state.dim() <= 1):
+            out.append(None)
+            continue
+        if (type(state) is not _PLAIN or state.shape != x.shape or state.device != x.device
+                or (state.is_inference() and not torch.is_inference_mode_enabled())):
+            return None
+        out.append(state)
+    return out
+
+
+def key(module, x: torch.Tensor, states: list) -> tuple:
+    """What a Step depends on besides the parameters: the input's shape, dtype and device, each
+    state's dtype (or its absence), the module's settings (`module.step_settings`) and the
+    backend in force."""
+    settings = module.__dict__
+    return (x.shape, x.dtype, x.device, *(None if s is None else s.dtype for s in states),
+            *(settings[name] for name in module.step_settings), get_backend())
+
+
+def planned(x) -> bool:
+    """Whether this call may take a Step at all: a plain tensor, run eagerly (not traced, no
+    forward-mode AD recording)."""
+    return type(x) is _PLAIN and not traced(x) and not _forward_ad.recording()
+
+
+MISSING = object()
+
+
+def lookup(module, k: tuple):
+    """The Step kept for key `k`: a Step, None (this configuration takes the checked path), or
+    MISSING (not seen yet)."""
+    plans = _PLANS.get(module)
+    return MISSING if plans is None else plans.get(k, MISSING)
+
+
+def remember(module, k: tuple, step: Step | None) -> None:
+    """Keep `step` (None: this configuration always takes the checked path) for calls with key `k`."""
+    plans = _PLANS.setdefault(module, {})
+    if len(plans) >= _MAX_PLANS:
+        plans.clear()
+    plans[k] = step
+
+
+def set_states(module, values) -> None:
+    """Store a step's new states in the module's state buffers: what `setattr` does for an
+    existing buffer, without its checks (the values are the Function's own tensors), unless a
+    global buffer registration hook wants to see them."""
+    if getattr(_nn_module, "_global_buffer_registration_hooks", None):
+        for name, value in zip(module.state_names, values):
+            setattr(module, name, value)
+        return
+    buffers = module._buffers
+    for name, value in zip(module.state_names, values):
+        buffers[name] = value
