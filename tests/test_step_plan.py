@@ -49,9 +49,13 @@ def _assert_same(a, b):
         assert torch.equal(u, v)
 
 
+ALL_LEARNT = {"learn_threshold": True, "graded_spikes_factor": 1.25, "learn_graded_spikes_factor": True}
+
+
+@pytest.mark.parametrize("learnt", [{}, ALL_LEARNT], ids=["decays", "all"])
 @pytest.mark.parametrize("neuron,reset,delay", cases())
-def test_steps_equal_the_checked_path_bitwise(backend, neuron, reset, delay):
-    module = _module(neuron, reset, delay)
+def test_steps_equal_the_checked_path_bitwise(backend, neuron, reset, delay, learnt):
+    module = _module(neuron, reset, delay, **learnt)
     x = _inputs(neuron)
     _assert_same(_run(module, x, checked=False), _run(module, x, checked=True))
 
@@ -166,3 +170,34 @@ def test_unfused_surrogates_and_binary_spikes_keep_the_checked_path():
     assert spk.dtype == torch.bool
     assert all(step is None for step in _step._PLANS[python].values())
     assert all(step is None for step in _step._PLANS[binary].values())
+
+
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "lapicque"])
+def test_cpu_steps_run_the_one_step_function(neuron):
+    """On the torch path a settled LIF-family step with the reset delayed is one `TorchStep`
+    node; with the reset not delayed it is the fused Function's, behind a squeeze."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("torch")
+    try:
+        module = NEURONS[neuron].make()
+        for x_t in _inputs(neuron).unbind(0):
+            spk = module(x_t.requires_grad_())[0]
+        assert spk.grad_fn.name() == "TorchStepBackward"
+        if NEURONS[neuron].reset_delay:
+            immediate = NEURONS[neuron].make(reset_delay=False)
+            for x_t in _inputs(neuron).unbind(0):
+                spk = immediate(x_t.requires_grad_())[0]
+            assert spk.grad_fn.name() == "SqueezeBackward1"
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_double_backward_through_a_step_is_a_clear_error(backend, neuron):
+    module = NEURONS[neuron].make()
+    x = _inputs(neuron).requires_grad_()
+    for x_t in x.unbind(0):
+        spk, *states = module(x_t)
+    (g,) = torch.autograd.grad(spk.sum() + states[-1].sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward .* not supported"):
+        g.sum().backward()

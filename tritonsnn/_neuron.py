@@ -173,7 +173,7 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                     return result
                 if step is not None:
                     x = input_.unsqueeze(0)
-                    spk, *states = step(x, starts, self._step_parameters(x))
+                    spk, *states = step(input_, x, starts, self._step_parameters(x))
                     _step.set_states(self, states)
                     return spk if self.init_hidden and not self.output else (spk, *states)
         return self._checked_forward(input_, given, run, lengths)

@@ -112,6 +112,24 @@ def no_double_backward(ctx, *grads):
         "of their own. tritonsnn.reference's naive neurons support it.")
 
 
+class _RefusedDerivative(torch.autograd.Function):
+    """Its inputs' gradients as they are, marked as having no derivative (`no_double_backward`)."""
+
+    @staticmethod
+    def forward(ctx, count, *tensors):
+        return tuple(t.view_as(t) for t in tensors[:count])
+
+    backward = staticmethod(no_double_backward)
+
+
+def refuse_double_backward(grads: tuple, incoming: tuple) -> tuple:
+    """`grads`, computed without a graph from the gradients `incoming`, for a backward run with
+    create_graph=True: differentiating them again is the clear error of `no_double_backward`."""
+    present = [g for g in grads if g is not None]
+    marked = iter(_RefusedDerivative.apply(len(present), *present, *(g for g in incoming if g is not None)))
+    return tuple(None if g is None else next(marked) for g in grads)
+
+
 def no_context(ctx, inputs, output) -> None:
     pass
 

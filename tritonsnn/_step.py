@@ -50,10 +50,10 @@ class Step:
         self.seed = self.slots["sg_seed"] if surrogate.spec.stochastic else None
         self.surrogate = surrogate
 
-    def __call__(self, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
-        """(spk, *new states), each `[*neurons]`, for one step `x: [1, *neurons]` from `starts`
-        (None: zeros), with the call's `parameters` (inputs by name, derived from the module's
-        current values; they may replace x itself)."""
+    def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
+        """(spk, *new states), each `[*neurons]`, for one step `x_t` (`x`: the same as
+        `[1, *neurons]`) from `starts` (None: zeros), with the call's `parameters` (inputs by
+        name, derived from the module's current values; they may replace x itself)."""
         args = self.template.copy()
         args[self.x] = x
         for slot, start in zip(self.states, starts):

@@ -66,17 +66,37 @@ def lif_forward(x, mem0, syn0, alpha, decay, threshold, gsf, reset: int, reset_d
 def _synaptic_current(xa, syn0, alpha, syn, ends):
     """I_t = alpha I_{t-1} + X_t into `syn`; returns the current in the accumulation dtype."""
     current = xa.clone() if syn.dtype != xa.dtype else syn
-    prev = None if syn0 is None else syn0.to(xa.dtype)
+    prev = None if syn0 is None else as_dtype(syn0, xa.dtype)
     for t in range(ends.steps):
-        if prev is None:
-            current[t].copy_(xa[t])
-        else:
-            torch.addcmul(xa[t], prev, alpha, out=current[t])
-        prev = current[t]
+        prev = current_update(xa[t], prev, alpha, current[t])
     ends.clear(current)
     if current is not syn:
         syn.copy_(current)
     return current
+
+
+def current_update(x_t, prev, alpha, out):
+    """I_t = alpha I_{t-1} + X_t into `out` (I_{t-1} None: zero); returns `out`."""
+    if prev is None:
+        return out.copy_(x_t)
+    return torch.addcmul(x_t, prev, alpha, out=out)
+
+
+def delayed_update(x_t, state, fired, decay, thr, out, reset, reset_input, keep):
+    """U_t into `out` with the reset delayed: from U_{t-1} (`state`), the step's input and r_t
+    (`fired`, did step t - 1 fire); `keep` is scratch for a zero reset of the membrane alone.
+    Zero resets are written as snnTorch writes them, so that inf and NaN propagate alike."""
+    if reset == RESET_ZERO and reset_input:
+        torch.addcmul(x_t, state, decay, out=out)
+        out.addcmul_(out, fired, value=-1.0)  # base - base r_t
+    elif reset == RESET_ZERO:
+        torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
+        torch.addcmul(x_t, state, keep, out=out)
+    else:
+        torch.addcmul(x_t, state, decay, out=out)
+        if reset == RESET_SUBTRACT:
+            out.addcmul_(fired, thr, value=-1.0)
+    return out
 
 
 def _at_input_precision(state, stored, x_dtype):
@@ -91,8 +111,7 @@ def _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, steps):
     """reset_delay=True: the reset decided at step t - 1 is applied at step t. Thresholds compare
     the membrane at the input's precision (spk's dtype) with the threshold at the accumulation
     dtype's: for fp16/bf16 inputs that is what the backward reads back, so the forward's spikes
-    and the backward's reconstruction agree. Zero resets are written as snnTorch writes them,
-    so that inf and NaN propagate alike."""
+    and the backward's reconstruction agree."""
     stored_in_place = mem.dtype == xa.dtype
     thr_x = _rounding.comparable(thr, spk.dtype)
     # Each step's views, taken in one call per sequence rather than three indexings per step.
@@ -102,17 +121,8 @@ def _delayed_loop(xa, decay, thr, state, spk, mem, reset, reset_input, steps):
     fired = torch.gt(state, thr, out=spks[0]) if steps else None
     keep = torch.empty_like(state) if reset == RESET_ZERO else None
     for t in range(steps):
-        out = mems[t] if stored_in_place else state
-        if reset == RESET_ZERO and reset_input:
-            torch.addcmul(xs[t], state, decay, out=out)
-            out.addcmul_(out, fired, value=-1.0)  # base - base r_t
-        elif reset == RESET_ZERO:
-            torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
-            torch.addcmul(xs[t], state, keep, out=out)
-        else:
-            torch.addcmul(xs[t], state, decay, out=out)
-            if reset == RESET_SUBTRACT:
-                out.addcmul_(fired, thr, value=-1.0)
+        out = delayed_update(xs[t], state, fired, decay, thr, mems[t] if stored_in_place else state, reset,
+                             reset_input, keep)
         if not stored_in_place:
             mems[t].copy_(out)
         torch.gt(_at_input_precision(out, mems[t], spk.dtype), thr_x, out=spks[t])

@@ -1,0 +1,138 @@
+"""One time step of the LIF family on the torch path: what a module's single-step call runs on a
+CPU (or MPS) tensor once its configuration is settled (`tritonsnn._step`).
+
+It is `torch_path`'s algorithm at T = 1, on the step's own `[*neurons]` tensors: the same
+updates (`torch_path.current_update`, `delayed_update`) forward, and `torch_path.lif_backward`'s
+terms for a one-step sequence backward, so that it computes bitwise what the fused Function
+computes for that step (tests/test_step_plan.py holds it to that). What it leaves out is a
+sequence's bookkeeping, which at one step costs more than the arithmetic: the time axis and its
+views, the lengths, the rounding of narrower stored states, the empty outputs, a Function of
+seventeen inputs. Its scope: the reset delayed (snnTorch's default), states stored in the
+input's dtype (fp32 or fp64), a deterministic surrogate; every other configuration steps through
+the fused Function.
+"""
+from __future__ import annotations
+
+import torch
+
+from tritonsnn import _rounding
+from tritonsnn._dtypes import as_dtype as _as
+from tritonsnn._registration import refuse_double_backward, surrogate_floats, to_param_shape, with_module_slope
+from tritonsnn.backend import get_backend, is_one, uses_triton
+from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
+from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
+from tritonsnn.surrogate import spec_for_kernel_id
+
+
+def applies(x: torch.Tensor, reset_delay: bool, dtypes: tuple, surrogate) -> bool:
+    """Whether steps like `x` in this configuration are within this path's scope."""
+    return (reset_delay and x.dtype in (torch.float32, torch.float64) and dtypes == (x.dtype, x.dtype)
+            and not surrogate.spec.stochastic and not uses_triton(x.device, get_backend()))
+
+
+class Plan:
+    """A module's single steps through `TorchStep`, `state_names` mapped to the membrane ("mem")
+    and the synaptic current ("syn")."""
+
+    __slots__ = ("config", "state_names")
+
+    def __init__(self, x: torch.Tensor, state_names: tuple[str, ...], reset: int, reset_input: bool, surrogate):
+        sg_params = surrogate.kernel_params(x)
+        # The module-level slope is read when each backward runs; other parameters now.
+        floats = None if surrogate.late_slope else surrogate_floats(surrogate.kernel_id, sg_params)
+        self.config = (reset, reset_input, surrogate.kernel_id, sg_params, floats)
+        self.state_names = state_names
+
+    def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
+        given = dict(zip(self.state_names, starts))
+        scaled = parameters.get("x")  # Lapicque's input, scaled in its [1, *neurons] form
+        spk, mem, syn = TorchStep.apply(x_t if scaled is None else scaled.squeeze(0), given.get("mem"),
+                                        given.get("syn"), parameters.get("alpha"), parameters["decay"],
+                                        parameters["threshold"], parameters["gsf"], self.config)
+        return (spk, *(mem if name == "mem" else syn for name in self.state_names))
+
+
+class TorchStep(torch.autograd.Function):
+    """(spk, mem, syn) of one step from the states before it (None: zeros); syn is None without a
+    synaptic current (alpha None). `config` = (reset, reset_input, sg_id, sg_params, the
+    surrogate's parameters as floats or None to read them when the backward runs)."""
+
+    @staticmethod
+    def forward(ctx, x, mem0, syn0, alpha, decay, threshold, gsf, config):
+        reset, reset_input = config[0], config[1]
+        acc = x.dtype
+        thr = _as(threshold, acc)
+        syn = None
+        current = x
+        if alpha is not None:
+            syn = current = current_update(x, None if syn0 is None else _as(syn0, acc), _as(alpha, acc),
+                                           torch.empty_like(x))
+        state = x.new_zeros(x.shape) if mem0 is None else _as(mem0, acc)
+        spk = torch.empty_like(x)
+        fired = torch.gt(state, thr, out=spk)  # r_t, read before the step's spikes overwrite it
+        keep = torch.empty_like(x) if reset == RESET_ZERO and not reset_input else None
+        mem = delayed_update(current, state, fired, _as(decay, acc), thr, torch.empty_like(x), reset, reset_input,
+                             keep)
+        torch.gt(mem, thr, out=spk)
+        if not is_one(gsf):
+            spk.mul_(_as(gsf, acc))
+        ctx.alpha_grad = alpha is not None and alpha.requires_grad
+        ctx.save_for_backward(mem, mem0, syn0, alpha, decay, threshold, gsf)
+        ctx.config = config
+        ctx.set_materialize_grads(False)
+        return spk, mem, syn
+
+    @staticmethod
+    def backward(ctx, g_spk, g_mem, g_syn):
+        if g_spk is None and g_mem is None and g_syn is None:
+            return (None,) * 8
+        if not torch.is_grad_enabled():
+            return _gradients(ctx, g_spk, g_mem, g_syn)
+        with torch.no_grad():  # create_graph=True: the gradients exist, their own derivative does not
+            grads = _gradients(ctx, g_spk, g_mem, g_syn)
+        return refuse_double_backward(grads, (g_spk, g_mem, g_syn))
+
+
+def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
+    """`torch_path.lif_backward` for one delayed-reset step, term by term, then the parameters'
+    sums (`to_param_shape`), as the fused Function's backward returns them."""
+    mem, mem0, syn0, alpha, decay_in, threshold, gsf = ctx.saved_tensors
+    reset, reset_input, sg_id, sg_params, floats = ctx.config
+    needs = ctx.needs_input_grad
+    param_grad = needs[4] or needs[5] or needs[6]
+    alpha_grad = ctx.alpha_grad and needs[3]
+    acc = mem.dtype
+    decay, thr = _as(decay_in, acc), _as(threshold, acc)
+    if floats is None:
+        floats = surrogate_floats(sg_id, with_module_slope(sg_id, sg_params))
+    gs = torch.zeros_like(mem) if g_spk is None else _as(g_spk, acc)
+    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *floats)  # dL/dU through the spike
+    if not is_one(gsf):
+        gu.mul_(_as(gsf, acc))
+    dthr = -gu if param_grad else None
+    prev = mem.new_zeros(mem.shape) if mem0 is None else _as(mem0, acc)
+    zero_reset = reset == RESET_ZERO
+    fired_before = (prev > thr).to(acc) if param_grad or zero_reset else None
+    if g_mem is not None:
+        gu.add_(_as(g_mem, acc))
+    dmem0 = None
+    if mem0 is not None:
+        dmem0 = _as(gu * (decay * (1.0 - fired_before) if zero_reset else decay), mem0.dtype)
+    ddecay = dgsf = None
+    if param_grad:
+        if reset == RESET_SUBTRACT:
+            dthr -= gu * fired_before
+        dgsf = gs * _rounding.above(mem, thr)
+        ddecay = (gu * (1.0 - fired_before) if zero_reset else gu) * prev
+    gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
+    dsyn0 = dalpha = None
+    if alpha is not None:
+        if g_syn is not None:
+            gin.add_(_as(g_syn, acc))
+        dsyn0 = None if syn0 is None else _as(gin * _as(alpha, acc), syn0.dtype)
+        if alpha_grad:
+            dalpha = to_param_shape(gin * (gin.new_zeros(gin.shape) if syn0 is None else _as(syn0, acc)), alpha)
+    if param_grad:
+        ddecay, dthr, dgsf = (to_param_shape(g, p) for g, p in ((ddecay, decay_in), (dthr, threshold), (dgsf, gsf)))
+    grads = (gin, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
+    return (*(g if need else None for g, need in zip(grads, needs)), None)
