@@ -9,7 +9,7 @@ import torch
 import tritonsnn
 from tritonsnn import _step
 from tritonsnn.catalogue import NEURONS, cases
-from tritonsnn.surrogate import custom_surrogate, fast_sigmoid
+from tritonsnn.surrogate import FastSigmoid, custom_surrogate, fast_sigmoid
 from conftest import DEVICE
 
 T = 6
@@ -52,7 +52,8 @@ def _assert_same(a, b):
 ALL_LEARNT = {"learn_threshold": True, "graded_spikes_factor": 1.25, "learn_graded_spikes_factor": True}
 
 
-@pytest.mark.parametrize("learnt", [{}, ALL_LEARNT], ids=["decays", "all"])
+@pytest.mark.parametrize("learnt", [{}, ALL_LEARNT, {"spike_grad": FastSigmoid.apply}],
+                         ids=["decays", "all", "module-slope"])
 @pytest.mark.parametrize("neuron,reset,delay", cases())
 def test_steps_equal_the_checked_path_bitwise(backend, neuron, reset, delay, learnt):
     module = _module(neuron, reset, delay, **learnt)
@@ -172,10 +173,10 @@ def test_unfused_surrogates_and_binary_spikes_keep_the_checked_path():
     assert all(step is None for step in _step._PLANS[binary].values())
 
 
-@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "lapicque"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_cpu_steps_run_the_one_step_function(neuron):
-    """On the torch path a settled LIF-family step with the reset delayed is one `TorchStep`
-    node; with the reset not delayed it is the fused Function's, behind a squeeze."""
+    """On the torch path a settled step with the reset delayed is one `TorchStep` node; with the
+    reset not delayed it is the fused Function's, behind a squeeze."""
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("torch")
     try:

@@ -45,11 +45,13 @@ def broadcast_state(value: torch.Tensor, neurons: torch.Size) -> torch.Tensor | 
     squeezed = value
     while squeezed.dim() > len(neurons) and squeezed.shape[0] == 1:
         squeezed = squeezed.squeeze(0)
-    try:
-        fits = torch.broadcast_shapes(squeezed.shape, neurons) == neurons
-    except RuntimeError:
-        fits = False
-    return squeezed.expand(neurons).contiguous() if fits else None
+    return squeezed.expand(neurons).contiguous() if broadcasts_to(squeezed.shape, neurons) else None
+
+
+def broadcasts_to(shape: torch.Size, neurons: torch.Size) -> bool:
+    """Whether `shape` broadcasts to `neurons` without enlarging it (torch.broadcast_shapes'
+    rule, without its cost, which a single time step notices)."""
+    return len(shape) <= len(neurons) and all(s == 1 or s == n for s, n in zip(reversed(shape), reversed(neurons)))
 
 
 def state(value: object, x: torch.Tensor, name: str) -> torch.Tensor | None:
@@ -123,11 +125,7 @@ def parameter(value: object, x: torch.Tensor, name: str) -> torch.Tensor:
             f"the fused neurons compute in the input's precision (fp32 for {x.dtype}) and would "
             f"silently round it; convert one of them (e.g. {name}.float(), or x.double())")
     neurons = x.shape[1:]
-    try:
-        fits = torch.broadcast_shapes(value.shape, neurons) == neurons
-    except RuntimeError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(value.shape, neurons):
         raise ValueError(
             f"{name} has shape {tuple(value.shape)}, which does not broadcast to the neuron shape "
             f"{tuple(neurons)} (x.shape[1:]); use a scalar or a per-neuron shape such as "

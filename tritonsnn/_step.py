@@ -19,8 +19,9 @@ from torch.nn.modules import module as _nn_module
 
 from tritonsnn import _forward_ad
 from tritonsnn._ops import traced
-from tritonsnn._registration import Inputs, surrogate_seed
-from tritonsnn.backend import get_backend
+from tritonsnn._registration import (Inputs, refuse_double_backward, surrogate_floats, surrogate_seed,
+                                     with_module_slope)
+from tritonsnn.backend import get_backend, uses_triton
 
 _PLAIN = torch.Tensor
 _PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
@@ -130,3 +131,33 @@ def set_states(module, values) -> None:
     buffers = module._buffers
     for name, value in zip(module.state_names, values):
         buffers[name] = value
+
+
+def one_step_applies(x: torch.Tensor, dtypes: tuple, surrogate) -> bool:
+    """Whether a family's one-step torch Function (`kernels/<family>/step.py`) may run steps like
+    `x`: the torch path, states stored in the input's dtype (fp32 or fp64, the accumulation
+    dtype), a deterministic surrogate."""
+    return (x.dtype in (torch.float32, torch.float64) and dtypes == (x.dtype, x.dtype)
+            and not surrogate.spec.stochastic and not uses_triton(x.device, get_backend()))
+
+
+def surrogate_config(surrogate, x: torch.Tensor) -> tuple:
+    """(sg_id, sg_params, its parameters as floats): the floats now, or None where the
+    module-level slope is to be read when each backward runs (`surrogate_now`)."""
+    sg_params = surrogate.kernel_params(x)
+    floats = None if surrogate.late_slope else surrogate_floats(surrogate.kernel_id, sg_params)
+    return surrogate.kernel_id, sg_params, floats
+
+
+def surrogate_now(sg_id: int, sg_params: torch.Tensor, floats) -> tuple:
+    return surrogate_floats(sg_id, with_module_slope(sg_id, sg_params)) if floats is None else floats
+
+
+def one_step_backward(gradients, ctx, *incoming) -> tuple:
+    """`gradients(ctx, *incoming)` as a one-step Function's backward: under create_graph=True
+    computed without a graph and marked as having no derivative of their own."""
+    if not torch.is_grad_enabled():
+        return gradients(ctx, *incoming)
+    with torch.no_grad():
+        grads = gradients(ctx, *incoming)
+    return refuse_double_backward(grads, incoming)

@@ -13,6 +13,7 @@ from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn._step import Step
 from tritonsnn.backend import get_backend
 from tritonsnn.kernels.alpha import fused, torch_path
+from tritonsnn.kernels.alpha import step as torch_step
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
 
 
@@ -43,11 +44,14 @@ STATE_INPUTS = {"syn_exc": ("exc0", 1), "syn_inh": ("inh0", 2), "mem": ("mem0", 
 """A module state's input of the fused Function and the position of its new value in the outputs."""
 
 
-def step(x, state_names, reset, dtypes, surrogate) -> Step | None:
-    """The `Step` of a module's single steps like `x: [1, *neurons]` (see `tritonsnn._step`),
-    or None with a Python surrogate (its steps take the checked path)."""
+def step(x, state_names, reset, dtypes, surrogate):
+    """How a module's single steps like `x: [1, *neurons]` run once settled (`tritonsnn._step`):
+    the torch path's one-step Function (`step.py`) where it applies, else a `Step` of the fused
+    Function; None with a Python surrogate (its steps take the checked path)."""
     if not surrogate.fused:
         return None
+    if torch_step.applies(x, dtypes, surrogate):
+        return torch_step.Plan(x, reset, surrogate)
     spike_dtype, save_dtype = dtypes
     constants = dict(reset=reset, spike_dtype=spike_dtype, save_dtype=save_dtype, sg_id=surrogate.kernel_id,
                      sg_params=surrogate.kernel_params(x), backend=get_backend())

@@ -29,6 +29,21 @@ def keeps_currents(x_dtype: torch.dtype, save_dtype: torch.dtype) -> bool:
     return torch.finfo(save_dtype).eps > torch.finfo(acc_dtype(x_dtype)).eps
 
 
+def step_update(x_t, e_prev, i_prev, fired, a, b, tau, thr, exc, inh, u, reset: int) -> None:
+    """One step into `exc`, `inh`, `u` from the currents before it and r_t (`fired`)."""
+    torch.addcmul(x_t, e_prev, a, out=exc)             # E* = a E + X
+    torch.mul(i_prev, b, out=inh).sub_(x_t)            # I* = b I - X
+    torch.add(exc, inh, out=u).mul_(tau)               # U = tau (E* + I*)
+    # The resets as snnTorch writes them (x - x r), so that inf and NaN propagate alike.
+    if reset == RESET_SUBTRACT:
+        u.addcmul_(fired, i_prev)                      # snnTorch's: U gains r I_{t-1}
+        exc.addcmul_(fired, thr, value=-1.0)
+        inh.addcmul_(inh, fired, value=-1.0)
+    elif reset == RESET_ZERO:
+        for state in (exc, inh, u):
+            state.addcmul_(state, fired, value=-1.0)
+
+
 def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
                   spike_dtype: torch.dtype, save_dtype: torch.dtype, keep_currents: bool, lengths=None):
     """Returns (spk, exc, inh, mem, exc_acc, inh_acc), each [T, *neurons]: spikes in
@@ -48,17 +63,7 @@ def alpha_forward(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, reset: int,
     e_prev, i_prev = _initial(exc0, shape, xa), _initial(inh0, shape, xa)
     fired = (_initial(mem0, shape, xa) > thr).to(acc)
     for t in range(ends.steps):
-        torch.addcmul(xa[t], e_prev, a, out=exc[t])             # E* = a E + X
-        torch.mul(i_prev, b, out=inh[t]).sub_(xa[t])            # I* = b I - X
-        torch.add(exc[t], inh[t], out=u[t]).mul_(tau)           # U = tau (E* + I*)
-        # The resets as snnTorch writes them (x - x r), so that inf and NaN propagate alike.
-        if reset == RESET_SUBTRACT:
-            u[t].addcmul_(fired, i_prev)                        # snnTorch's: U gains r I_{t-1}
-            exc[t].addcmul_(fired, thr, value=-1.0)
-            inh[t].addcmul_(inh[t], fired, value=-1.0)
-        elif reset == RESET_ZERO:
-            for state in (exc[t], inh[t], u[t]):
-                state.addcmul_(state, fired, value=-1.0)
+        step_update(xa[t], e_prev, i_prev, fired, a, b, tau, thr, exc[t], inh[t], u[t], reset)
         if mem is not u:
             mem[t].copy_(u[t])
         # Thresholds compare the membrane at the input's precision, as the kernels do.

@@ -7,9 +7,8 @@ terms for a one-step sequence backward, so that it computes bitwise what the fus
 computes for that step (tests/test_step_plan.py holds it to that). What it leaves out is a
 sequence's bookkeeping, which at one step costs more than the arithmetic: the time axis and its
 views, the lengths, the rounding of narrower stored states, the empty outputs, a Function of
-seventeen inputs. Its scope: the reset delayed (snnTorch's default), states stored in the
-input's dtype (fp32 or fp64), a deterministic surrogate; every other configuration steps through
-the fused Function.
+seventeen inputs. Its scope: the reset delayed (snnTorch's default) and
+`tritonsnn._step.one_step_applies`; every other configuration steps through the fused Function.
 """
 from __future__ import annotations
 
@@ -17,8 +16,9 @@ import torch
 
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
-from tritonsnn._registration import refuse_double_backward, surrogate_floats, to_param_shape, with_module_slope
-from tritonsnn.backend import get_backend, is_one, uses_triton
+from tritonsnn._registration import to_param_shape
+from tritonsnn._step import one_step_applies, one_step_backward, surrogate_config, surrogate_now
+from tritonsnn.backend import is_one
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
 from tritonsnn.surrogate import spec_for_kernel_id
@@ -26,8 +26,7 @@ from tritonsnn.surrogate import spec_for_kernel_id
 
 def applies(x: torch.Tensor, reset_delay: bool, dtypes: tuple, surrogate) -> bool:
     """Whether steps like `x` in this configuration are within this path's scope."""
-    return (reset_delay and x.dtype in (torch.float32, torch.float64) and dtypes == (x.dtype, x.dtype)
-            and not surrogate.spec.stochastic and not uses_triton(x.device, get_backend()))
+    return reset_delay and one_step_applies(x, dtypes, surrogate)
 
 
 class Plan:
@@ -37,10 +36,7 @@ class Plan:
     __slots__ = ("config", "state_names")
 
     def __init__(self, x: torch.Tensor, state_names: tuple[str, ...], reset: int, reset_input: bool, surrogate):
-        sg_params = surrogate.kernel_params(x)
-        # The module-level slope is read when each backward runs; other parameters now.
-        floats = None if surrogate.late_slope else surrogate_floats(surrogate.kernel_id, sg_params)
-        self.config = (reset, reset_input, surrogate.kernel_id, sg_params, floats)
+        self.config = (reset, reset_input, *surrogate_config(surrogate, x))
         self.state_names = state_names
 
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
@@ -86,11 +82,7 @@ class TorchStep(torch.autograd.Function):
     def backward(ctx, g_spk, g_mem, g_syn):
         if g_spk is None and g_mem is None and g_syn is None:
             return (None,) * 8
-        if not torch.is_grad_enabled():
-            return _gradients(ctx, g_spk, g_mem, g_syn)
-        with torch.no_grad():  # create_graph=True: the gradients exist, their own derivative does not
-            grads = _gradients(ctx, g_spk, g_mem, g_syn)
-        return refuse_double_backward(grads, (g_spk, g_mem, g_syn))
+        return one_step_backward(_gradients, ctx, g_spk, g_mem, g_syn)
 
 
 def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
@@ -103,10 +95,8 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     alpha_grad = ctx.alpha_grad and needs[3]
     acc = mem.dtype
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
-    if floats is None:
-        floats = surrogate_floats(sg_id, with_module_slope(sg_id, sg_params))
     gs = torch.zeros_like(mem) if g_spk is None else _as(g_spk, acc)
-    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *floats)  # dL/dU through the spike
+    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *surrogate_now(sg_id, sg_params, floats))
     if not is_one(gsf):
         gu.mul_(_as(gsf, acc))
     dthr = -gu if param_grad else None
