@@ -197,7 +197,7 @@ def lapicque_circuit(beta, R, C, time_step, x):
     R = None if R is None or R is False else parameter(R, x, "R")
     C = None if C is None or C is False else parameter(C, x, "C")
     for name, value in (("beta", beta), ("R", R), ("C", C)):
-        if value is not None and values_readable(value) and not bool((value > 0).all()):
+        if value is not None and values_readable(value) and not _all_positive(value):
             raise ValueError(f"Lapicque's {name} must be positive")
     if beta is not None and values_readable(beta) and bool((beta >= 1).any()):
         raise ValueError("Lapicque's beta must be below 1 (the circuit's R C = dt / ln(1/beta))")
@@ -212,6 +212,11 @@ def lapicque_circuit(beta, R, C, time_step, x):
     if C is not None:
         return 1 - log_inv_beta, dt / C
     return 1 - log_inv_beta, (1.0 if R is None else R) * log_inv_beta
+
+
+def _all_positive(value: torch.Tensor) -> bool:
+    """`(value > 0).all()` as a bool; one read for a single value (NaN is not positive either way)."""
+    return value.item() > 0 if value.numel() == 1 else bool((value > 0).all())
 
 
 def positive_int(value, name: str) -> int:
