@@ -1,12 +1,20 @@
 """Benchmark suite setup: every case of a group is timed in the same run, and the summary prints
-each competitor's time as a multiple of tritonsnn's (machine speed cancels in the ratio)."""
+each competitor's time as a multiple of tritonsnn's (machine speed cancels in the ratio).
+
+The suite allocates as users' scripts do; `TRITONSNN_STEADY_ALLOCATOR=1` keeps freed host memory
+mapped instead (`tritonsnn.bench.steady_allocator`: steadier CPU ratios), and the summary says
+which it ran with."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from tritonsnn.bench import steady_allocator
 
-steady_allocator()  # see its docstring: page-fault noise otherwise swamps CPU timings
+STEADY = os.environ.get("TRITONSNN_STEADY_ALLOCATOR") == "1"
+if STEADY:
+    steady_allocator()
 
 SUBJECT = "tritonsnn"
 
@@ -34,6 +42,7 @@ def memory_ratios(benchmarks) -> dict[str, dict[str, float]]:
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["host_allocator"] = "steady (mallopt)" if STEADY else "default"
     output_json["speedups"] = speedups(benchmarks)
     output_json["activation_memory_ratios"] = memory_ratios(benchmarks)
 
@@ -43,6 +52,7 @@ def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None:
         return
+    terminalreporter.write_line(f"host allocator: {'steady (mallopt)' if STEADY else 'default'}")
     for group, ratios in speedups(session.benchmarks).items():
         terminalreporter.write_line(f"speedup of {SUBJECT} in {group}:")
         for impl, ratio in sorted(ratios.items()):

@@ -25,6 +25,19 @@ def test_every_implementation_computes_the_same_spikes(neuron):
             assert torch.equal(run(x), expected), impl
 
 
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "lapicque", "alpha"])
+def test_every_stepped_loop_computes_the_same_spikes(neuron):
+    """The tutorials' loop (one call per step) of tritonsnn, the reference and snnTorch, run twice
+    (the module's state starts again at each run)."""
+    impls = bench.stepped_impls(neuron, CPU)
+    assert {bench.SUBJECT, bench.REFERENCE, "snntorch"} <= set(impls)
+    x = torch.randn(6, 2, 16) + 0.5
+    expected = bench.neuron_case(neuron, "fwd", (6, 2, 16), torch.float32, CPU, compiled=False).impls[bench.SUBJECT](x)
+    for impl, run in impls.items():
+        for _ in range(2):
+            assert torch.allclose(run(x), expected), impl
+
+
 def test_time_case_reports_speed_and_memory():
     case = bench.neuron_case("leaky", "fwd+bwd", (5, 2, 8), torch.float32, CPU, compiled=False)
     for mode in ("fwd", "bwd", "fwd+bwd"):
@@ -40,7 +53,8 @@ def test_time_case_reports_speed_and_memory():
 def test_short_suite_has_every_workload():
     names = [c.name for c in bench.suite(CPU, full=False)]
     for workload in ("leaky fwd ", "leaky bwd ", "leaky fwd+bwd", "synaptic", "lapicque", "alpha",
-                     "linear+leaky", "conv+leaky"):
+                     "linear+leaky", "conv+leaky", *(f"{n} stepped fwd+bwd" for n in ("leaky", "synaptic", "lapicque",
+                                                                                      "alpha"))):
         assert any(workload in n for n in names), workload
 
 

@@ -61,6 +61,41 @@ def _spikingjelly_leaky(device: torch.device):
     return run
 
 
+def _stepped(step) -> Runner:
+    """The loop of snnTorch's tutorials over x: [T, ...]: `step(x_t, states)` once per step, each
+    step's spikes stacked."""
+    def run(x):
+        states, spikes = None, []
+        for x_t in x.unbind(0):
+            spk, *states = step(x_t, states)
+            spikes.append(spk)
+        return torch.stack(spikes)
+    return run
+
+
+def stepped_impls(neuron: str, device: torch.device) -> dict[str, Runner]:
+    """The neuron as the tutorials run it, one single-step call per time step: tritonsnn's module,
+    the naive reference called on each step (its states carried by hand) and snnTorch's module."""
+    n = NEURONS[neuron]
+    module = n.module(threshold=1.0, **n.params).to(device)
+
+    def tritonsnn_step(x_t, states):
+        if states is None:
+            module.reset_mem()
+        return module(x_t)
+
+    def reference_step(x_t, states):
+        outs = n.call(reference, x_t.unsqueeze(0), states=states, threshold=1.0)
+        return [o.squeeze(0) for o in outs]
+
+    impls = {SUBJECT: _stepped(tritonsnn_step), REFERENCE: _stepped(reference_step)}
+    try:
+        impls["snntorch"] = _snntorch_neuron(neuron)
+    except ImportError:
+        pass
+    return impls
+
+
 def neuron_impls(neuron: str, device: torch.device, compiled: bool) -> dict[str, Runner]:
     """The neuron's spikes from x, per implementation: tritonsnn, the reference, torch.compile of
     the reference (with `compiled`), and snnTorch and SpikingJelly (Leaky only) when installed."""
@@ -179,6 +214,11 @@ def suite(device: torch.device, full: bool) -> list[Case]:
             for dtype in dtypes + extra:
                 for mode in ("fwd", "bwd", "fwd+bwd") if full or neuron == "leaky" else ("fwd+bwd",):
                     cases.append(neuron_case(neuron, mode, shape, dtype, device, full))
+    for neuron in neurons:  # the tutorials' loop, one call per step, on the main shape
+        shape = shapes[0]
+        name = f"{neuron} stepped fwd+bwd [{','.join(map(str, shape))}] float32"
+        cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, stepped_impls(neuron, device),
+                          shape[0] * shape[1] * shape[2]))
     shape = shapes[0]
     name = f"leaky padded fwd+bwd [{','.join(map(str, shape))}] float32"
     cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, padded_impls(shape, device),

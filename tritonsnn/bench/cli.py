@@ -23,6 +23,10 @@ RETIME_ROUNDS = 3  # a case that falls below is timed again with this many times
 # of a whole case (conv+leaky read 0.89x twice beside two busy processes against its 1.34x
 # baseline; single-threaded it read 1.52x busy and 1.18x quiet).
 GATE_THREADS = 1
+# What users' scripts run with, and what the gate runs with: glibc's default returns each freed
+# sequence-sized buffer to the OS, and the next one's page faults, which vary with the machine's
+# load, swung the gate's ratios by 2x (see `timing.steady_allocator`).
+ALLOCATORS = {False: "default (as users' scripts run)", True: "steady (mallopt: freed memory kept mapped)"}
 
 
 def table(report: dict) -> str:
@@ -145,12 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="FILE", help="baseline file (default perf/baselines/<device>.json)")
     parser.add_argument("--save-baseline", action="store_true",
                         help="write this run's ratios as the baseline (single-threaded, as --check times)")
+    parser.add_argument("--steady-allocator", action="store_true",
+                        help="keep freed host memory mapped (glibc mallopt), as the gate does; by default the "
+                             "process allocates as users' scripts do")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if args.check or args.save_baseline:
+    gate = args.check or args.save_baseline
+    if gate:
         torch.set_num_threads(GATE_THREADS)
-    steady_allocator()
+    steady = gate or args.steady_allocator
+    if steady:
+        steady_allocator()
     report = run_suite(device, args.full, args.rounds, args.select)
+    report["allocator"] = ALLOCATORS[steady]
+    print(f"host allocator: {report['allocator']}")
     print(table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
