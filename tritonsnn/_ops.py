@@ -74,5 +74,13 @@ def ops():
 
 
 def install() -> None:
-    """Register the ops once torch._dynamo is imported (now, if it is)."""
+    """Register the ops, and the torch.compile backend "tritonsnn" (`tritonsnn.time_batching`),
+    once torch._dynamo is imported (now, if it is)."""
     when_imported("torch._dynamo", lambda module: register())
+    when_imported("torch._dynamo", lambda module: _register_backend())
+
+
+def _register_backend() -> None:
+    from tritonsnn import time_batching
+
+    time_batching.register()
