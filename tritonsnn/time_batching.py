@@ -172,6 +172,34 @@ class _Lifter:
             return self.graph.call_method("contiguous", (expanded,))
         return value
 
+    def concatenated(self, steps: list) -> fx.Node | None:
+        """A `[T, ...]` node for per-step values `steps` that each hold one step (`[1, ...]`:
+        what a neuron op takes), or None: each `unsqueeze(v, 0)` of a liftable v, or the same
+        elementwise op of such values (Lapicque scales its input so)."""
+        first = steps[0]
+        if all(_same(first, s) for s in steps[1:]):  # the same step every time
+            shape = _shape(first)
+            if shape is None or not all(isinstance(d, int) for d in shape):
+                return None
+            return self.graph.call_method("contiguous", (self.graph.call_method("expand", (first, len(steps),
+                                                                                              *shape[1:])),))
+        if all(_is_method(s, "unsqueeze", 0) for s in steps):
+            return self.stacked([s.args[0] for s in steps])
+        if not all(isinstance(s, fx.Node) and s.op == first.op and s.target == first.target and not s.kwargs
+                   and len(s.args) == len(first.args) for s in steps) or _name(first) not in self._POINTWISE:
+            return None
+        args = []
+        for i in range(len(first.args)):
+            column = [s.args[i] for s in steps]
+            if all(_same(column[0], c) for c in column[1:]):
+                args.append(column[0])
+                continue
+            inner = self.concatenated(column)
+            if inner is None:
+                return None
+            args.append(inner)
+        return self.graph.create_node(first.op, first.target, tuple(args))
+
     def lift(self, steps: list):
         """("const", value) if every step has the same value, ("seq", node) for a `[T, ...]`
         node, (None, None) if the steps compute different things."""
@@ -255,9 +283,7 @@ def _rewrite(graph: fx.Graph, chain: list[fx.Node], sequences: dict) -> bool:
             return False
     first = chain[0]
     with graph.inserting_before(first):
-        lifter = _Lifter(graph, sequences)
-        steps = [x.args[0] if _is_method(x, "unsqueeze", 0) else None for x in xs]
-        batched = lifter.stacked(steps) if all(s is not None for s in steps) else None
+        batched = _Lifter(graph, sequences).concatenated(xs)
         if batched is None:
             batched = graph.call_function(torch.cat, (xs, 0))
         fused = graph.create_node("call_function", first.target, (), {**first.kwargs, "x": batched})
