@@ -83,6 +83,12 @@ def _is_getitem(node, index) -> bool:
             and node.args[1] == index)
 
 
+def _unpacks(node: fx.Node) -> bool:
+    """`op[i]`: one output of a neuron op."""
+    return (node.op == "call_function" and node.target is operator.getitem and len(node.args) == 2
+            and isinstance(node.args[1], int))
+
+
 def _predecessor(node: fx.Node):
     """The op whose outputs are this op's states (`squeeze(op[i], 0)` each), or None."""
     states, _ = _neuron(node)
@@ -114,8 +120,9 @@ def _compatible(a: fx.Node, b: fx.Node) -> bool:
             and all(_same(a.kwargs[k], b.kwargs[k]) for k in keys))
 
 
-def _ancestors(node: fx.Node) -> set:
-    seen, stack = set(), [node]
+def _ancestors(*nodes: fx.Node) -> set:
+    """Every node the given ones are computed from (one walk, shared)."""
+    seen, stack = set(), list(nodes)
     while stack:
         for parent in stack.pop().all_input_nodes:
             if parent not in seen:
@@ -270,17 +277,18 @@ class _Lifter:
 
 
 def _rewrite(graph: fx.Graph, chain: list[fx.Node], sequences: dict) -> bool:
-    """One chain as one multi-step op. False (the graph untouched) where it cannot be."""
+    """One chain as one multi-step op; False where it cannot be (nothing but dead nodes added)."""
     members = set(chain)
-    states, n_out = _neuron(chain[0])
+    _, n_out = _neuron(chain[0])
     xs = [n.kwargs["x"] for n in chain]
     shapes = {_shape(x) for x in xs}
     if len(shapes) != 1 or None in shapes or next(iter(shapes))[0] != 1:
         return False
-    for x in xs:
-        ancestors = _ancestors(x) | {x}
-        if ancestors & members or any(_impure(a) for a in ancestors if a.op != "placeholder"):
-            return False
+    ancestors = _ancestors(*xs) | set(xs)
+    if ancestors & members or any(_impure(a) for a in ancestors if a.op != "placeholder"):
+        return False  # recurrent (the inputs need the chain), or inputs whose order matters
+    if not all(_unpacks(user) for n in chain for user in n.users):
+        return False  # only the unpacking of the op's outputs is rewritten
     first = chain[0]
     with graph.inserting_before(first):
         batched = _Lifter(graph, sequences).concatenated(xs)
@@ -292,8 +300,6 @@ def _rewrite(graph: fx.Graph, chain: list[fx.Node], sequences: dict) -> bool:
         sequences[outputs[index]] = len(chain)
     for t, n in enumerate(chain):
         for user in list(n.users):
-            if not _is_getitem(user, user.args[1]) or not isinstance(user.args[1], int):
-                raise AssertionError(f"unexpected use of a neuron op: {user.format_node()}")
             seq = outputs[user.args[1]]
             for use in list(user.users):
                 if _is_method(use, "squeeze", 0):
