@@ -2,9 +2,11 @@
 snnTorch's tutorials run once per time step.
 
 The first call of a configuration takes the checked path (the functional neuron: every argument
-validated). It leaves a :class:`Step`: the fused neuron's autograd Function with everything
-that call settled filled in (reset, storage dtypes, surrogate, backend). Later calls with the
-same :func:`key` run it directly: the parameters are still read, checked and derived on each
+validated). It leaves how such steps run from then on, with everything that call settled filled
+in (reset, storage dtypes, surrogate, backend): on the torch path, where it applies
+(:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
+one node of a handful of ops on the step's own tensors), else a :class:`Step` of the fused
+neuron's Function. Later calls with the same :func:`key` run it directly: the parameters are still read, checked and derived on each
 call (they are learnt, or set by hand between calls), the states are checked for what the key
 does not cover (shape, device), and nothing else runs but the Function itself. Anything the
 key does not decide — a traced call, forward-mode AD, a state that broadcasts or comes from
