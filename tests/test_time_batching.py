@@ -155,3 +155,38 @@ def test_the_tritonsnn_backend_compiles_with_inductor():
     eager = _loss_and_grads(model, model, x)
     compiled = _loss_and_grads(model, torch.compile(model, backend="tritonsnn"), x)
     _assert_close(eager, compiled)
+
+
+class Encoded(nn.Module):
+    """Tutorial 5 fed a spike-encoded input, one step of it per step: `fc1(data[step])`, or
+    `for x_t in data` (Synaptic, its states kept by the module: init_hidden)."""
+
+    def __init__(self, unbind: bool):
+        super().__init__()
+        self.unbind = unbind
+        self.fc1, self.lif1 = nn.Linear(12, 10), tritonsnn.Leaky(beta=0.9)
+        self.fc2, self.lif2 = nn.Linear(10, 4), tritonsnn.Synaptic(alpha=0.8, beta=0.9, init_hidden=True, output=True)
+
+    def forward(self, data):
+        mem1 = self.lif1.init_leaky()
+        self.lif2.reset_mem()
+        steps = data if self.unbind else (data[step] for step in range(T))
+        spikes, mems = [], []
+        for x_t in steps:
+            spk1, mem1 = self.lif1(self.fc1(x_t), mem1)
+            spk2, _, mem2 = self.lif2(self.fc2(spk1))
+            spikes.append(spk2)
+            mems.append(mem2)
+        return torch.stack(spikes), torch.stack(mems)
+
+
+@pytest.mark.parametrize("unbind", [False, True], ids=["indexed", "iterated"])
+def test_a_time_major_input_is_batched_with_its_layer(unbind):
+    torch.manual_seed(0)
+    model = Encoded(unbind)
+    x = (torch.rand(T, 3, 12) > 0.5).float()
+    rewriting = Rewriting()
+    eager = _loss_and_grads(model, model, x)
+    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
+    _assert_close(eager, compiled)
+    assert rewriting.count("lif_fwd") == 2 and rewriting.count("linear") == 2

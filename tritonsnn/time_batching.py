@@ -15,8 +15,9 @@ the previous one returned. `batch_time` rewrites the traced graph before Inducto
   ``step_mode="multi"`` runs it;
 - the per-step computation of those inputs is lifted to the whole sequence where every step
   computes the same thing on its own step of an earlier layer's sequence: a `Linear` (or a
-  conv, a pooling, a reshape, a pointwise op) applied to each step of a sequence becomes one
-  call on the sequence, and one applied to the same tensor at every step runs once;
+  conv, a pooling, a reshape, a pointwise op) applied to each step of a sequence (an earlier
+  layer's, or a time-major input's) becomes one call on the sequence, and one applied to the
+  same tensor at every step runs once;
 - a `torch.stack` of a sequence's steps is the sequence itself.
 
 Where a chain's input depends on its own outputs (a recurrent layer), it stays stepped, as
@@ -216,9 +217,7 @@ class _Lifter:
         if not all(isinstance(s, fx.Node) for s in steps):
             return None, None
         if all(_is_getitem(s, t) and s.args[0] is first.args[0] for t, s in enumerate(steps)):
-            if self.sequences.get(first.args[0]) == len(steps):
-                return "seq", first.args[0]
-            return None, None
+            return self._steps_of(first.args[0], len(steps))
         if any(s.op != first.op or s.target != first.target or len(s.args) != len(first.args)
                or s.kwargs.keys() != first.kwargs.keys() or _impure(s) for s in steps):
             return None, None
@@ -227,6 +226,20 @@ class _Lifter:
         if any(kind is None for kind, _ in [*args, *kwargs.values()]):
             return None, None
         return self._batched(first, args, kwargs)
+
+    def _steps_of(self, source: fx.Node, steps: int):
+        """`source[0] .. source[T-1]` are its steps: an earlier layer's batched sequence, a
+        time-major input of exactly T steps (`x[step]`), or the unbinding of one (`for x_t in x`)."""
+        if self.sequences.get(source) == steps:
+            return "seq", source
+        if _is_method(source, "unbind") or _is_method(source, "unbind", 0) or (
+                source.op == "call_function" and source.target is torch.unbind and source.args[1:] in ((), (0,))
+                and not source.kwargs):
+            source = source.args[0]
+        shape = _shape(source)
+        if isinstance(source, fx.Node) and shape and shape[0] == steps:
+            return self._seq(source, steps)
+        return None, None
 
     def _batched(self, node: fx.Node, args: list, kwargs: dict):
         """`node`'s op applied to a sequence: where its first argument is the only per-step one
