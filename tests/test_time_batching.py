@@ -190,3 +190,36 @@ def test_a_time_major_input_is_batched_with_its_layer(unbind):
     compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
     _assert_close(eager, compiled)
     assert rewriting.count("lif_fwd") == 2 and rewriting.count("linear") == 2
+
+
+class Restarted(nn.Module):
+    """A Synaptic layer whose synaptic current is started again from zeros at every step while
+    its membrane carries on (given as zeros, or forgotten, so that the op gets none): no chain,
+    where the batched neuron would carry the current."""
+
+    def __init__(self, forget: bool):
+        super().__init__()
+        self.forget = forget
+        self.fc, self.lif = nn.Linear(12, 10), tritonsnn.Synaptic(alpha=0.8, beta=0.9)
+
+    def forward(self, x):
+        syn, mem = self.lif.init_synaptic()
+        out = []
+        for _ in range(T):
+            if self.forget:
+                self.lif.syn = torch.zeros(0)
+            spk, _, mem = self.lif(self.fc(x), None if self.forget else torch.zeros(x.shape[0], 10), mem)
+            out.append(spk)
+        return torch.stack(out), mem
+
+
+@pytest.mark.parametrize("forget", [False, True], ids=["zeros", "forgotten"])
+def test_a_state_started_again_breaks_the_chain(forget):
+    torch.manual_seed(0)
+    model = Restarted(forget)
+    x = torch.rand(3, 12) * 2
+    rewriting = Rewriting()
+    eager = _loss_and_grads(model, model, x)
+    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
+    _assert_close(eager, compiled)
+    assert rewriting.count("lif_fwd") == T

@@ -34,6 +34,12 @@ from torch import fx
 
 # The neuron ops a chain can be made of: their states (input name -> output index) and outputs.
 _FAMILIES = {"lif_fwd": ({"mem0": 1, "syn0": 3}, 4), "alpha_fwd": ({"exc0": 1, "inh0": 2, "mem0": 3}, 6)}
+
+
+def _has_state(node: fx.Node, name: str) -> bool:
+    """Whether the neuron carries this state: every one but a LIF's synaptic current, which
+    exists where alpha is given (Synaptic)."""
+    return name != "syn0" or node.kwargs.get("alpha") is not None
 _IMPURE = ("rand", "dropout", "bernoulli", "normal", "uniform", "multinomial", "exponential")
 
 
@@ -106,8 +112,9 @@ def _predecessor(node: fx.Node):
     (source,) = sources
     if not isinstance(source, fx.Node) or _neuron(source) is None or source.target != node.target:
         return None
-    # Every state the neuron has comes from the previous step: Synaptic's two, Leaky's one.
-    if any(value is None and source.kwargs.get(name) is not None for name, value, _ in given):
+    # Every state the neuron has comes from the previous step (Synaptic's two, Leaky's one): a
+    # state started again from zeros begins a new chain.
+    if any(value is None and _has_state(node, name) for name, value, _ in given):
         return None
     return source if _compatible(source, node) else None
 
