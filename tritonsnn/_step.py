@@ -6,9 +6,10 @@ validated). It leaves how such steps run from then on, with everything that call
 in (reset, storage dtypes, surrogate, backend): on the torch path, where it applies
 (:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
 one node of a handful of ops on the step's own tensors), else a :class:`Step` of the fused
-neuron's Function. Later calls with the same :func:`key` run it directly: the parameters are still read, checked and derived on each
-call (they are learnt, or set by hand between calls), the states are checked for what the key
-does not cover (shape, device), and nothing else runs but the Function itself. Anything the
+neuron's Function. Later calls with the same :func:`key` run it directly: the parameters are
+still read, checked and derived on each call (they are learnt, or set by hand between calls),
+the states are checked for what the key does not cover (shape, device), and nothing else runs
+but the Function itself. Anything the
 key does not decide — a traced call, forward-mode AD, a state that broadcasts or comes from
 inference mode — takes the checked path, which has the answer, or the error, for it.
 """

@@ -76,7 +76,8 @@ def leaky(x: torch.Tensor, beta, mem: torch.Tensor | None = None,
 
 def _parameters(x: torch.Tensor, beta, threshold, graded_spikes_factor) -> dict:
     """A Leaky neuron's parameters, checked, as the LIF family takes them (`decay` clamped)."""
-    return dict(decay=_checks.parameter(beta, x, "beta").clamp(0, 1), threshold=_checks.parameter(threshold, x, "threshold"),
+    return dict(decay=_checks.parameter(beta, x, "beta").clamp(0, 1),
+                threshold=_checks.parameter(threshold, x, "threshold"),
                 gsf=_checks.parameter(graded_spikes_factor, x, "graded_spikes_factor"))
 
 
