@@ -96,6 +96,16 @@ def _loss_and_grads(model, run, x):
     return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
 
+def _compiled_like_eager(model, x) -> "Rewriting":
+    """Compile `model` with the rewriting backend, check its loss and gradients against eager's,
+    and return the backend (its graphs, to count what they keep)."""
+    rewriting = Rewriting()
+    eager = _loss_and_grads(model, model, x)
+    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
+    _assert_close(eager, compiled)
+    return rewriting
+
+
 def _assert_close(eager, compiled):
     (loss, grads), (loss_c, grads_c) = eager, compiled
     torch.testing.assert_close(loss_c, loss, rtol=1e-5, atol=1e-6)
@@ -116,10 +126,7 @@ def test_each_layer_becomes_one_multi_step_op(neuron):
     torch.manual_seed(0)
     model = Tutorial5(neuron)
     x = torch.rand(3, 12) * 2
-    rewriting = Rewriting()
-    eager = _loss_and_grads(model, model, x)
-    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
-    _assert_close(eager, compiled)
+    rewriting = _compiled_like_eager(model, x)
     op = NEURONS[neuron].ops[0]
     assert rewriting.count(op) == 2  # T single steps per layer before
     assert rewriting.count("linear") == 2  # the same input's fc1 once, fc2 once over the sequence
@@ -129,10 +136,7 @@ def test_tutorial6_convolutions_run_once_over_the_sequence():
     torch.manual_seed(0)
     model = Tutorial6()
     x = torch.rand(2, 1, 16, 16) * 3
-    rewriting = Rewriting()
-    eager = _loss_and_grads(model, model, x)
-    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
-    _assert_close(eager, compiled)
+    rewriting = _compiled_like_eager(model, x)
     assert rewriting.count("lif_fwd") == 3
     assert rewriting.count("conv2d") == 2 and rewriting.count("max_pool2d") == 2
 
@@ -141,10 +145,7 @@ def test_a_recurrent_chain_stays_stepped_and_correct():
     torch.manual_seed(0)
     model = Recurrent()
     x = torch.rand(3, 12) * 2
-    rewriting = Rewriting()
-    eager = _loss_and_grads(model, model, x)
-    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
-    _assert_close(eager, compiled)
+    rewriting = _compiled_like_eager(model, x)
     assert rewriting.count("lif_fwd") == T
 
 
@@ -185,10 +186,7 @@ def test_a_time_major_input_is_batched_with_its_layer(unbind):
     torch.manual_seed(0)
     model = Encoded(unbind)
     x = (torch.rand(T, 3, 12) > 0.5).float()
-    rewriting = Rewriting()
-    eager = _loss_and_grads(model, model, x)
-    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
-    _assert_close(eager, compiled)
+    rewriting = _compiled_like_eager(model, x)
     assert rewriting.count("lif_fwd") == 2 and rewriting.count("linear") == 2
 
 
@@ -218,8 +216,5 @@ def test_a_state_started_again_breaks_the_chain(forget):
     torch.manual_seed(0)
     model = Restarted(forget)
     x = torch.rand(3, 12) * 2
-    rewriting = Rewriting()
-    eager = _loss_and_grads(model, model, x)
-    compiled = _loss_and_grads(model, torch.compile(model, backend=rewriting, fullgraph=True), x)
-    _assert_close(eager, compiled)
+    rewriting = _compiled_like_eager(model, x)
     assert rewriting.count("lif_fwd") == T

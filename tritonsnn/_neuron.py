@@ -169,7 +169,7 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                 step = _step.lookup(self, key)
                 if step is _step.MISSING:
                     result = self._checked_forward(input_, given, run, lengths)
-                    _step.remember(self, key, self._step_plan(input_.unsqueeze(0)))
+                    _step.remember(self, key, self._settled_step(input_.unsqueeze(0)))
                     return result
                 if step is not None:
                     x = input_.unsqueeze(0)
@@ -178,22 +178,23 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                     return spk if self.init_hidden and not self.output else (spk, *states)
         return self._checked_forward(input_, given, run, lengths)
 
-    def _step_plan(self, x: torch.Tensor):
-        """The `_step.Step` of single steps like `x: [1, *neurons]`, or None where they always
-        take the checked path; each neuron defines it."""
+    def _settled_step(self, x: torch.Tensor):
+        """How single steps like `x: [1, *neurons]` run once settled (`_step_plan`), or None
+        where they always take the checked path: binary spikes, whose checks read the call's
+        values."""
+        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES:
+            return None
+        return self._step_plan(x, _checks.storage_dtypes(x, None, self.save_dtype, None, ()))
+
+    def _step_plan(self, x: torch.Tensor, dtypes: tuple):
+        """The family's settled step (`dispatch.step`) for steps like `x` with the (spike, save)
+        `dtypes`, or None; each neuron defines it."""
         return None
 
     def _step_parameters(self, x: torch.Tensor) -> dict:
         """The fused Function's parameter inputs for a step `x: [1, *neurons]`, by name, checked
         and derived from the module's current values as the functional neuron derives them."""
         raise NotImplementedError
-
-    def _step_dtypes(self, x: torch.Tensor):
-        """The (spike, save) dtypes of steps like `x`, or None for binary spikes, whose checks
-        read the call's values (they take the checked path)."""
-        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES:
-            return None
-        return _checks.storage_dtypes(x, None, self.save_dtype, None, ())
 
     def _checked_forward(self, input_: torch.Tensor, given: tuple, run, lengths):
         if self.init_hidden and any(g is not None for g in given):

@@ -115,10 +115,7 @@ class Alpha(LIF):
                 lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (syn_exc, syn_inh, mem), self._run, lengths)
 
-    def _step_plan(self, x):
-        dtypes = self._step_dtypes(x)
-        if dtypes is None:
-            return None
+    def _step_plan(self, x, dtypes):
         return alpha_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), dtypes,
                                  self._surrogate())
 

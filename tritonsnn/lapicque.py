@@ -167,10 +167,7 @@ class Lapicque(LIF):
         """With learn_beta the circuit follows beta (and R); otherwise R and C, as in snnTorch."""
         return dict(beta=self.beta, R=self.R) if self.learn_beta else dict(R=self.R, C=self.C)
 
-    def _step_plan(self, x):
-        dtypes = self._step_dtypes(x)
-        if dtypes is None:
-            return None
+    def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), True, True, dtypes,
                                self._surrogate())
 

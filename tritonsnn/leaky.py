@@ -148,10 +148,7 @@ class Leaky(LIF):
                      reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
                      graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
 
-    def _step_plan(self, x):
-        dtypes = self._step_dtypes(x)
-        if dtypes is None:
-            return None
+    def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),
                                False, dtypes, self._surrogate())
 

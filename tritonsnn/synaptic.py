@@ -119,10 +119,7 @@ class Synaptic(LIF):
                 lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (syn, mem), self._run, lengths)
 
-    def _step_plan(self, x):
-        dtypes = self._step_dtypes(x)
-        if dtypes is None:
-            return None
+    def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),
                                True, dtypes, self._surrogate())
 

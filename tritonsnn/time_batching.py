@@ -179,13 +179,14 @@ class _Lifter:
         if kind is None:
             return None
         if kind == "const":  # one value for every step
-            shape = _shape(value)
-            if shape is None or not all(isinstance(s, int) for s in shape):
-                return None
-            expanded = self.graph.call_method("expand", (self.graph.call_method("unsqueeze", (value, 0)),
-                                                         len(steps), *shape))
-            return self.graph.call_method("contiguous", (expanded,))
+            return self._repeated(self.graph.call_method("unsqueeze", (value, 0)), _shape(value), len(steps))
         return value
+
+    def _repeated(self, step: fx.Node, shape, steps: int) -> fx.Node | None:
+        """`step` (`[1, *shape]`) repeated `steps` times, or None for a shape not known yet."""
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            return None
+        return self.graph.call_method("contiguous", (self.graph.call_method("expand", (step, steps, *shape)),))
 
     def concatenated(self, steps: list) -> fx.Node | None:
         """A `[T, ...]` node for per-step values `steps` that each hold one step (`[1, ...]`:
@@ -194,10 +195,7 @@ class _Lifter:
         first = steps[0]
         if all(_same(first, s) for s in steps[1:]):  # the same step every time
             shape = _shape(first)
-            if shape is None or not all(isinstance(d, int) for d in shape):
-                return None
-            return self.graph.call_method("contiguous", (self.graph.call_method("expand", (first, len(steps),
-                                                                                              *shape[1:])),))
+            return None if shape is None else self._repeated(first, shape[1:], len(steps))
         if all(_is_method(s, "unsqueeze", 0) for s in steps):
             return self.stacked([s.args[0] for s in steps])
         if not all(isinstance(s, fx.Node) and s.op == first.op and s.target == first.target and not s.kwargs
