@@ -10,15 +10,18 @@ initial weights), training steps alternating between them:
 
 With `--compiled`, tritonsnn's network also runs under `torch.compile`: with the "tritonsnn"
 backend (the loop batched over time, `tritonsnn.time_batching`) and with plain Inductor. Prints
-the median milliseconds per training step and snnTorch's over each.
+the median milliseconds per training step and snnTorch's over each. With `--floor`, also the
+network with every neuron replaced by one that costs nothing (its input is its spikes and its
+membrane): the same layers, loss and optimizer, what no neuron implementation can go below.
 
-    python perf/tutorial_loops.py [--tutorial 5|6] [--rounds 10] [--threads 2] [--batch B] [--compiled]
+    python perf/tutorial_loops.py [--tutorial 5|6] [--rounds 10] [--threads 2] [--batch B] [--compiled] [--floor]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import time
+import types
 
 import snntorch
 import torch
@@ -67,6 +70,21 @@ class Tutorial6Net(nn.Module):
         return torch.stack(spk3_rec), torch.stack(mem3_rec)
 
 
+class FreeNeuron(nn.Module):
+    """A stand-in neuron that costs nothing: its input is its spikes and its membrane."""
+
+    def __init__(self, **_):
+        super().__init__()
+
+    def init_leaky(self):
+        return None
+
+    def forward(self, cur, mem):
+        return cur, cur
+
+
+FREE = types.SimpleNamespace(Leaky=FreeNeuron, surrogate=types.SimpleNamespace(fast_sigmoid=lambda **_: None))
+
 TUTORIALS = {  # network, input shape per sample, default batch, which output the loss reads
     "5": (Tutorial5Net, (784,), 128, 1),
     "6": (Tutorial6Net, (1, 28, 28), 32, 0),
@@ -80,6 +98,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, help="the tutorial's batch size unless given")
     parser.add_argument("--compiled", action="store_true", help="also tritonsnn under torch.compile")
+    parser.add_argument("--floor", action="store_true", help="also the network without neurons' cost")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -89,6 +108,8 @@ def main(argv=None) -> None:
     if args.compiled:
         nets["tritonsnn compiled, time-batched"] = network(tritonsnn)
         nets["tritonsnn compiled, inductor"] = network(tritonsnn)
+    if args.floor:
+        nets["free neurons (the floor)"] = network(FREE)
     for impl, net in nets.items():
         if impl != "snntorch":
             net.load_state_dict(nets["snntorch"].state_dict(), strict=False)

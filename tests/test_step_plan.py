@@ -95,6 +95,85 @@ def test_a_parameter_changed_between_steps_is_used(neuron):
             assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_every_parameter_value_changed_behind_autograd_is_used(neuron):
+    """Every tensor the step's parameters come from (`step_inputs`), scaled in place through
+    `.data` (which autograd's version counter does not see) before the third step."""
+    n = NEURONS[neuron]
+    fast, slow = n.module(threshold=n.threshold, **n.params), n.module(threshold=n.threshold, **n.params)
+    names = [name for name in fast.step_inputs if isinstance(getattr(fast, name), torch.Tensor)]
+    assert {"beta", "threshold", "graded_spikes_factor"} <= set(names)
+    for t, x_t in enumerate(_inputs(neuron, seed=4).unbind(0)):
+        if t in (3, 4):
+            for m in (fast, slow):
+                getattr(m, names[t - 3] if t == 3 else names[-1]).data.mul_(0.97)
+                getattr(m, "threshold").data.mul_(0.97)
+        _step._PLANS.pop(slow, None)
+        for a, b in zip(fast(x_t), slow(x_t)):
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("learnt", [False, True])
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_parameters_are_derived_again_only_when_a_value_changes(neuron, learnt, monkeypatch):
+    """Unchanged numbers and CPU scalars: the parameters derived on the first settled step are
+    kept until a value changes. A learnt parameter (its graph is the step's): derived each step."""
+    n = NEURONS[neuron]
+    module = n.module(threshold=n.threshold, learn_threshold=learnt, **n.params)
+    derived = []
+    original = type(module)._step_parameters
+    monkeypatch.setattr(type(module), "_step_parameters", lambda self, x: derived.append(1) or original(self, x))
+    for t, x_t in enumerate(_inputs(neuron).unbind(0)):
+        if t == 4:
+            module.threshold.data.mul_(0.5)
+        module(x_t)
+    # the first two steps take the checked path; then the first settled step, and the change
+    assert len(derived) == (T - 2 if learnt else 2)
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_parameters_kept_under_inference_mode_stay_there(neuron):
+    """Parameters first derived under inference mode are inference tensors: a training loop
+    after an evaluation loop (the same key: states given) derives its own, and gets what a
+    fresh module gets."""
+    n = NEURONS[neuron]
+    evaluated, fresh = n.module(threshold=n.threshold, **n.params), n.module(threshold=n.threshold, **n.params)
+
+    def loop(module, x):
+        states = [torch.zeros_like(x[0]) for _ in module.state_names]
+        outs = []
+        for x_t in x.unbind(0):
+            out = module(x_t, *states)
+            states = out[1:]
+            outs += out
+        return outs
+
+    with torch.inference_mode():
+        loop(evaluated, _inputs(neuron, seed=2))
+    grads = []
+    for module in (evaluated, fresh):
+        x = _inputs(neuron).requires_grad_()
+        outs = loop(module, x)
+        sum((o * (i % 3 + 1)).sum() for i, o in enumerate(outs)).backward()
+        grads.append([*outs, x.grad])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
+def test_what_identifies_kept_parameters():
+    values = _step._values
+    assert values((0.0,)) != values((-0.0,)) and values((torch.tensor(0.0),)) != values((torch.tensor(-0.0),))
+    assert values((1,)) != values((True,)) != values((1.0,))
+    assert values((torch.tensor(1.0),)) != values((torch.tensor(1.0, dtype=torch.float64),))
+    assert values((torch.tensor(1.0),)) != values((torch.tensor([1.0]),))
+    assert values((torch.tensor(0.9),)) == values((torch.tensor(0.9),))
+    for unread in (torch.ones(2), torch.ones((), requires_grad=True), torch.ones((), device="meta")):
+        assert values((0.5, unread)) is None
+    with torch.inference_mode():
+        made_there = torch.ones(())
+    assert values((made_there,)) is None
+
+
 def test_a_new_dtype_or_backend_gets_its_own_step():
     lif = tritonsnn.Leaky(beta=0.9)
     x = _inputs("leaky")

@@ -152,6 +152,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
 
     # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.key`).
     step_settings: tuple[str, ...] = ("_reset_mechanism", "_resolved_surrogate", "spike_dtype", "save_dtype")
+    # The attributes `_step_parameters` derives the step's parameters from (`_step.parameters`).
+    step_inputs: tuple[str, ...] = ()
 
     def _forward_states(self, input_: torch.Tensor, given: tuple, run, lengths=None):
         """The calling conventions every neuron shares (see :class:`tritonsnn.Leaky`).
@@ -173,7 +175,7 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                     return result
                 if step is not None:
                     x = input_.unsqueeze(0)
-                    spk, *states = step(input_, x, starts, self._step_parameters(x))
+                    spk, *states = step(input_, x, starts, self._step_arguments(x, _step.parameters(self, key, x)))
                     _step.set_states(self, states)
                     return spk if self.init_hidden and not self.output else (spk, *states)
         return self._checked_forward(input_, given, run, lengths)
@@ -192,9 +194,16 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         return None
 
     def _step_parameters(self, x: torch.Tensor) -> dict:
-        """The fused Function's parameter inputs for a step `x: [1, *neurons]`, by name, checked
-        and derived from the module's current values as the functional neuron derives them."""
+        """The fused Function's parameter inputs for steps like `x: [1, *neurons]`, by name,
+        checked and derived from the module's current values (the attributes `step_inputs`
+        names) as the functional neuron derives them; what they are does not depend on x's
+        values (`_step.parameters` may keep them for the next steps)."""
         raise NotImplementedError
+
+    def _step_arguments(self, x: torch.Tensor, parameters: dict) -> dict:
+        """The inputs by name one step `x` passes to its Step: the `parameters`, and whatever
+        the neuron derives from x itself."""
+        return parameters
 
     def _checked_forward(self, input_: torch.Tensor, given: tuple, run, lengths):
         if self.init_hidden and any(g is not None for g in given):

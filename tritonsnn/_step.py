@@ -6,15 +6,17 @@ validated). It leaves how such steps run from then on, with everything that call
 in (reset, storage dtypes, surrogate, backend): on the torch path, where it applies
 (:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
 one node of a handful of ops on the step's own tensors), else a :class:`Step` of the fused
-neuron's Function. Later calls with the same :func:`key` run it directly: the parameters are
-still read, checked and derived on each call (they are learnt, or set by hand between calls),
-the states are checked for what the key does not cover (shape, device), and nothing else runs
-but the Function itself. Anything the
+neuron's Function. Later calls with the same :func:`key` run it directly. The parameters are
+read on each call (they are learnt, or set by hand between calls): derived and checked again,
+unless every value they come from is a number or a CPU scalar outside autograd, whose values
+identify what was derived from them (:func:`parameters`). The states are checked for what the
+key does not cover (shape, device), and nothing else runs but the Function itself. Anything the
 key does not decide — a traced call, forward-mode AD, a state that broadcasts or comes from
 inference mode — takes the checked path, which has the answer, or the error, for it.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -27,10 +29,14 @@ from tritonsnn._registration import (Inputs, refuse_double_backward, surrogate_f
 from tritonsnn.backend import get_backend, uses_triton
 
 _PLAIN = torch.Tensor
+_PARAMETER_TYPES = (_PLAIN, torch.nn.Parameter)
 _PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
 """Each module's Steps by key; beside the module, not in it, so copies and pickles never carry
 them."""
 _MAX_PLANS = 16  # a module called in a few configurations; more is a sign of churn, not reuse
+_KEPT: "weakref.WeakKeyDictionary[torch.nn.Module, tuple]" = weakref.WeakKeyDictionary()
+"""Each module's last derived step parameters: (key, the values they came from, parameters,
+whether they were derived under inference mode)."""
 
 
 class Step:
@@ -121,6 +127,53 @@ def remember(module, k: tuple, step: Step | None) -> None:
     if len(plans) >= _MAX_PLANS:
         plans.clear()
     plans[k] = step
+
+
+def parameters(module, k: tuple, x: torch.Tensor) -> dict:
+    """`module._step_parameters(x)` for a step with key `k`, derived again only when one of the
+    values it reads (the attributes `module.step_inputs` names) has changed since the last call.
+    That is decided by value, so it also sees a buffer changed behind autograd's back
+    (``.data.fill_``), and only where reading the values costs nothing and the result carries no
+    graph: numbers and CPU scalar tensors that do not require grad. Any other value (a learnt
+    parameter, a per-neuron tensor, one on a GPU) has them derived on every call. Parameters
+    derived under inference mode are inference tensors, kept for calls under it only."""
+    values = _values(_read(module, module.step_inputs))
+    if values is None:
+        return module._step_parameters(x)
+    inference = torch.is_inference_mode_enabled()
+    kept = _KEPT.get(module)
+    if kept is not None and kept[1] == values and kept[0] == k and (inference or not kept[3]):
+        return kept[2]
+    derived = module._step_parameters(x)
+    _KEPT[module] = (k, values, derived, inference)
+    return derived
+
+
+def _read(module, names: tuple[str, ...]) -> tuple:
+    """`getattr(module, name)` for each name, the dictionaries read directly where the name is
+    (`nn.Module.__getattr__`, a Python call, costs a microsecond each)."""
+    attributes = module.__dict__
+    parameters, buffers = attributes["_parameters"], attributes["_buffers"]
+    return tuple(attributes[name] if name in attributes else parameters[name] if name in parameters
+                 else buffers[name] if name in buffers else getattr(module, name) for name in names)
+
+
+def _values(raw: tuple) -> tuple | None:
+    """What identifies the parameters derived from `raw`, or None where it cannot be read for
+    free. A tensor counts by its dtype, dimensions and value, any other value by its type and
+    value; a zero by its sign as well (0.0 == -0.0, yet 1 / -0.0 is -inf)."""
+    out = []
+    for v in raw:
+        if isinstance(v, torch.Tensor):
+            if (type(v) not in _PARAMETER_TYPES or v.requires_grad or v.numel() != 1 or not v.is_cpu
+                    or v.is_inference()):
+                return None
+            out += (v.dtype, v.dim())
+            v = v.item()
+        else:
+            out.append(type(v))  # True == 1 == 1.0, but a bool is refused where a number is taken
+        out += (v, math.copysign(1.0, v)) if isinstance(v, float) and v == 0 else (v,)
+    return tuple(out)
 
 
 def set_states(module, values) -> None:

@@ -90,6 +90,7 @@ class Alpha(LIF):
     """
 
     state_names = ("syn_exc", "syn_inh", "mem")
+    step_inputs = ("alpha", "beta", "threshold", "graded_spikes_factor")
     __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
                                 "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "reset_mechanism",
                                 "state_quant", "output", "graded_spikes_factor", "learn_graded_spikes_factor",

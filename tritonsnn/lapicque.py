@@ -99,6 +99,7 @@ class Lapicque(LIF):
     """
 
     state_names = ("mem",)
+    step_inputs = ("learn_beta", "beta", "R", "C", "time_step", "threshold", "graded_spikes_factor")
     derived_from_others = ("beta",)  # snnTorch keeps R, C and beta whichever were given
 
     __signature__ = constructor("beta", "R", "C", "time_step", "threshold", "spike_grad", "surrogate_disable",
@@ -173,10 +174,13 @@ class Lapicque(LIF):
 
     def _step_parameters(self, x):
         circuit = self._circuit_given()
-        parameters = _parameters(x, circuit.get("beta"), circuit["R"], circuit.get("C"), self.time_step,
-                                 self.threshold, self.graded_spikes_factor)
-        parameters["x"] = _scaled(x, parameters.pop("scale"))
-        return parameters
+        return _parameters(x, circuit.get("beta"), circuit["R"], circuit.get("C"), self.time_step, self.threshold,
+                           self.graded_spikes_factor)
+
+    def _step_arguments(self, x, parameters):
+        arguments = {name: value for name, value in parameters.items() if name != "scale"}
+        arguments["x"] = _scaled(x, parameters["scale"])
+        return arguments
 
     def _run(self, x, mem0, lengths):
         return lapicque(x, mem=mem0, time_step=self.time_step, threshold=self.threshold,

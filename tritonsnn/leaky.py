@@ -130,6 +130,7 @@ class Leaky(LIF):
                                 "graded_spikes_factor", "learn_graded_spikes_factor", "reset_delay")
     state_names = ("mem",)
     step_settings = LIF.step_settings + ("reset_delay",)
+    step_inputs = ("beta", "threshold", "graded_spikes_factor")
 
     def _setup(self, o: dict) -> None:
         super()._setup(o)

@@ -99,6 +99,7 @@ class Synaptic(LIF):
 
     state_names = ("syn", "mem")
     step_settings = LIF.step_settings + ("reset_delay",)
+    step_inputs = ("alpha", "beta", "threshold", "graded_spikes_factor")
 
     __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
                                 "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "reset_mechanism",
