@@ -53,7 +53,8 @@ def test_time_case_reports_speed_and_memory():
 def test_short_suite_has_every_workload():
     names = [c.name for c in bench.suite(CPU, full=False)]
     for workload in ("leaky fwd ", "leaky bwd ", "leaky fwd+bwd", "synaptic", "lapicque", "alpha",
-                     "linear+leaky", "conv+leaky", *(f"{n} stepped fwd+bwd" for n in ("leaky", "synaptic", "lapicque",
+                     "linear+leaky", "conv+leaky", "rleaky layer", "rleaky SHD", "rleaky sparch-like",
+                     *(f"{n} stepped fwd+bwd" for n in ("leaky", "synaptic", "lapicque",
                                                                                       "alpha"))):
         assert any(workload in n for n in names), workload
 
@@ -102,3 +103,14 @@ def test_table_lists_competitors():
     results = [bench.time_case(case, impl, CPU, rounds=1, warmup=0) for impl in (bench.SUBJECT, bench.REFERENCE)]
     text = bench.table({"device": "cpu", "copy_bandwidth": None, "results": results})
     assert "tritonsnn" in text and "reference" in text and "faster" in text
+
+
+def test_recurrent_cases_run_the_same_network_in_each_implementation():
+    """The recurrent workloads' implementations compute the same outputs from the same weights."""
+    gen = torch.Generator().manual_seed(0)
+    for impls, x in ((bench.recurrent_layer_impls(5, CPU), torch.rand(4, 3, 5, generator=gen) + 0.5),
+                     (bench.recurrent_impls((6, 5, 4, 3), CPU), torch.rand(4, 3, 6, generator=gen) * 4)):
+        outputs = {name: run(x) for name, run in impls.items()}
+        assert set(outputs) == {bench.SUBJECT, bench.REFERENCE, "snntorch"}
+        for name, out in outputs.items():
+            torch.testing.assert_close(out, outputs[bench.SUBJECT], msg=name)

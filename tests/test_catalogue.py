@@ -21,7 +21,8 @@ def test_every_functional_neuron_is_catalogued():
     assert set(NEURONS) == set(F.__all__) - {"final_state"}
     for n in NEURONS.values():  # the module carries the states the functional form returns, by the same names
         assert n.module.state_names == n.states
-    assert set(NEURONS) == set(tritonsnn.reference.__all__)
+    # The recurrent neurons have no functional form or op yet (their own tests: test_recurrent.py).
+    assert set(NEURONS) == set(tritonsnn.reference.__all__) - {"rleaky", "rsynaptic"}
     assert {n.module.__name__ for n in NEURONS.values()} <= set(tritonsnn.__all__)
 
 

@@ -27,7 +27,8 @@ def test_readme_has_exactly_two_setup_commands():
 MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque, tritonsnn.interop,
            tritonsnn._neuron, tritonsnn.nn, tritonsnn.backend, importlib.import_module("tritonsnn.alpha"),
            importlib.import_module("tritonsnn.kernels.lif.naive"), importlib.import_module("tritonsnn.kernels.alpha.naive"),
-           tritonsnn.utils, tritonsnn._snntorch_api, tritonsnn.bntt, tritonsnn.graded_spikes]
+           tritonsnn.utils, tritonsnn._snntorch_api, tritonsnn.bntt, tritonsnn.graded_spikes, tritonsnn.rleaky,
+           tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive")]
 
 
 def _run(tests) -> int:

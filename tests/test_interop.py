@@ -87,7 +87,7 @@ def test_a_bare_neuron_converts():
 
 
 @pytest.mark.parametrize("module,match", [
-    (lambda: nn.Sequential(nn.Linear(2, 2), snntorch.RLeaky(beta=0.9, linear_features=2)), r"1 \(snntorch.*RLeaky\)"),
+    (lambda: nn.Sequential(nn.Linear(2, 2), snntorch.SLSTM(2, 2)), r"1 \(snntorch.*SLSTM\)"),
     (lambda: nn.Sequential(snntorch.Leaky(beta=0.9, inhibition=True)), "0: inhibition=True is not implemented"),
 ])
 def test_unconvertible_modules_are_refused_by_name(module, match):
@@ -95,7 +95,7 @@ def test_unconvertible_modules_are_refused_by_name(module, match):
         tritonsnn.from_snntorch(module())
 
 
-@pytest.mark.parametrize("name", ["Leaky", "Synaptic", "Lapicque", "Alpha"])
+@pytest.mark.parametrize("name", ["Leaky", "Synaptic", "Lapicque", "Alpha", "RLeaky", "RSynaptic"])
 def test_constructors_take_snntorchs_parameters_in_its_order(name):
     """Positional calls bind as in snnTorch 1.0.0: its parameters, in its order, with its defaults,
     come first; tritonsnn's own options follow."""
@@ -126,3 +126,29 @@ def test_every_catalogued_neuron_converts_with_its_options(name):
     for x_t in torch.randn(8, 5) * neuron.input_scale + neuron.input_scale / 2:
         for got, want in zip(ours(x_t), theirs(x_t)):
             assert_close(got, want, 1e-5, name)
+
+
+@pytest.mark.parametrize("learn_recurrent", [True, False])
+@pytest.mark.parametrize("recurrent", [dict(linear_features=3), dict(conv2d_channels=2, kernel_size=3),
+                                       dict(all_to_all=False, V=torch.tensor([0.5, 0.7, 0.9]))],
+                         ids=["linear", "conv", "v"])
+@pytest.mark.parametrize("name", ["RLeaky", "RSynaptic"])
+def test_recurrent_neurons_convert_with_their_weights(name, recurrent, learn_recurrent):
+    decays = dict(beta=0.8) if name == "RLeaky" else dict(alpha=0.7, beta=0.8)
+    theirs = getattr(snntorch, name)(**decays, **recurrent, learn_recurrent=learn_recurrent, learn_beta=True,
+                                     reset_mechanism="zero")
+    net = nn.Sequential(nn.Identity(), theirs)
+    fused = tritonsnn.from_snntorch(net)[1]
+    assert type(fused) is getattr(tritonsnn, name) and fused.reset_mechanism == "zero"
+    assert fused.state_dict().keys() == theirs.state_dict().keys()
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(fused.state_dict()[key], value), key
+    assert ({n: p.requires_grad for n, p in fused.named_parameters()}
+            == {n: p.requires_grad for n, p in theirs.named_parameters()})
+    shape = (2, 2, 3, 3) if "conv2d_channels" in recurrent else (2, 3)
+    x = torch.rand(shape) + 0.6
+    for _ in range(3):
+        for a, b in zip(fused(x), theirs(x)):
+            torch.testing.assert_close(a, b)
+    if not recurrent.get("all_to_all", True):
+        assert fused.recurrent.V is fused.V

@@ -10,21 +10,23 @@ from torch import nn
 from tritonsnn._neuron import ADDITIONS
 from tritonsnn.catalogue import NEURONS
 from tritonsnn.graded_spikes import GradedSpikes
+from tritonsnn.rleaky import RLeaky
+from tritonsnn.rsynaptic import RSynaptic
 
 __all__ = ["from_snntorch"]
 
 
 def from_snntorch(model: nn.Module) -> nn.Module:
     """A copy of an snnTorch 1.0.0 model whose neurons (``Leaky``, ``Synaptic``, ``Alpha``,
-    ``Lapicque``: each in `tritonsnn.catalogue.NEURONS`) are replaced by tritonsnn's fused ones,
-    with the same parameters (values, and whether each is learnable), options and surrogate
-    gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
+    ``Lapicque``: each in `tritonsnn.catalogue.NEURONS`; ``RLeaky`` and ``RSynaptic`` with their
+    recurrent weights or V) are replaced by tritonsnn's fused ones, with the same parameters
+    (values, and whether each is learnable), options and surrogate gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
     way; the original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
     ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
     snnTorch's ``GradedSpikes`` becomes tritonsnn's, with the same weights; its ``BatchNormTT1d``
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
-    Any other snnTorch module (``RLeaky``, ``SConv2dLSTM``, a subclass of a neuron wherever it is
+    Any other snnTorch module (``SConv2dLSTM``, a subclass of a neuron wherever it is
     defined, ...) and any option tritonsnn does not implement (``inhibition``, ``state_quant``) is
     refused with a TypeError naming the module's path, rather than converted approximately.
 
@@ -39,11 +41,17 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     import snntorch
 
     converters = {getattr(snntorch, n.snntorch): n.module for n in NEURONS.values()}
+    converters.update({snntorch.RLeaky: RLeaky, snntorch.RSynaptic: RSynaptic})
     if type(model) in converters or _is_snntorch(model):
         return _convert(model, "the model", converters)
-    # Each neuron's replacement enters the copy in its place (deepcopy's memo), shared as it was.
-    fused = {id(module): _convert(module, path, converters) for path, module in model.named_modules()
-             if path and (type(module) in converters or _is_snntorch(module))}
+    # Each neuron's replacement enters the copy in its place (deepcopy's memo), shared as it was;
+    # what a replaced neuron contains (a recurrent neuron's layer) is rebuilt with it.
+    fused, replaced = {}, []
+    for path, module in model.named_modules():
+        if path and not any(path.startswith(prefix + ".") for prefix in replaced) and (
+                type(module) in converters or _is_snntorch(module)):
+            fused[id(module)] = _convert(module, path, converters)
+            replaced.append(path)
     return copy.deepcopy(model, memo=fused)
 
 
@@ -76,7 +84,20 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot convert {path} ({type(module).__name__}): {e}") from e
     _copy_tensors(module, fused)
+    if isinstance(fused, (RLeaky, RSynaptic)):
+        _copy_recurrent(module, fused)
     return fused.to(_device_of(module))
+
+
+def _copy_recurrent(src: nn.Module, dst: nn.Module) -> None:
+    """The recurrent term's weights (and whether they are learnt); a one-to-one term holds the
+    neuron's own V, as snnTorch's does."""
+    if dst.all_to_all:
+        dst.recurrent.load_state_dict(src.recurrent.state_dict())
+        for mine, theirs in zip(dst.recurrent.parameters(), src.recurrent.parameters()):
+            mine.requires_grad_(theirs.requires_grad)
+    else:
+        dst.recurrent.V = dst.V
 
 
 def _copy_tensors(src: nn.Module, dst: nn.Module) -> None:
@@ -104,7 +125,10 @@ def _arguments(cls: type, module: nn.Module) -> dict:
     for name, parameter in cls.__signature__.parameters.items():
         if name in arguments or name in ADDITIONS or name in cls.derived_from_others:
             continue
-        if name.startswith("learn_"):
+        if name == "learn_recurrent":
+            arguments[name] = (any(p.requires_grad for p in module.recurrent.parameters()) if module.all_to_all
+                               else isinstance(module.V, nn.Parameter))
+        elif name.startswith("learn_"):
             arguments[name] = isinstance(getattr(module, name[len("learn_"):], None), nn.Parameter)
         elif isinstance(getattr(module, name, None), torch.Tensor):
             arguments[name] = getattr(module, name).detach().clone()

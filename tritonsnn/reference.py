@@ -10,10 +10,11 @@ With per-sample `lengths`, a sample's state is literally frozen past its length 
 there are zeros (`torch.where`, so no gradient flows from those steps).
 
 Each family's loop lives beside its kernels (`tritonsnn.kernels.lif.naive`,
-`tritonsnn.kernels.alpha.naive`); this module is their public face, with the signatures of
+`tritonsnn.kernels.alpha.naive`, `tritonsnn.kernels.rlif.naive`); this module is their public face, with the signatures of
 `tritonsnn.functional`.
 """
 from tritonsnn.kernels.alpha.naive import alpha
 from tritonsnn.kernels.lif.naive import lapicque, leaky, synaptic
+from tritonsnn.kernels.rlif.naive import rleaky, rsynaptic
 
-__all__ = ["alpha", "lapicque", "leaky", "synaptic"]
+__all__ = ["alpha", "lapicque", "leaky", "rleaky", "rsynaptic", "synaptic"]

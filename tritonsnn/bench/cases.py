@@ -166,6 +166,74 @@ def network_impls(kind: str, width: int, device: torch.device, compiled: bool) -
     return impls
 
 
+class _RecurrentNet(nn.Module):
+    """The speech networks' shape: Linear input projections into recurrent layers (RLeaky with a
+    Linear recurrent term, beta 0.9), then a Linear readout of the last layer's spikes, e.g.
+    SpyTorch's SHD network 700 -> 200 recurrent -> 20. `impl` runs the layers: tritonsnn's
+    multi-step RLeaky (each projection one GEMM over every step), the naive reference on the same
+    layout, or snnTorch's RLeaky called per step as its tutorials write it."""
+
+    def __init__(self, sizes: tuple[int, ...], impl: str):
+        import snntorch
+
+        super().__init__()
+        torch.manual_seed(0)
+        self.impl = impl
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-2], sizes[1:-1]))
+        self.readout = nn.Linear(sizes[-2], sizes[-1])
+        lib = snntorch if impl == "snntorch" else tritonsnn
+        self.lifs = nn.ModuleList(lib.RLeaky(beta=0.9, linear_features=n, **({"step_mode": "multi"} if lib is tritonsnn
+                                                                              else {})) for n in sizes[1:-1])
+
+    def forward(self, x):
+        if self.impl == "snntorch":
+            states = [lif.init_rleaky() for lif in self.lifs]
+            outs = []
+            for x_t in x.unbind(0):
+                for i, (fc, lif) in enumerate(zip(self.fcs, self.lifs)):
+                    states[i] = lif(fc(x_t), *states[i])
+                    x_t = states[i][0]
+                outs.append(self.readout(x_t))
+            return torch.stack(outs)
+        for fc, lif in zip(self.fcs, self.lifs):
+            x = lif(fc(x))[0] if self.impl == SUBJECT else reference.rleaky(fc(x), 0.9, lif.recurrent)[0]
+        return self.readout(x)
+
+
+def recurrent_layer_impls(features: int, device: torch.device) -> dict[str, Runner]:
+    """One RLeaky layer (Linear recurrent term, beta 0.9) over given input currents: tritonsnn's
+    multi-step module, the reference and snnTorch's per-step loop, the same weights."""
+    torch.manual_seed(0)
+    ours = tritonsnn.RLeaky(beta=0.9, linear_features=features, step_mode="multi").to(device)
+    impls = {SUBJECT: lambda x: ours(x)[0], REFERENCE: lambda x: reference.rleaky(x, 0.9, ours.recurrent)[0]}
+    try:
+        import snntorch
+    except ImportError:
+        return impls
+    theirs = snntorch.RLeaky(beta=0.9, linear_features=features).to(device)
+    theirs.load_state_dict(ours.state_dict())
+
+    def snntorch_run(x):
+        spk, mem = theirs.init_rleaky()
+        spikes = []
+        for x_t in x.unbind(0):
+            spk, mem = theirs(x_t, spk, mem)
+            spikes.append(spk)
+        return torch.stack(spikes)
+    impls["snntorch"] = snntorch_run
+    return impls
+
+
+def recurrent_impls(sizes: tuple[int, ...], device: torch.device) -> dict[str, Runner]:
+    """The recurrent network `sizes` with each implementation, the same initial weights."""
+    impls = {SUBJECT: _RecurrentNet(sizes, SUBJECT).to(device), REFERENCE: _RecurrentNet(sizes, REFERENCE).to(device)}
+    try:
+        impls["snntorch"] = _RecurrentNet(sizes, "snntorch").to(device)
+    except ImportError:
+        pass
+    return impls
+
+
 @dataclass
 class Case:
     """One workload and the implementations that run it."""
@@ -229,6 +297,14 @@ def suite(device: torch.device, full: bool) -> list[Case]:
         name = f"linear+leaky fwd+bwd B=16 T={T} n={n}"
         cases.append(Case(name, name, "fwd+bwd", (T, 16, n), torch.float32,
                           network_impls("linear", n, device, full and T <= COMPILE_MAX_T), T * 16 * n))
+    T, B, n = 100, 256, 200
+    name = f"rleaky layer fwd+bwd [{T},{B},{n}] float32"
+    cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, recurrent_layer_impls(n, device), T * B * n))
+    for label, sizes in (("SHD 700-200r-20", (700, 200, 20)), ("sparch-like 700-3x128r-20", (700, 128, 128, 128, 20))):
+        T, B = 100, 256
+        name = f"rleaky {label} fwd+bwd B={B} T={T}"
+        cases.append(Case(name, name, "fwd+bwd", (T, B, sizes[0]), torch.float32, recurrent_impls(sizes, device),
+                          T * B * sum(sizes[1:-1])))
     T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)
     name = f"conv+leaky fwd+bwd T={T} B={B} C={C} {H}x{H}"
     cases.append(Case(name, name, "fwd+bwd", (T, B, C, H, H), torch.float32,
