@@ -3,9 +3,10 @@
 1.0.0, forward and forward+backward, the default allocator (no `mallopt`). Rounds alternate
 between the two (A B A B ...) so a shared machine slows both alike; each line reports the median
 per step and snnTorch's time over tritonsnn's. The `[1, 1]` layer has no arithmetic to speak of:
-its times are the per-call overhead.
+its times are the per-call overhead. The recurrent neurons (RLeaky, RSynaptic) have a Linear
+recurrent term of the layer's width, the same weights in both libraries.
 
-    python perf/stepped_loop.py [--rounds 15] [--threads 2] [--sizes 1x1,1x128,128x1000]
+    python perf/stepped_loop.py [--rounds 15] [--threads 2] [--sizes 1x1,1x128,128x1000] [--neurons leaky,rleaky]
 """
 from __future__ import annotations
 
@@ -38,13 +39,26 @@ def _loop(module, x: torch.Tensor, backward: bool) -> None:
         (torch.stack(spikes).sum() + states[-1].sum()).backward()
 
 
+RECURRENT = {"rleaky": ("RLeaky", {"beta": 0.9}), "rsynaptic": ("RSynaptic", {"alpha": 0.8, "beta": 0.9})}
+
+
+def _modules(name: str, width: int) -> tuple[dict, float]:
+    """The neuron in each library, and the scale of its inputs."""
+    if name in RECURRENT:
+        cls, decays = RECURRENT[name]
+        modules = {lib.__name__: getattr(lib, cls)(**decays, linear_features=width) for lib in (tritonsnn, snntorch)}
+        modules["tritonsnn"].load_state_dict(modules["snntorch"].state_dict())
+        return modules, 0.6
+    neuron = NEURONS[name]
+    return ({"tritonsnn": neuron.module(**_constructor(neuron)),
+             "snntorch": getattr(snntorch, neuron.snntorch)(**_constructor(neuron))}, neuron.input_scale)
+
+
 def time_neuron(name: str, batch: int, width: int, backward: bool, rounds: int) -> dict[str, float]:
     """Median seconds per step of each implementation's loop over `[T, batch, width]`."""
-    neuron = NEURONS[name]
-    modules = {"tritonsnn": neuron.module(**_constructor(neuron)),
-               "snntorch": getattr(snntorch, neuron.snntorch)(**_constructor(neuron))}
+    modules, scale = _modules(name, width)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(T, batch, width, generator=gen) * neuron.input_scale + neuron.input_scale / 2
+    x = torch.randn(T, batch, width, generator=gen) * scale + scale / 2
     times = {impl: [] for impl in modules}
     for r in range(rounds + 3):
         for impl, module in modules.items():
@@ -61,13 +75,14 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sizes", default="1x1,1x128,128x1000", help="BATCHxWIDTH layers, comma-separated")
+    parser.add_argument("--neurons", default=",".join([*NEURONS, *RECURRENT]), help="comma-separated")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, snntorch {snntorch.__version__}, tritonsnn {tritonsnn.__version__}, "
           f"{args.threads} threads, T = {T}, median of {args.rounds} rounds, us per step")
     for size in args.sizes.split(","):
         batch, width = (int(v) for v in size.split("x"))
-        for name in NEURONS:
+        for name in args.neurons.split(","):
             for backward in (False, True):
                 t = time_neuron(name, batch, width, backward, args.rounds)
                 print(f"{name:9s} [{batch}, {width}] {'fwd+bwd' if backward else 'fwd    '}  "

@@ -9,6 +9,8 @@ import snntorch
 import torch
 
 import tritonsnn
+from tritonsnn import _step
+from tritonsnn._recurrent import RecurrentStep
 from conftest import DEVICE
 from helpers import assert_close, snntorch_surrogate
 
@@ -327,3 +329,48 @@ def test_detach_hidden_cuts_the_graph_between_chunks(neuron):
         starts = [seq[-1].detach() for seq in seqs]
     assert_close(x_carried.grad, x_alone.grad, 1e-6, "dx")
     assert_close(carried.recurrent.weight.grad, stateless.recurrent.weight.grad, 1e-6, "dW")
+
+
+def test_a_recurrent_layer_replaced_by_hand_is_used():
+    """Like snnTorch, the neuron calls whatever `recurrent` holds; the fused sequence path is
+    taken only for its own Linear (or V) term."""
+    rlif = tritonsnn.RLeaky(beta=0.9, linear_features=F, step_mode="multi")
+    x = torch.randn(T, B, F, generator=torch.Generator().manual_seed(8)) + 0.5
+    expected = tritonsnn.reference.rleaky(x, 0.9, lambda s: 0.5 * s)
+    rlif.recurrent = RecurrentHalf()
+    for a, b in zip(rlif(x), expected):
+        assert_close(a, b, 1e-6, "replaced layer")
+
+
+class RecurrentHalf(torch.nn.Module):
+    def forward(self, spk):
+        return 0.5 * spk
+
+
+@pytest.mark.parametrize("recurrent", ["v-scalar", "v-neuron", "linear", "conv"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_settled_single_steps_equal_the_checked_path_bitwise(backend, neuron, recurrent):
+    """After a configuration's first call, single steps run its settled step (`RecurrentStep`):
+    bitwise what the checked path gives, outputs and gradients, also when V is replaced or beta
+    and the threshold change in place between steps (through `.data`, which autograd does not
+    see)."""
+    results = []
+    for checked in (False, True):
+        _, module, shape = _pair(neuron, recurrent, learn_recurrent=False)
+        x = (torch.randn(T, *shape, generator=torch.Generator().manual_seed(9)) * 0.6 + 0.4).to(DEVICE)
+        x.requires_grad_()
+        outs = []
+        for t, x_t in enumerate(x.unbind(0)):
+            if t == 3 and hasattr(module, "V"):
+                module.V = module.V * 0.9  # a new buffer
+            for name in ("beta", "threshold") if t == 4 else ():
+                getattr(module, name).data.mul_(0.9)
+            if checked:
+                _step._PLANS.pop(module, None)
+            outs += module(x_t)
+        sum((o * (i + 1)).sum() for i, o in enumerate(outs)).backward()
+        results.append([*outs, x.grad])
+        if not checked:
+            assert any(isinstance(p, RecurrentStep) for p in _step._PLANS[module].values())
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

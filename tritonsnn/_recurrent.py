@@ -13,15 +13,19 @@ On the torch path a whole sequence with a Linear or V term is one autograd Funct
 (`kernels/rlif/torch_path.py`: the recurrent GEMM inside its loop, a hand-written backward).
 Anywhere else each step is the recurrent term and then the LIF family's fused single step on
 ``input + recurrent(spikes)`` (`RecurrentLIF._run`): the recurrence makes every step's input
-depend on the step before, so the sequence is walked step by step.
+depend on the step before, so the sequence is walked step by step. A settled single-step call
+(`tritonsnn._step`) is the recurrent term and the LIF family's settled step (`RecurrentStep`).
 """
 from __future__ import annotations
+
+import weakref
 
 import torch
 from torch import nn
 
 from tritonsnn import _checks
 from tritonsnn._neuron import LIF
+from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.kernels.rlif import torch_path as rlif_path
 
 RECURRENT_DEFAULTS = {"V": 1.0, "all_to_all": True, "linear_features": None, "conv2d_channels": None,
@@ -65,6 +69,25 @@ def _check_recurrent_options(name: str, o: dict) -> None:
                         "all_to_all=False scales each neuron's own spike by V instead")
 
 
+class RecurrentStep:
+    """A recurrent neuron's settled single step (`tritonsnn._step`): the recurrent term of the
+    previous spikes (the first state), added to the input, then the LIF family's settled step
+    (`lif_family.step`) from the other states. It holds its neuron weakly (the neuron holds it)."""
+
+    __slots__ = ("neuron", "inner")
+
+    def __init__(self, neuron, inner):
+        self.neuron, self.inner = weakref.ref(neuron), inner
+
+    def __call__(self, x_t, x, starts, parameters):
+        spk0, *states = starts
+        parameters = dict(parameters)
+        V = parameters.pop("V", None)
+        cur = x_t + self.neuron()._recurrent_term(x_t.new_zeros(x_t.shape) if spk0 is None else spk0, V)
+        spk, *new = self.inner(cur, cur.unsqueeze(0), states, parameters)
+        return (spk, spk, *new)  # the spikes, then every state: the spikes first
+
+
 class RecurrentLIF(LIF):
     """Base of the recurrent LIF neurons: the spikes are a state (``spk``, first in
     ``state_names``), and each step's input gets the recurrent term of the previous spikes.
@@ -93,10 +116,13 @@ class RecurrentLIF(LIF):
             for p in self.recurrent.parameters():
                 p.requires_grad_(False)
         self._register_states()
+        if not self.all_to_all:
+            self.step_inputs = type(self).step_inputs + ("V",)
 
     def _recurrent_term(self, spk: torch.Tensor, V: torch.Tensor | None) -> torch.Tensor:
-        """The recurrent input of the previous spikes: `spk * V` for a one-to-one term (V checked,
-        read from the neuron, which `.to()` moves even where it is a buffer), else the layer's."""
+        """The recurrent input of the previous spikes: `spk * V` for the one-to-one term (V checked,
+        read from the neuron, which `.to()` moves even where it is a buffer), else the layer's
+        (`V` None)."""
         return self.recurrent(spk) if V is None else spk * V
 
     def _forward_recurrent(self, input_, given: tuple, lengths):
@@ -110,11 +136,13 @@ class RecurrentLIF(LIF):
         path's applies (`kernels/rlif/torch_path.py`), else one fused step at a time; with
         `lengths`, each step runs the samples whose sequence has not ended (`lengths > t`)."""
         parameters = self._lif_parameters(x)
-        V = None if self.all_to_all else _checks.parameter(self.V, x, "V")
+        # A recurrent layer replaced by hand is called as it is, step by step.
+        kind = type(self.recurrent)
+        V = _checks.parameter(self.V, x, "V") if kind is RecurrentOneToOne else None
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
-        if (not (self.all_to_all and self.kernel_size)
+        if (kind in (nn.Linear, RecurrentOneToOne)
                 and rlif_path.applies(x, self._delayed(), self.save_dtype, self._surrogate(), lengths)):
             weight, bias = (self.recurrent.weight, self.recurrent.bias) if V is None else (None, None)
             spk, syn, mem = rlif_path.run(x, spk0, *(starts if len(starts) == 2 else (None, *starts)), weight, bias,
@@ -132,6 +160,17 @@ class RecurrentLIF(LIF):
             steps.append(step)
         spk_seq, *sequences = (torch.cat(seq) for seq in zip(*steps))
         return (spk_seq, spk_seq, *sequences)
+
+    def _step_plan(self, x, dtypes):
+        inner = lif_family.step(x, self.state_names[1:], _checks.reset_code(self.reset_mechanism), self._delayed(),
+                                True, dtypes, self._surrogate())
+        return None if inner is None else RecurrentStep(self, inner)
+
+    def _step_parameters(self, x):
+        parameters = self._lif_parameters(x)
+        if type(self.recurrent) is RecurrentOneToOne:
+            parameters["V"] = _checks.parameter(self.V, x, "V")
+        return parameters
 
     def _lif_parameters(self, x: torch.Tensor) -> dict:
         """The LIF family's parameters for inputs like `x`, checked (decays clamped)."""

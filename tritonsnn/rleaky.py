@@ -43,6 +43,7 @@ class RLeaky(RecurrentLIF):
 
     state_names = ("spk", "mem")
     step_settings = RecurrentLIF.step_settings + ("reset_delay",)
+    step_inputs = ("beta", "threshold", "graded_spikes_factor")
     __signature__ = constructor("beta", "V", "all_to_all", "linear_features", "conv2d_channels", "kernel_size",
                                 "threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_beta", "learn_threshold", "learn_recurrent", "reset_mechanism", "state_quant",

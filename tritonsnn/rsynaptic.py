@@ -42,6 +42,7 @@ class RSynaptic(RecurrentLIF):
     """
 
     state_names = ("spk", "syn", "mem")
+    step_inputs = ("alpha", "beta", "threshold", "graded_spikes_factor")
     __signature__ = constructor("alpha", "beta", "V", "all_to_all", "linear_features", "conv2d_channels",
                                 "kernel_size", "threshold", "spike_grad", "surrogate_disable", "init_hidden",
                                 "inhibition", "learn_alpha", "learn_beta", "learn_threshold", "learn_recurrent",
