@@ -196,23 +196,35 @@ def test_calling_conventions(neuron):
             assert torch.equal(multi.mem, outs[-1][-1]) and torch.equal(multi.spk, outs[-1][0])
 
 
+@pytest.mark.parametrize("recurrent", ["v-neuron", "linear"])
 @pytest.mark.parametrize("neuron", list(NEURONS))
-def test_lengths_equal_each_sample_alone(backend, neuron):
-    _, multi, shape = _pair(neuron, "linear", step_mode="multi")
+def test_lengths_equal_each_sample_alone(backend, neuron, recurrent):
+    """A padded batch with per-sample lengths: each sample's outputs and input gradient equal
+    running it alone at its own length, zeros past it; every parameter's gradient is the sum of
+    the samples' own."""
+    _, multi, shape = _pair(neuron, recurrent, step_mode="multi", **LEARNT)
     gen = torch.Generator().manual_seed(5)
     x = (torch.randn(T, *shape, generator=gen) * 0.6 + 0.4).to(DEVICE).requires_grad_()
     lengths = torch.tensor([T, 2, 0])
+
+    def backward(seqs):
+        sum((s * (i + 1)).sum() for i, s in enumerate(seqs)).backward()
+
     seqs = multi(x, lengths=lengths)
-    sum(s.sum() * (i + 1) for i, s in enumerate(seqs)).backward()
+    backward(seqs)
+    batch_grads = {name: p.grad.clone() for name, p in multi.named_parameters()}
+    multi.zero_grad()
     for b, n in enumerate(lengths.tolist()):
         alone = x.detach()[:n, b:b + 1].clone().requires_grad_()
         own = multi(alone)
-        sum(s.sum() * (i + 1) for i, s in enumerate(own)).backward()
+        backward(own)
         for seq, o in zip(seqs, own):
             assert_close(seq[:n, b:b + 1], o, 1e-6, "outputs")
             assert not seq[n:, b].any()
         assert_close(x.grad[:n, b:b + 1], alone.grad, 1e-6, "dx")
         assert not x.grad[n:, b].any()
+    for name, p in multi.named_parameters():
+        assert_close(batch_grads[name], p.grad, 1e-5, f"d{name}")
 
 
 def test_v_moves_with_the_module_and_is_checked():

@@ -148,7 +148,7 @@ class RecurrentLIF(LIF):
             spk, syn, mem = rlif_path.run(x, spk0, *(starts if len(starts) == 2 else (None, *starts)), weight, bias,
                                           V, parameters.get("alpha"), parameters["decay"], parameters["threshold"],
                                           parameters["gsf"], _checks.reset_code(self.reset_mechanism),
-                                          self._surrogate())
+                                          self._surrogate(), lengths)
             return (spk, spk, mem) if syn is None else (spk, spk, syn, mem)
         spk = x.new_zeros(x.shape[1:]) if spk0 is None else spk0
         states = starts

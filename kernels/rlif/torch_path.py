@@ -9,14 +9,16 @@ slice. Backward, per step in reverse: the spike's total gradient
 current's carried gradients; dI[t] is written into the input gradient's slot, so the weight and
 bias gradients are one large GEMM and one sum over every step afterwards (`README.md` derives it).
 Scope (`applies`): fp32/fp64 on the torch backend, states kept in that dtype, a fused deterministic
-surrogate, the delayed reset, no per-sample lengths, eager; everything else steps the neuron's
-fused single step per step (`tritonsnn._recurrent`).
+surrogate, the delayed reset, eager; everything else steps the neuron's fused single step per
+step (`tritonsnn._recurrent`). With per-sample lengths every output past a sample's end is 0 and
+carries no gradient, and the zeros are what the next step starts from.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from tritonsnn._ends import past_end
 from tritonsnn._registration import to_param_shape
 from tritonsnn._step import one_step_applies, one_step_backward, surrogate_config, surrogate_now
 from tritonsnn.backend import is_one
@@ -28,13 +30,16 @@ from tritonsnn.surrogate import spec_for_kernel_id
 def applies(x: torch.Tensor, reset_delay: bool, save_dtype, surrogate, lengths) -> bool:
     """Whether a sequence like `x` runs as one `RecurrentSequence`."""
     dtypes = (x.dtype, x.dtype if save_dtype is None else save_dtype)
-    return (reset_delay and lengths is None and surrogate.fused and not torch.compiler.is_compiling()
+    return (reset_delay and surrogate.fused and not torch.compiler.is_compiling()
             and one_step_applies(x, dtypes, surrogate))
 
 
-def run(x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, reset: int, surrogate) -> tuple:
-    """(spk_seq, syn_seq or None, mem_seq) over `x: [T, *neurons]` (see `RecurrentSequence`)."""
-    config = (reset, *surrogate_config(surrogate, x))
+def run(x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, reset: int, surrogate,
+        lengths=None) -> tuple:
+    """(spk_seq, syn_seq or None, mem_seq) over `x: [T, *neurons]` (see `RecurrentSequence`);
+    `lengths`: checked per-sample lengths of `x: [T, B, ...]`, or None."""
+    ended = None if lengths is None else past_end(lengths, x.shape)
+    config = (reset, *surrogate_config(surrogate, x), ended)
     return RecurrentSequence.apply(x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, config)
 
 
@@ -43,11 +48,12 @@ class RecurrentSequence(torch.autograd.Function):
     membrane before it (None: zeros). The recurrent term is ``F.linear(S, weight, bias)`` where
     `weight` is given, else ``S * V``; `alpha` None means no synaptic current (RLeaky). `decay` and
     `alpha` come clamped, every parameter checked and in the input's dtype or 0-d.
-    `config` = (reset, sg_id, sg_params, the surrogate's parameters as floats or None)."""
+    `config` = (reset, sg_id, sg_params, the surrogate's parameters as floats or None, the
+    steps past each sample's end as a `past_end` mask or None)."""
 
     @staticmethod
     def forward(ctx, x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, config):
-        reset = config[0]
+        reset, ended = config[0], config[-1]
         shape = x.shape[1:]
         spk, mem = torch.empty_like(x), torch.empty_like(x)
         syn = None if alpha is None else torch.empty_like(x)
@@ -70,6 +76,9 @@ class RecurrentSequence(torch.autograd.Function):
             s = torch.gt(u, threshold, out=spk[t])
             if graded:
                 s.mul_(gsf)
+            if ended is not None:  # past its end a sample's outputs, and so its carried states, are 0
+                for out in (s, u) if alpha is None else (s, u, i):
+                    out.masked_fill_(ended[t], 0.0)
         ctx.save_for_backward(spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf)
         ctx.config = config
         ctx.set_materialize_grads(False)
@@ -94,7 +103,7 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
     dI[t] is dx[t]; the weight, bias, V and alpha gradients are sums over every step, taken
     after the scan."""
     spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf = ctx.saved_tensors
-    reset, sg_id, sg_params, floats = ctx.config
+    reset, sg_id, sg_params, floats, ended = ctx.config
     needs = ctx.needs_input_grad
     spec = spec_for_kernel_id(sg_id)
     params = surrogate_now(sg_id, sg_params, floats)
@@ -110,6 +119,8 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
         u_t = mem[t]
         gs = g_spk[t] if g_spk is not None else None
         gs = d_s if gs is None else gs if d_s is None else gs + d_s
+        if gs is not None and ended is not None:
+            gs = gs.masked_fill(ended[t], 0.0)
         # RLeaky's dI[t] is the membrane's gradient itself: it is computed in dx[t].
         target = dx[t] if alpha is None else torch.empty_like(u_t)
         gu = None
@@ -126,6 +137,8 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
                 gu = target.copy_(extra) if gu is None else gu.add_(extra)
         if gu is None:
             gu = target.zero_()
+        elif ended is not None:  # nothing flows from an output past the end, nor through its state
+            gu.masked_fill_(ended[t], 0.0)
         u_prev = mem[t - 1] if t else torch.zeros_like(u_t) if mem0 is None else mem0.to(u_t.dtype)
         if reset != RESET_SUBTRACT and reset != RESET_ZERO:
             db = gu
@@ -148,6 +161,8 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
             torch.add(db, g_syn[t], out=di) if g_syn is not None else di.copy_(db)
             if d_i is not None:
                 di.add_(d_i)
+            if ended is not None:
+                di.masked_fill_(ended[t], 0.0)
             d_i = di * alpha
         if t or needs[1]:
             d_s = torch.matmul(di, weight) if weight is not None else di * V
