@@ -91,7 +91,8 @@ class RecurrentStep:
 class RecurrentLIF(LIF):
     """Base of the recurrent LIF neurons: the spikes are a state (``spk``, first in
     ``state_names``), and each step's input gets the recurrent term of the previous spikes.
-    Subclasses define `_cell` (the neuron's fused steps on a given input)."""
+    Subclasses define `_lif_parameters` (the LIF family's parameters) and `_cell` (the neuron's
+    fused steps on a given input)."""
 
     def _setup(self, o: dict) -> None:
         super()._setup(o)
