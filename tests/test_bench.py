@@ -53,7 +53,8 @@ def test_time_case_reports_speed_and_memory():
 def test_short_suite_has_every_workload():
     names = [c.name for c in bench.suite(CPU, full=False)]
     for workload in ("leaky fwd ", "leaky bwd ", "leaky fwd+bwd", "synaptic", "lapicque", "alpha",
-                     "linear+leaky", "conv+leaky", "rleaky layer", "rleaky SHD", "rleaky sparch-like",
+                     "linear+leaky", "conv+leaky", "rleaky layer", "rleaky conv3x3 layer", "rleaky SHD",
+                     "rleaky sparch-like",
                      *(f"{n} stepped fwd+bwd" for n in ("leaky", "synaptic", "lapicque",
                                                                                       "alpha"))):
         assert any(workload in n for n in names), workload
@@ -109,6 +110,7 @@ def test_recurrent_cases_run_the_same_network_in_each_implementation():
     """The recurrent workloads' implementations compute the same outputs from the same weights."""
     gen = torch.Generator().manual_seed(0)
     for impls, x in ((bench.recurrent_layer_impls(5, CPU), torch.rand(4, 3, 5, generator=gen) + 0.5),
+                     (bench.recurrent_layer_impls(2, CPU, 3), torch.rand(4, 3, 2, 5, 5, generator=gen) + 0.5),
                      (bench.recurrent_impls((6, 5, 4, 3), CPU), torch.rand(4, 3, 6, generator=gen) * 4)):
         outputs = {name: run(x) for name, run in impls.items()}
         assert set(outputs) == {bench.SUBJECT, bench.REFERENCE, "snntorch"}

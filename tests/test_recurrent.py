@@ -386,3 +386,24 @@ def test_settled_single_steps_equal_the_checked_path_bitwise(backend, neuron, re
             assert any(isinstance(p, RecurrentStep) for p in _step._PLANS[module].values())
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("recurrent", list(RECURRENT))
+def test_a_whole_sequence_is_one_function_on_the_torch_path(recurrent, monkeypatch):
+    """Linear, Conv2d and V terms over a whole sequence on the torch path: one Function call,
+    not a step at a time (per-step calls are for what it does not cover, e.g. reset_delay=False)."""
+    from tritonsnn.kernels.rlif import torch_path
+
+    calls = []
+    apply = torch_path.RecurrentSequence.apply
+    monkeypatch.setattr(torch_path.RecurrentSequence, "apply", lambda *a: calls.append(1) or apply(*a))
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("torch")
+    try:
+        for reset_delay, expected in ((True, 1), (False, 0)):
+            _, multi, shape = _pair("rleaky", recurrent, step_mode="multi", reset_delay=reset_delay)
+            calls.clear()
+            multi(torch.rand(T, *shape))
+            assert len(calls) == expected
+    finally:
+        tritonsnn.set_backend(previous)

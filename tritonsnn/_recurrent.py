@@ -9,8 +9,8 @@ It is registered where snnTorch registers it (``recurrent.weight``, ``recurrent.
 a learnt V also as ``recurrent.V``), so state_dicts load both ways. At the first step the
 previous spikes are zeros, so a Linear or Conv2d term starts as its bias, as in snnTorch.
 
-On the torch path a whole sequence with a Linear or V term is one autograd Function
-(`kernels/rlif/torch_path.py`: the recurrent GEMM inside its loop, a hand-written backward).
+On the torch path a whole sequence is one autograd Function (`kernels/rlif/torch_path.py`: the
+recurrent GEMM or convolution inside its loop, a hand-written backward).
 Anywhere else each step is the recurrent term and then the LIF family's fused single step on
 ``input + recurrent(spikes)`` (`RecurrentLIF._run`): the recurrence makes every step's input
 depend on the step before, so the sequence is walked step by step. A settled single-step call
@@ -67,6 +67,13 @@ def _check_recurrent_options(name: str, o: dict) -> None:
         raise TypeError(f"{name}(all_to_all=True) needs linear_features (the number of neurons, for a Linear "
                         "recurrent term), or conv2d_channels and kernel_size both (for a Conv2d one); "
                         "all_to_all=False scales each neuron's own spike by V instead")
+
+
+def _plain_conv(conv: nn.Conv2d) -> bool:
+    """A Conv2d as snnTorch builds it (stride 1, no dilation, one group, zero padding given as
+    numbers): what the torch path's Function computes."""
+    return (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str))
 
 
 class RecurrentStep:
@@ -134,8 +141,9 @@ class RecurrentLIF(LIF):
     def _run(self, x: torch.Tensor, spk0, *starts, lengths):
         """`(spk_seq, spk_seq, *state_seqs)` over `x: [T, *neurons]` from the spikes `spk0` and
         the states `starts` (None: zeros): one Function over the whole sequence where the torch
-        path's applies (`kernels/rlif/torch_path.py`), else one fused step at a time; with
-        `lengths`, each step runs the samples whose sequence has not ended (`lengths > t`)."""
+        path's applies (`kernels/rlif/torch_path.py`; snnTorch's own recurrent layers), else one
+        fused step at a time; with `lengths`, each step runs the samples whose sequence has not
+        ended (`lengths > t`)."""
         parameters = self._lif_parameters(x)
         # A recurrent layer replaced by hand is called as it is, step by step.
         kind = type(self.recurrent)
@@ -143,13 +151,14 @@ class RecurrentLIF(LIF):
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
-        if (kind in (nn.Linear, RecurrentOneToOne)
+        if ((kind in (nn.Linear, RecurrentOneToOne) or kind is nn.Conv2d and _plain_conv(self.recurrent))
                 and rlif_path.applies(x, self._delayed(), self.save_dtype, self._surrogate(), lengths)):
             weight, bias = (self.recurrent.weight, self.recurrent.bias) if V is None else (None, None)
             spk, syn, mem = rlif_path.run(x, spk0, *(starts if len(starts) == 2 else (None, *starts)), weight, bias,
                                           V, parameters.get("alpha"), parameters["decay"], parameters["threshold"],
                                           parameters["gsf"], _checks.reset_code(self.reset_mechanism),
-                                          self._surrogate(), lengths)
+                                          self._surrogate(), lengths,
+                                          self.recurrent.padding if kind is nn.Conv2d else None)
             return (spk, spk, mem) if syn is None else (spk, spk, syn, mem)
         spk = x.new_zeros(x.shape[1:]) if spk0 is None else spk0
         states = starts

@@ -1,13 +1,14 @@
 """The recurrent LIF family (RLeaky, RSynaptic) on the torch path: a whole sequence as one autograd
 Function, the recurrent GEMM inside its time loop and a hand-written reverse-time backward.
 
-Forward, per step: the recurrent current ``S[t-1] Wᵀ + b`` (one GEMM into the step's slot, or
-``S[t-1] V`` elementwise) plus the input, then the LIF family's current and membrane updates
+Forward, per step: the recurrent current ``S[t-1] Wᵀ + b`` (one GEMM into the step's slot; a
+Conv2d term's convolution; or ``S[t-1] V`` elementwise) plus the input, then the LIF family's current and membrane updates
 (`lif.torch_path.current_update`, `delayed_update`) and the spike, in place on one `[*neurons]`
 slice. Backward, per step in reverse: the spike's total gradient
 (the output's plus the next step's ``dI[t+1] W``, one GEMM), the surrogate, the membrane's and
 current's carried gradients; dI[t] is written into the input gradient's slot, so the weight and
-bias gradients are one large GEMM and one sum over every step afterwards (`README.md` derives it).
+bias gradients are one large GEMM (or Conv2d weight gradient) and one sum over every step
+afterwards (`README.md` derives it).
 Scope (`applies`): fp32/fp64 on the torch backend, states kept in that dtype, a fused deterministic
 surrogate, the delayed reset, eager; everything else steps the neuron's fused single step per
 step (`tritonsnn._recurrent`). With per-sample lengths every output past a sample's end is 0 and
@@ -35,25 +36,27 @@ def applies(x: torch.Tensor, reset_delay: bool, save_dtype, surrogate, lengths) 
 
 
 def run(x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, reset: int, surrogate,
-        lengths=None) -> tuple:
+        lengths=None, padding=None) -> tuple:
     """(spk_seq, syn_seq or None, mem_seq) over `x: [T, *neurons]` (see `RecurrentSequence`);
-    `lengths`: checked per-sample lengths of `x: [T, B, ...]`, or None."""
+    `lengths`: checked per-sample lengths of `x: [T, B, ...]`, or None; `padding`: a Conv2d
+    term's (stride 1, no dilation, one group), None for a Linear one."""
     ended = None if lengths is None else past_end(lengths, x.shape)
-    config = (reset, *surrogate_config(surrogate, x), ended)
+    config = (reset, *surrogate_config(surrogate, x), ended, padding)
     return RecurrentSequence.apply(x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, config)
 
 
 class RecurrentSequence(torch.autograd.Function):
     """The recurrent neuron over a sequence `x: [T, *neurons]` from the spikes, current and
     membrane before it (None: zeros). The recurrent term is ``F.linear(S, weight, bias)`` where
-    `weight` is given, else ``S * V``; `alpha` None means no synaptic current (RLeaky). `decay` and
-    `alpha` come clamped, every parameter checked and in the input's dtype or 0-d.
-    `config` = (reset, sg_id, sg_params, the surrogate's parameters as floats or None, the
-    steps past each sample's end as a `past_end` mask or None)."""
+    `weight` is given (``F.conv2d(S, weight, bias, padding=padding)`` with a padding), else
+    ``S * V``; `alpha` None means no synaptic current (RLeaky). `decay` and `alpha` come clamped,
+    every parameter checked and in the input's dtype or 0-d. `config` = (reset, sg_id,
+    sg_params, the surrogate's parameters as floats or None, the steps past each sample's end as a
+    `past_end` mask or None, a Conv2d term's padding or None)."""
 
     @staticmethod
     def forward(ctx, x, spk0, syn0, mem0, weight, bias, V, alpha, decay, threshold, gsf, config):
-        reset, ended = config[0], config[-1]
+        reset, ended, padding = config[0], config[-2], config[-1]
         shape = x.shape[1:]
         spk, mem = torch.empty_like(x), torch.empty_like(x)
         syn = None if alpha is None else torch.empty_like(x)
@@ -66,7 +69,7 @@ class RecurrentSequence(torch.autograd.Function):
             # The step's input current, written where the membrane goes: X + R(S[t-1]).
             cur = mem[t]
             if weight is not None:
-                torch.add(F.linear(s, weight, bias), x[t], out=cur)
+                torch.add(_term(s, weight, bias, padding), x[t], out=cur)
             else:
                 torch.addcmul(x[t], s, V, out=cur)
             if alpha is not None:
@@ -103,7 +106,7 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
     dI[t] is dx[t]; the weight, bias, V and alpha gradients are sums over every step, taken
     after the scan."""
     spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf = ctx.saved_tensors
-    reset, sg_id, sg_params, floats, ended = ctx.config
+    reset, sg_id, sg_params, floats, ended, padding = ctx.config
     needs = ctx.needs_input_grad
     spec = spec_for_kernel_id(sg_id)
     params = surrogate_now(sg_id, sg_params, floats)
@@ -165,7 +168,7 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
                 di.masked_fill_(ended[t], 0.0)
             d_i = di * alpha
         if t or needs[1]:
-            d_s = torch.matmul(di, weight) if weight is not None else di * V
+            d_s = di * V if weight is None else _term_input_grad(di, weight, padding)
     return (dx if needs[0] else None, d_s if needs[1] else None, d_i if needs[2] else None,
             d_u if needs[3] else None, *_summed(ctx, dx, needs, ddecay, dthr, dgsf))
 
@@ -175,16 +178,15 @@ def _summed(ctx, dx, needs, ddecay, dthr, dgsf) -> tuple:
     over the sequence (`dx` holds dI[t] for every step; the scan summed decay's, threshold's and
     gsf's per neuron)."""
     spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf = ctx.saved_tensors
-    features = dx.shape[-1]
+    padding = ctx.config[-1]
     dweight = dbias = dV = dalpha = None
-    if needs[4]:  # sum_t dI[t]ᵀ S[t-1]: one GEMM over steps 1.., one for step 0's given spikes
-        dweight = dx[1:].reshape(-1, features).t().mm(spk[:-1].reshape(-1, features))
-        if spk0 is not None:
-            dweight.addmm_(dx[0].reshape(-1, features).t(), spk0.to(dx.dtype).reshape(-1, features))
+    if needs[4]:
+        dweight = _term_weight_grad(dx, spk, spk0, weight, padding)
     if needs[6]:
         dV = to_param_shape(_times_previous(dx, spk, spk0), V)
-    if needs[5]:
-        dbias = dx.reshape(-1, features).sum(0)
+    if needs[5]:  # summed over every dimension but the channels (the last, or a Conv2d's -3)
+        channel = dx.dim() - (1 if padding is None else 3)
+        dbias = dx.sum([d for d in range(dx.dim()) if d != channel])
     if needs[7]:
         dalpha = to_param_shape(_times_previous(dx, syn, syn0), alpha) if alpha is not None else None
     return (dweight, dbias, dV, dalpha, *(None if g is None else to_param_shape(g, p)
@@ -195,3 +197,31 @@ def _times_previous(dx: torch.Tensor, seq: torch.Tensor, first) -> torch.Tensor:
     """sum_t dx[t] * seq[t-1] per element of a step (seq[-1] = `first`, None: zeros)."""
     out = (dx[1:] * seq[:-1]).sum(0)
     return out if first is None else out.addcmul_(dx[0], first.to(dx.dtype))
+
+
+def _term(s, weight, bias, padding):
+    """The recurrent layer on the previous spikes: Linear, or Conv2d with `padding`."""
+    return F.linear(s, weight, bias) if padding is None else F.conv2d(s, weight, bias, padding=padding)
+
+
+def _term_input_grad(di, weight, padding):
+    """dL/dS[t-1] from dI[t]: `di W`, or the Conv2d's input gradient."""
+    if padding is None:
+        return torch.matmul(di, weight)
+    batched = di if di.dim() == 4 else di.unsqueeze(0)
+    return torch.nn.grad.conv2d_input(batched.shape, weight, batched, padding=padding).reshape(di.shape)
+
+
+def _term_weight_grad(dx, spk, spk0, weight, padding):
+    """sum_t dI[t]ᵀ S[t-1] as one GEMM over steps 1.. (plus step 0's given spikes), or one Conv2d
+    weight gradient over every step, the steps and samples as one batch."""
+    if padding is None:
+        features = dx.shape[-1]
+        dweight = dx[1:].reshape(-1, features).t().mm(spk[:-1].reshape(-1, features))
+        if spk0 is not None:
+            dweight.addmm_(dx[0].reshape(-1, features).t(), spk0.to(dx.dtype).reshape(-1, features))
+        return dweight
+    image = dx.shape[-3:]
+    previous = torch.cat([spk.new_zeros((1, *spk.shape[1:])) if spk0 is None else spk0.to(spk.dtype).unsqueeze(0),
+                          spk[:-1]]).reshape(-1, *image)
+    return torch.nn.grad.conv2d_weight(previous, weight.shape, dx.reshape(-1, *image), padding=padding)

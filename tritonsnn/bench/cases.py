@@ -200,17 +200,20 @@ class _RecurrentNet(nn.Module):
         return self.readout(x)
 
 
-def recurrent_layer_impls(features: int, device: torch.device) -> dict[str, Runner]:
-    """One RLeaky layer (Linear recurrent term, beta 0.9) over given input currents: tritonsnn's
+def recurrent_layer_impls(features: int, device: torch.device, kernel_size: int | None = None) -> dict[str, Runner]:
+    """One RLeaky layer (beta 0.9) over given input currents, its recurrent term a Linear over
+    `features` neurons, or with `kernel_size` a Conv2d over `features` channels: tritonsnn's
     multi-step module, the reference and snnTorch's per-step loop, the same weights."""
     torch.manual_seed(0)
-    ours = tritonsnn.RLeaky(beta=0.9, linear_features=features, step_mode="multi").to(device)
+    term = (dict(linear_features=features) if kernel_size is None
+            else dict(conv2d_channels=features, kernel_size=kernel_size))
+    ours = tritonsnn.RLeaky(beta=0.9, **term, step_mode="multi").to(device)
     impls = {SUBJECT: lambda x: ours(x)[0], REFERENCE: lambda x: reference.rleaky(x, 0.9, ours.recurrent)[0]}
     try:
         import snntorch
     except ImportError:
         return impls
-    theirs = snntorch.RLeaky(beta=0.9, linear_features=features).to(device)
+    theirs = snntorch.RLeaky(beta=0.9, **term).to(device)
     theirs.load_state_dict(ours.state_dict())
 
     def snntorch_run(x):
@@ -300,6 +303,10 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     T, B, n = 100, 256, 200
     name = f"rleaky layer fwd+bwd [{T},{B},{n}] float32"
     cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, recurrent_layer_impls(n, device), T * B * n))
+    shape = (25, 16, 8, 16, 16)
+    name = f"rleaky conv3x3 layer fwd+bwd [{','.join(map(str, shape))}] float32"
+    cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, recurrent_layer_impls(shape[2], device, 3),
+                      shape[0] * shape[1] * shape[2] * shape[3] * shape[4]))
     for label, sizes in (("SHD 700-200r-20", (700, 200, 20)), ("sparch-like 700-3x128r-20", (700, 128, 128, 128, 20))):
         T, B = 100, 256
         name = f"rleaky {label} fwd+bwd B={B} T={T}"
