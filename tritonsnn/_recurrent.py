@@ -88,8 +88,9 @@ class RecurrentStep:
 
     def __call__(self, x_t, x, starts, parameters):
         spk0, *states = starts
-        parameters = dict(parameters)
-        V = parameters.pop("V", None)
+        V = parameters.get("V")
+        if V is not None:  # the LIF family's step takes the others (the dict may be kept: not changed)
+            parameters = {name: value for name, value in parameters.items() if name != "V"}
         cur = x_t + self.neuron()._recurrent_term(x_t.new_zeros(x_t.shape) if spk0 is None else spk0, V)
         spk, *new = self.inner(cur, cur.unsqueeze(0), states, parameters)
         return (spk, spk, *new)  # the spikes, then every state: the spikes first
@@ -145,9 +146,8 @@ class RecurrentLIF(LIF):
         fused step at a time; with `lengths`, each step runs the samples whose sequence has not
         ended (`lengths > t`)."""
         parameters = self._lif_parameters(x)
-        # A recurrent layer replaced by hand is called as it is, step by step.
         kind = type(self.recurrent)
-        V = _checks.parameter(self.V, x, "V") if kind is RecurrentOneToOne else None
+        V = self._one_to_one(x)
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
@@ -178,9 +178,15 @@ class RecurrentLIF(LIF):
 
     def _step_parameters(self, x):
         parameters = self._lif_parameters(x)
-        if type(self.recurrent) is RecurrentOneToOne:
-            parameters["V"] = _checks.parameter(self.V, x, "V")
+        V = self._one_to_one(x)
+        if V is not None:
+            parameters["V"] = V
         return parameters
+
+    def _one_to_one(self, x: torch.Tensor) -> torch.Tensor | None:
+        """V, checked for inputs like `x`, where the recurrent term is the one-to-one one; None
+        for a layer (snnTorch's, or one replaced by hand, which is called as it is)."""
+        return _checks.parameter(self.V, x, "V") if type(self.recurrent) is RecurrentOneToOne else None
 
     def _lif_parameters(self, x: torch.Tensor) -> dict:
         """The LIF family's parameters for inputs like `x`, checked (decays clamped)."""

@@ -210,8 +210,11 @@ def surrogate_now(sg_id: int, sg_params: torch.Tensor, floats) -> tuple:
 
 
 def one_step_backward(gradients, ctx, *incoming) -> tuple:
-    """`gradients(ctx, *incoming)` as a one-step Function's backward: under create_graph=True
-    computed without a graph and marked as having no derivative of their own."""
+    """`gradients(ctx, *incoming)` as a torch-path Function's backward (its grads materialised
+    as None): no gradient for any input when nothing comes in; under create_graph=True computed
+    without a graph and marked as having no derivative of their own."""
+    if all(g is None for g in incoming):
+        return (None,) * len(ctx.needs_input_grad)
     if not torch.is_grad_enabled():
         return gradients(ctx, *incoming)
     with torch.no_grad():

@@ -61,8 +61,6 @@ class TorchStep(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spk, g_exc, g_inh, g_mem):
-        if g_spk is None and g_exc is None and g_inh is None and g_mem is None:
-            return (None,) * 10
         return one_step_backward(_gradients, ctx, g_spk, g_exc, g_inh, g_mem)
 
 

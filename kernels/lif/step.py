@@ -80,8 +80,6 @@ class TorchStep(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spk, g_mem, g_syn):
-        if g_spk is None and g_mem is None and g_syn is None:
-            return (None,) * 8
         return one_step_backward(_gradients, ctx, g_spk, g_mem, g_syn)
 
 

@@ -2,13 +2,14 @@
 Function, the recurrent GEMM inside its time loop and a hand-written reverse-time backward.
 
 Forward, per step: the recurrent current ``S[t-1] Wᵀ + b`` (one GEMM into the step's slot; a
-Conv2d term's convolution; or ``S[t-1] V`` elementwise) plus the input, then the LIF family's current and membrane updates
-(`lif.torch_path.current_update`, `delayed_update`) and the spike, in place on one `[*neurons]`
-slice. Backward, per step in reverse: the spike's total gradient
+Conv2d term's convolution; or ``S[t-1] V`` elementwise) plus the input, then the LIF family's
+current and membrane updates (`lif.torch_path.current_update`, `delayed_update`) and the spike,
+in place on one `[*neurons]` slice. Backward, per step in reverse: the spike's total gradient
 (the output's plus the next step's ``dI[t+1] W``, one GEMM), the surrogate, the membrane's and
 current's carried gradients; dI[t] is written into the input gradient's slot, so the weight and
 bias gradients are one large GEMM (or Conv2d weight gradient) and one sum over every step
 afterwards (`README.md` derives it).
+
 Scope (`applies`): fp32/fp64 on the torch backend, states kept in that dtype, a fused deterministic
 surrogate, the delayed reset, eager; everything else steps the neuron's fused single step per
 step (`tritonsnn._recurrent`). With per-sample lengths every output past a sample's end is 0 and
@@ -89,8 +90,6 @@ class RecurrentSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spk, g_syn, g_mem):
-        if g_spk is None and g_syn is None and g_mem is None:
-            return (None,) * 12
         return one_step_backward(_gradients, ctx, g_spk, g_syn, g_mem)
 
 

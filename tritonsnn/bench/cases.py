@@ -2,6 +2,7 @@
 conv network) with every implementation that runs it, and the list of them that a run times."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -174,16 +175,18 @@ class _RecurrentNet(nn.Module):
     layout, or snnTorch's RLeaky called per step as its tutorials write it."""
 
     def __init__(self, sizes: tuple[int, ...], impl: str):
-        import snntorch
-
         super().__init__()
         torch.manual_seed(0)
         self.impl = impl
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-2], sizes[1:-1]))
         self.readout = nn.Linear(sizes[-2], sizes[-1])
-        lib = snntorch if impl == "snntorch" else tritonsnn
-        self.lifs = nn.ModuleList(lib.RLeaky(beta=0.9, linear_features=n, **({"step_mode": "multi"} if lib is tritonsnn
-                                                                              else {})) for n in sizes[1:-1])
+        if impl == "snntorch":
+            import snntorch
+
+            self.lifs = nn.ModuleList(snntorch.RLeaky(beta=0.9, linear_features=n) for n in sizes[1:-1])
+        else:
+            self.lifs = nn.ModuleList(tritonsnn.RLeaky(beta=0.9, linear_features=n, step_mode="multi")
+                                      for n in sizes[1:-1])
 
     def forward(self, x):
         if self.impl == "snntorch":
@@ -306,7 +309,7 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     shape = (25, 16, 8, 16, 16)
     name = f"rleaky conv3x3 layer fwd+bwd [{','.join(map(str, shape))}] float32"
     cases.append(Case(name, name, "fwd+bwd", shape, torch.float32, recurrent_layer_impls(shape[2], device, 3),
-                      shape[0] * shape[1] * shape[2] * shape[3] * shape[4]))
+                      math.prod(shape)))
     for label, sizes in (("SHD 700-200r-20", (700, 200, 20)), ("sparch-like 700-3x128r-20", (700, 128, 128, 128, 20))):
         T, B = 100, 256
         name = f"rleaky {label} fwd+bwd B={B} T={T}"
