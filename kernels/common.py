@@ -75,9 +75,14 @@ def spikes(b_fire, b_gsf, ptr):
 
 
 @triton.jit
-def param(ptr, o_n, m_n, stride, FP64: tl.constexpr):
-    """A parameter for the block: per neuron (stride 1) or one scalar broadcast (stride 0)."""
-    return acc(tl.load(ptr + o_n * stride, mask=m_n, other=0.0), FP64)
+def param(ptr, o_n, m_n, PER_NEURON: tl.constexpr, FP64: tl.constexpr):
+    """A parameter for the block: one value per neuron, or one scalar that the arithmetic
+    broadcasts. The scalar is a single unmasked load kept in one register; read through the
+    neurons' offsets (stride 0) it would be a masked gather holding a copy per neuron."""
+    if PER_NEURON:
+        return acc(tl.load(ptr + o_n, mask=m_n, other=0.0), FP64)
+    else:
+        return acc(tl.load(ptr), FP64)
 
 
 @triton.jit

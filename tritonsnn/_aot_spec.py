@@ -14,9 +14,11 @@ class Variant:
     flags: tuple[tuple[str, object], ...] = field(default_factory=tuple)
     save: str = ""  # dtype of the stored state sequences (save_dtype), when not `dtype`
     spike: str = ""  # binary spike dtype ("bool", "u8"), when not `dtype`
+    per_neuron: bool = False  # parameters (decays, threshold, ...) one per neuron, not scalars
 
     def describe(self) -> str:
-        stored = "".join(f", {k}={v}" for k, v in (("save", self.save), ("spike", self.spike)) if v)
+        stored = "".join(f", {k}={v}" for k, v in (("save", self.save), ("spike", self.spike),
+                                                    ("per_neuron", self.per_neuron)) if v)
         return f"{self.kernel}[{self.dtype}{stored}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
 
 
@@ -39,16 +41,17 @@ class KernelFlags:
     surrogate: bool = False
     requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
 
-    def variant(self, dtype: str, core: tuple, present=(), sg=None, save="", spike="") -> Variant:
+    def variant(self, dtype: str, core: tuple, present=(), sg=None, save="", spike="",
+                per_neuron=False) -> Variant:
         """The variant of this kernel with the `core` settings, the `present`
         optional tensors (a flag whose core flag is off stays off), surrogate `sg` (a registry
-        name; ATan by default) and the stored dtypes."""
+        name; ATan by default), the stored dtypes and scalar or per-neuron parameters."""
         flags = dict(zip(self.core, core))
         for name in self.presence:
             flags[name] = name in present and flags.get(self.requires.get(name), True)
         if self.surrogate:
             flags["SURROGATE"] = "ATan" if sg is None else sg  # SG_FN and STOCHASTIC in `aot.source`
-        return Variant(self.name, dtype, tuple(flags.items()), save, spike)
+        return Variant(self.name, dtype, tuple(flags.items()), save, spike, per_neuron)
 
 
 @dataclass(frozen=True)

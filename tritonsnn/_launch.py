@@ -108,19 +108,19 @@ def incoming_grad(g: torch.Tensor | None) -> tuple[torch.Tensor | None, int, boo
     return g2, stride_t, False
 
 
-def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, int]:
-    """A parameter as the kernels read it: one scalar (stride 0) or one value per neuron (stride 1)."""
+def per_neuron(p: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, bool]:
+    """A parameter as the kernels read it: one scalar, or one value per neuron (True)."""
     if p.numel() == 1:
-        return p.reshape(1), 0
-    return p.expand(shape).reshape(-1), 1
+        return p.reshape(1), False
+    return p.expand(shape).reshape(-1), True
 
 
 def parameters(shape: torch.Size, **params: torch.Tensor | None) -> dict:
-    """Parameters as kernel arguments: for each `name`, `<name>_ptr` and `stride_<name>`
-    (`per_neuron`; None, an absent parameter, is a None pointer)."""
+    """Parameters as kernel arguments: for each `name`, `<name>_ptr` and the constexpr
+    `<NAME>_PER_NEURON` (`per_neuron`; None, an absent parameter, is a None pointer)."""
     out = {}
     for name, p in params.items():
-        out[f"{name}_ptr"], out[f"stride_{name}"] = (None, 0) if p is None else per_neuron(p, shape)
+        out[f"{name}_ptr"], out[f"{name.upper()}_PER_NEURON"] = (None, False) if p is None else per_neuron(p, shape)
     return out
 
 

@@ -61,21 +61,29 @@ _DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "s
 def variants() -> list[Variant]:
     """The variants compiled, per kernel: every combination of the core flags (reset mechanism,
     and for the LIF family reset delay, input reset and synaptic current) with every optional
-    tensor present and with none, in fp32; each optional tensor alone on the neurons' default
-    cores; those defaults in fp16, bf16 and fp64, with bf16 states under fp32 (and fp32 states
-    under fp16: save_dtype), and, for the forwards, with binary spikes (bool, uint8); and for the
-    LIF backward every built-in surrogate (a registered one arrives the same way, as SG_FN) in both
-    ways it is used (reset_delay True/False) and both accumulation dtypes. Flags guard independent blocks of code, so this reaches every line of
-    every kernel in every context that changes its types or control flow, without compiling the
-    full product (thousands of variants)."""
+    tensor present and with none, in fp32, with scalar parameters (and with all present, with
+    per-neuron ones); each optional tensor alone on the neurons' default cores; those defaults in
+    fp16, bf16 and fp64, with bf16 states under fp32 (and fp32 states under fp16: save_dtype),
+    per-neuron parameters in fp64 and under bf16 states, and, for the forwards, with binary spikes
+    (bool, uint8); and for the LIF backward every built-in surrogate (a registered one arrives the
+    same way, as SG_FN) in both ways it is used (reset_delay True/False) and both accumulation
+    dtypes. Flags guard independent blocks of code, so this reaches every line of every kernel in
+    every context that changes its types or control flow, without compiling the full product
+    (thousands of variants)."""
     out = []
     for kernel, spec in KERNELS.items():
+        per_neuron = any(name.endswith("_PER_NEURON") for name in _arg_names(spec))
         for core in itertools.product(*spec.core.values()):
             out.append(spec.variant("fp32", core, spec.presence))
             out.append(spec.variant("fp32", core, ()))
+            if per_neuron:
+                out.append(spec.variant("fp32", core, spec.presence, per_neuron=True))
         for default in spec.defaults:
             out.extend(spec.variant("fp32", default, (name,)) for name in spec.presence)
             out.extend(spec.variant(dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
+            if per_neuron:
+                out.append(spec.variant("fp64", default, spec.presence, per_neuron=True))
+                out.append(spec.variant("fp32", default, spec.presence, save="bf16", per_neuron=True))
             if "state" in spec.pointers.values():
                 out.append(spec.variant("fp32", default, spec.presence, save="bf16"))
                 out.append(spec.variant("fp16", default, spec.presence, save="fp32"))
@@ -85,6 +93,10 @@ def variants() -> list[Variant]:
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES):
         out.append(lif_bwd.variant(dtype, (RESET_SUBTRACT, delay, False, False), lif_bwd.presence, sg))
     return list(dict.fromkeys(out))
+
+
+def _arg_names(spec: KernelFlags) -> list[str]:
+    return getattr(importlib.import_module(spec.module), spec.name).arg_names
 
 
 def _absent(v: Variant) -> set[str]:
@@ -110,6 +122,7 @@ def source(v: Variant):
     constexprs = dict(v.flags, BLOCK=BLOCK)
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
+    constexprs.update({name: v.per_neuron for name in fn.arg_names if name.endswith("_PER_NEURON")})
     if "DIRECTED" in fn.arg_names:  # as tritonsnn._rounding.directed decides it
         constexprs["DIRECTED"] = v.save not in ("", v.dtype, "fp64")
     if "SURROGATE" in constexprs:  # the surrogate's gradient, inlined as every surrogate's is

@@ -18,18 +18,19 @@ from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 def alpha_fwd_kernel(
     x_ptr, exc0_ptr, inh0_ptr, mem0_ptr, a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, len_ptr,
     spk_ptr, exc_ptr, inh_ptr, mem_ptr, exc_acc_ptr, inh_acc_ptr,
-    T, N, M, stride_x_t, stride_a, stride_b, stride_tau, stride_thr, stride_gsf,
+    T, N, M, stride_x_t, A_PER_NEURON: tl.constexpr, B_PER_NEURON: tl.constexpr,
+    TAU_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr, GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_LEN: tl.constexpr, KEEP_ACC: tl.constexpr, DIRECTED: tl.constexpr, FP64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_a = param(a_ptr, o_n, m_n, stride_a, FP64)
-    b_b = param(b_ptr, o_n, m_n, stride_b, FP64)
-    b_tau = param(tau_ptr, o_n, m_n, stride_tau, FP64)
-    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_a = param(a_ptr, o_n, m_n, A_PER_NEURON, FP64)
+    b_b = param(b_ptr, o_n, m_n, B_PER_NEURON, FP64)
+    b_tau = param(tau_ptr, o_n, m_n, TAU_PER_NEURON, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, THR_PER_NEURON, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, GSF_PER_NEURON, FP64)
     b_down = b_thr
     b_up = b_thr
     if DIRECTED:  # the stored dtype's values around the threshold (see _on_side)
@@ -88,8 +89,9 @@ def alpha_bwd_kernel(
     gs_ptr, ge_ptr, gi_ptr, gm_ptr, mem_ptr, exc_ptr, inh_ptr, exc0_ptr, inh0_ptr, mem0_ptr,
     a_ptr, b_ptr, tau_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dexc0_ptr, dinh0_ptr, da_ptr, db_ptr, dtau_ptr, dthr_ptr, dgsf_ptr,
-    T, N, M, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t, stride_a, stride_b, stride_tau,
-    stride_thr, stride_gsf,
+    T, N, M, stride_gs_t, stride_ge_t, stride_gi_t, stride_gm_t,
+    A_PER_NEURON: tl.constexpr, B_PER_NEURON: tl.constexpr, TAU_PER_NEURON: tl.constexpr,
+    THR_PER_NEURON: tl.constexpr, GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, HAS_EXC0: tl.constexpr, HAS_INH0: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_GE: tl.constexpr, HAS_GI: tl.constexpr, HAS_GM: tl.constexpr, PARAM_GRAD: tl.constexpr,
     DECAY_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
@@ -97,11 +99,11 @@ def alpha_bwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_a = param(a_ptr, o_n, m_n, stride_a, FP64)
-    b_b = param(b_ptr, o_n, m_n, stride_b, FP64)
-    b_tau = param(tau_ptr, o_n, m_n, stride_tau, FP64)
-    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_a = param(a_ptr, o_n, m_n, A_PER_NEURON, FP64)
+    b_b = param(b_ptr, o_n, m_n, B_PER_NEURON, FP64)
+    b_tau = param(tau_ptr, o_n, m_n, TAU_PER_NEURON, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, THR_PER_NEURON, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, GSF_PER_NEURON, FP64)
     b_mem0 = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_zero = acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
     # Steps past a neuron's length take no incoming gradient (as in lif_bwd_kernel).

@@ -24,16 +24,18 @@ from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 def lif_fwd_kernel(
     x_ptr, mem0_ptr, syn0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, len_ptr,
     spk_ptr, mem_ptr, h_ptr, syn_ptr,
-    T, N, M, stride_x_t, stride_alpha, stride_decay, stride_thr, stride_gsf,
+    T, N, M, stride_x_t,
+    ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
+    GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_LEN: tl.constexpr,
     DIRECTED: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_decay = param(decay_ptr, o_n, m_n, stride_decay, FP64)
-    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, THR_PER_NEURON, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, GSF_PER_NEURON, FP64)
     b_down = b_thr
     b_up = b_thr
     if DIRECTED:  # the stored dtype's values around the threshold (see _on_side)
@@ -45,7 +47,7 @@ def lif_fwd_kernel(
     b_u = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
     if SYNAPTIC:
-        b_alpha = param(alpha_ptr, o_n, m_n, stride_alpha, FP64)
+        b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
         b_i = state0(syn0_ptr, o_n, m_n, HAS_SYN0, FP64, BLOCK)
         p_i = syn_ptr + o_n
 
@@ -103,8 +105,9 @@ def lif_bwd_kernel(
     gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, mem0_ptr, syn0_ptr,
     alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
     dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
-    T, N, M, stride_gs_t, stride_gm_t, stride_gi_t, stride_alpha, stride_decay, stride_thr,
-    stride_gsf,
+    T, N, M, stride_gs_t, stride_gm_t, stride_gi_t,
+    ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
+    GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
@@ -113,9 +116,9 @@ def lif_bwd_kernel(
 ):
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
-    b_decay = param(decay_ptr, o_n, m_n, stride_decay, FP64)
-    b_thr = param(thr_ptr, o_n, m_n, stride_thr, FP64)
-    b_gsf = param(gsf_ptr, o_n, m_n, stride_gsf, FP64)
+    b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, THR_PER_NEURON, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, GSF_PER_NEURON, FP64)
     b_mem0 = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_zero = acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
     # Steps past a neuron's length take no incoming gradient, so its carries are zero there and
@@ -136,7 +139,7 @@ def lif_bwd_kernel(
     if not RESET_DELAY:
         p_h = h_ptr + o_last * N + o_n
     if SYNAPTIC:
-        b_alpha = param(alpha_ptr, o_n, m_n, stride_alpha, FP64)
+        b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
         b_carry_i = b_zero  # dL/dI_t arriving from step t + 1
         b_dalpha = b_zero
         if HAS_GI:
