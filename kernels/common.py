@@ -116,6 +116,12 @@ def load_grad(p, m_n, BCAST: tl.constexpr, FP64: tl.constexpr):
 
 
 @triton.jit
+def step_offsets(t, N, o_n):
+    """The block's int64 offsets at step t of a contiguous `[T, N]` sequence."""
+    return tl.cast(t, tl.int64) * N + o_n
+
+
+@triton.jit
 def sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN: tl.constexpr):
     """(each neuron's sequence length, the block's longest) from the per-sample `lengths[B]`,
     clamped to [0, T]; placeholders (unused) without lengths."""

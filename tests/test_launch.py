@@ -43,7 +43,7 @@ def test_autotuning_only_on_cuda(monkeypatch):
     if torch.cuda.is_available():
         assert _launch.choose_config(1000, DEVICE) is None
         monkeypatch.setenv("TRITONSNN_AUTOTUNE", "0")
-        assert _launch.choose_config(1000, DEVICE) in [(b, 4) for b in (128, 256, 512, 1024)]
+        assert _launch.choose_config(1000, DEVICE) in _launch.CONFIGS
 
 
 @pytest.mark.skipif(DEVICE.type != "cuda", reason="needs a CUDA device")
@@ -53,5 +53,14 @@ def test_autotuned_launch_matches_the_heuristic(monkeypatch):
     for got, want in zip(_fwd_bwd(), tuned):
         assert torch.equal(got, want)
     from tritonsnn.kernels.lif.kernels import lif_fwd_kernel
-    best = _launch._tuned(lif_fwd_kernel).best_config
+    best = _launch._tuned(lif_fwd_kernel, _launch.t_bucket(9)).best_config
     assert (best.kwargs["BLOCK"], best.num_warps) in _launch.CONFIGS
+
+
+def test_tuning_is_keyed_by_t_bucket_and_every_flag():
+    from tritonsnn.kernels.lif.kernels import lif_bwd_kernel
+    assert [_launch.t_bucket(t) for t in (1, 16, 17, 128, 129, 1024, 1025, 10**6)] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert _launch._tuned(lif_bwd_kernel, 0) is not _launch._tuned(lif_bwd_kernel, 1)
+    keys = _launch._tuned(lif_bwd_kernel, 0).keys
+    assert keys[0] == "N" and {"RESET", "RESET_DELAY", "SYNAPTIC", "HAS_LEN", "SG_FN", "THR_PER_NEURON"} <= set(keys)
+    assert "BLOCK" not in keys

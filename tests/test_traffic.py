@@ -1,6 +1,10 @@
 """The static traffic check: the kernels' time loops, compiled for sm_90 without a GPU, move exactly
 the bytes of the memory model, each tensor in one full-width vector access per thread and step.
-A hidden extra pass, a stray reload, or a lost vectorisation fails here.
+A stray reload, a lost vectorisation, or a load or store too many or too few fails here.
+
+The main loop of a kernel runs several steps per iteration (the LIF kernels group four; ptxas
+may unroll further): the steps an iteration covers are its stores over the stores per step of
+the model, and every tensor must appear exactly that many times.
 
 The compilation runs in a child process with TRITON_INTERPRET unset (the test process runs the
 interpreter, which cannot compile)."""
@@ -32,22 +36,36 @@ def test_every_family_declares_its_traffic():
         assert kernels == {k.name for k in family.KERNELS}, family.__name__
 
 
+def _per_step(model, got) -> tuple[int, float]:
+    """(steps one iteration of the main loop covers, bytes per neuron-step it moves)."""
+    steps, rest = divmod(len(got["st"]), len(model.stores))
+    assert steps >= 1 and rest == 0, got
+    per_thread = aot.BLOCK // (32 * aot.NUM_WARPS)  # neurons per thread
+    return steps, (sum(got["ld"]) + sum(got["st"])) / steps / per_thread
+
+
 @pytest.mark.parametrize("case", sorted(aot.TRAFFIC_CASES))
 def test_time_loop_traffic_matches_the_model(measured, case):
     model = aot.TRAFFIC_CASES[case]
-    loads, stores, scalars = model.loads, model.stores, model.scalars
     got = measured[case]
-    per_thread = aot.BLOCK // (32 * aot.NUM_WARPS)  # neurons per thread
+    steps, per_neuron_step = _per_step(model, got)
+    per_thread = aot.BLOCK // (32 * aot.NUM_WARPS)
     # One vector access per tensor and step, as wide as the thread's slice of neurons.
-    assert got["ld"]["widths"] == sorted([per_thread * e for e in loads] + [4] * scalars), got
-    assert got["st"]["widths"] == sorted(per_thread * e for e in stores), got
-    assert got["ld"]["bytes"] == sum(loads) + 4 * scalars / per_thread
-    assert got["st"]["bytes"] == sum(stores)
+    assert sorted(got["ld"]) == sorted([per_thread * e for e in model.loads] * steps + [4] * (model.scalars * steps))
+    assert sorted(got["st"]) == sorted([per_thread * e for e in model.stores] * steps)
+    assert per_neuron_step == sum(model.loads) + sum(model.stores) + 4 * model.scalars / per_thread
+
+
+def test_lif_time_loops_hold_four_steps_of_loads(measured):
+    """The LIF kernels' main loops cover four steps (or a multiple, if ptxas unrolls) per iteration."""
+    for case, model in aot.TRAFFIC_CASES.items():
+        if model.variant.kernel.startswith("lif_"):
+            assert _per_step(model, measured[case])[0] % 4 == 0, case
 
 
 def test_leaky_forward_plus_backward_bytes_per_neuron_step(measured):
     """The headline model: 24 B per neuron-step in fp32, 20 B with the membrane saved in bf16."""
     def total(fwd, bwd):
-        return sum(measured[c][k]["bytes"] for c in (fwd, bwd) for k in ("ld", "st"))
+        return sum(_per_step(aot.TRAFFIC_CASES[c], measured[c])[1] for c in (fwd, bwd))
     assert total("leaky_fwd", "leaky_bwd") == 24
     assert total("leaky_fwd_save_bf16", "leaky_bwd_save_bf16") == 20

@@ -66,7 +66,7 @@ def loops(code: list[tuple[int, str, str]]) -> list[tuple[int, int]]:
     for address, op, rest in code:
         if op.startswith("BRA"):
             target = int(rest.split()[-1], 16)
-            if target <= address:
+            if target < address:  # (a branch to itself pads the end of the code)
                 out.append((target, address))
     return out
 
@@ -83,17 +83,27 @@ def loads_before_store(code: list[tuple[int, str, str]], loop: tuple[int, int]) 
     return count
 
 
-def time_loop_loads(cubin: bytes) -> dict:
-    """Per loop of the kernel (largest body first): its global loads and stores, and the loads
-    issued before its first store. The kernels' loops are their walks over time."""
+_WIDTHS = {"128": 16, "64": 8, "U16": 2, "S16": 2, "U8": 1, "S8": 1}
+
+
+def access_bytes(op: str) -> int:
+    """Bytes one thread moves with a global load or store opcode (`LDG.E.128`: 16, `STG.E.U8`:
+    1, no size suffix: 4)."""
+    return next((_WIDTHS[p] for p in op.split(".")[1:] if p in _WIDTHS), 4)
+
+
+def time_loops(cubin: bytes) -> list[dict]:
+    """Per loop of the kernel (most loads first): the bytes per thread of each global load and
+    store in its body, and the loads issued before its first store. The kernels' loops are their
+    walks over time; the first is the main one (the grouped steps)."""
     code = sass(cubin)
     out = []
     for loop in loops(code):
         body = [op for address, op, _ in code if loop[0] <= address <= loop[1]]
-        out.append({"instructions": len(body), "loads": sum(op.startswith("LDG") for op in body),
-                    "stores": sum(op.startswith("STG") for op in body),
+        out.append({"ld": [access_bytes(op) for op in body if op.startswith("LDG")],
+                    "st": [access_bytes(op) for op in body if op.startswith("STG")],
                     "loads_before_store": loads_before_store(code, loop)})
-    return sorted(out, key=lambda loop: -loop["instructions"])
+    return sorted(out, key=lambda loop: -len(loop["ld"]))
 
 
 def occupancy(res: Resources, num_warps: int, arch: int) -> float:

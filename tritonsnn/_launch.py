@@ -3,26 +3,36 @@ block in Triton's interpreter, one launch path for every kernel; and how every f
 tensors out for them (time-major `[T, N]` sequences, per-neuron or scalar parameters).
 
 Each program owns BLOCK neurons and walks the whole time loop, so parallelism comes from the
-neurons alone and the right BLOCK trades programs per SM against elements (vector width) per
-thread. On CUDA the first call for a new neuron count N benchmarks `CONFIGS` once (Triton's
-autotuner, keyed by N) and reuses the winner; every config computes bit-identical results, since
-each neuron's time loop is independent of the block it sits in (tests/test_launch.py checks
-that). `TRITONSNN_AUTOTUNE=0` replaces the tuning with a size heuristic.
+neurons alone and the right BLOCK trades programs per SM against elements per thread. The
+configs keep 1 or 2 fp32 elements per thread: the time loops hold four steps' loads in flight
+(`kernels/lif/kernels.py`), and more elements per thread would push the default variants past 40
+registers and below 75 % occupancy (`tritonsnn.aot --report` checks both). On CUDA the first call
+for a new problem benchmarks `CONFIGS` once (Triton's autotuner, keyed by the neuron count N,
+the kernel's constexpr flags, the tensors' dtypes and a bucket of T, `T_BUCKETS`) and reuses the
+winner; every config computes bit-identical results, since each neuron's time loop is
+independent of the block it sits in (tests/test_launch.py checks that). `TRITONSNN_AUTOTUNE=0`
+replaces the tuning with a size heuristic.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 
 import torch
 import triton
+import triton.language as tl
 from torch.library import wrap_triton
 
 from tritonsnn._dtypes import acc_dtype
 from tritonsnn.surrogate import spec_for_kernel_id
 
-# (neurons per program, warps): 1 to 8 fp32 elements per thread, 4 or 8 warps.
-CONFIGS = ((128, 4), (256, 4), (512, 4), (1024, 4), (256, 8), (512, 8), (1024, 8), (2048, 8))
+# (neurons per program, warps): 1 or 2 elements per thread; at least 2 warps, so that the 32
+# blocks an SM holds can reach full occupancy.
+CONFIGS = ((64, 2), (128, 4), (256, 4), (256, 8), (512, 8))
+# Upper ends of the sequence-length buckets the autotuner keys by: a config chosen at T = 10 is
+# not reused at T = 1000, where latency matters less than per-step work.
+T_BUCKETS = (16, 128, 1024)
 INTERPRETER_BLOCK = 64  # small blocks, so that modest test shapes span several programs and a tail
 
 
@@ -36,16 +46,16 @@ def _sm_count(device_index: int) -> int:
 
 
 def heuristic_config(n: int, device: torch.device) -> tuple[int, int]:
-    """(BLOCK, num_warps) without tuning: at least 8 programs per SM, with 1 (small layers) to 8
-    (large ones) fp32 elements per thread. Written as comparisons so that a symbolic `n`
-    (torch.compile, dynamic shapes) only adds range guards."""
+    """(BLOCK, num_warps) without tuning: the largest config that still gives at least 8 programs
+    per SM, else the smallest (small layers: as many programs as possible). Written as comparisons
+    so that a symbolic `n` (torch.compile, dynamic shapes) only adds range guards."""
     if device.type != "cuda":
         return INTERPRETER_BLOCK, 4
     sms = _sm_count(device.index if device.index is not None else torch.cuda.current_device())
-    for block in (1024, 512, 256):
+    for block, warps in ((512, 8), (256, 4), (128, 4)):
         if n >= 8 * sms * block:
-            return block, 4
-    return 128, 4
+            return block, warps
+    return CONFIGS[0]
 
 
 def choose_config(n: int, device: torch.device) -> tuple[int, int] | None:
@@ -55,9 +65,18 @@ def choose_config(n: int, device: torch.device) -> tuple[int, int] | None:
     return heuristic_config(n, device)
 
 
+def t_bucket(T: int) -> int:
+    """The index of T's bucket in `T_BUCKETS` (comparisons only: T may be symbolic)."""
+    return next((i for i, end in enumerate(T_BUCKETS) if T <= end), len(T_BUCKETS))
+
+
 @functools.lru_cache(maxsize=None)
-def _tuned(kernel):
-    return triton.autotune([triton.Config({"BLOCK": b}, num_warps=w) for b, w in CONFIGS], key=["N"])(kernel)
+def _tuned(kernel, bucket: int = 0):
+    """The kernel autotuned over `CONFIGS`, one tuner per T bucket, keyed by N and every
+    constexpr flag (Triton adds the tensors' dtypes to the key)."""
+    flags = [name for name, p in inspect.signature(kernel.fn).parameters.items()
+             if p.annotation is tl.constexpr and name != "BLOCK"]
+    return triton.autotune([triton.Config({"BLOCK": b}, num_warps=w) for b, w in CONFIGS], key=["N", *flags])(kernel)
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,7 +99,7 @@ def launch(kernel, device: torch.device, **args) -> None:
     args = {**presence_flags(kernel, args), **args}
     config = choose_config(n, device)
     if config is None:
-        wrap_triton(_tuned(kernel))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](**args)
+        wrap_triton(_tuned(kernel, t_bucket(args["T"])))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](**args)
     else:
         block, warps = config
         wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, num_warps=warps)

@@ -17,10 +17,10 @@ import importlib
 import itertools
 import json
 import os
-import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+from tritonsnn import _cubin
 from tritonsnn._aot_spec import KernelFlags, Traffic, Variant
 from tritonsnn.catalogue import NEURONS
 from tritonsnn.kernels.codes import RESET_SUBTRACT
@@ -29,8 +29,9 @@ from tritonsnn.surrogate.builtins import BUILT_IN as SURROGATES
 
 DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
 SPIKE_DTYPES = {"bool": "i1", "u8": "u8"}  # binary spikes (spike_dtype=torch.bool / torch.uint8)
-BLOCK = 512
-NUM_WARPS = 4
+BLOCK, NUM_WARPS = 256, 4  # the config the compile check and the traffic check use (one of CONFIGS)
+REPORT_ARCHS = (80, 90)
+BANDWIDTH = {80: 2.0e12, 90: 4.8e12}  # bytes/s the report's predictions assume: A100 80GB, H200
 
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
                  for family in dict.fromkeys(n.family for n in NEURONS.values()))
@@ -111,7 +112,7 @@ def _absent(v: Variant) -> set[str]:
     return absent
 
 
-def source(v: Variant):
+def source(v: Variant, block: int = BLOCK):
     """The `ASTSource` of a variant (import triton lazily: the CLI checks the mode first)."""
     from triton.compiler import ASTSource
 
@@ -119,7 +120,7 @@ def source(v: Variant):
     fn = getattr(importlib.import_module(spec.module), v.kernel)
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
-    constexprs = dict(v.flags, BLOCK=BLOCK)
+    constexprs = dict(v.flags, BLOCK=block)
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
     constexprs.update({name: v.per_neuron for name in fn.arg_names if name.endswith("_PER_NEURON")})
@@ -146,12 +147,14 @@ def source(v: Variant):
     return ASTSource(fn, signature, constexprs, attrs)
 
 
-def compile_variant(v: Variant, arch: int):
-    """The compiled kernel (`.asm["ptx"]`, `.asm["cubin"]`) of a variant for `sm_<arch>`."""
+def compile_variant(v: Variant, arch: int, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
+    """The compiled kernel (`.asm["ptx"]`, `.asm["cubin"]`) of a variant for `sm_<arch>` with
+    the launch config (BLOCK, num_warps)."""
     import triton
     from triton.backends.compiler import GPUTarget
 
-    return triton.compile(source(v), target=GPUTarget("cuda", arch, 32), options={"num_warps": NUM_WARPS})
+    block, warps = config
+    return triton.compile(source(v, block), target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
 
 
 def _compile_ok(job: tuple[Variant, int]) -> str | None:
@@ -165,32 +168,64 @@ def _compile_ok(job: tuple[Variant, int]) -> str | None:
     return None
 
 
-_BLOCK_START = re.compile(r"\n(?=\$L__BB\d+_\d+:|// %bb\.\d+:)")
-_GLOBAL_ACCESS = re.compile(r"\b(ld|st)\.global\S*")
-
-
-def loop_accesses(ptx: str) -> dict[str, list[int]]:
-    """The global loads and stores of a kernel's time loop, read from its PTX: for "ld" and "st",
-    the bytes each instruction moves for one thread. The loop's basic blocks are the ones LLVM
-    marks "Loop Header" or "in Loop"; the kernels have one loop, the walk over time."""
-    out: dict[str, list[int]] = {"ld": [], "st": []}
-    for block in _BLOCK_START.split(ptx):
-        if "Loop" not in block.split("\n", 1)[0]:
-            continue
-        for match in _GLOBAL_ACCESS.finditer(block):
-            parts = match.group(0).split(".")
-            lanes = next((int(p[1:]) for p in parts if re.fullmatch(r"v\d", p)), 1)
-            bits = next(int(p[1:]) for p in reversed(parts) if re.fullmatch(r"[bfsu]\d+", p))
-            out[match.group(1)].append(lanes * bits // 8)
-    return out
-
-
 def traffic(v: Variant, arch: int = 90) -> dict:
-    """Global memory traffic of a variant's time loop per neuron-step (bytes loaded and stored,
-    and the width of each access in bytes per thread), from the PTX for `sm_<arch>`."""
-    accesses = loop_accesses(compile_variant(v, arch).asm["ptx"])
-    per_thread = BLOCK // (32 * NUM_WARPS)  # neurons each thread owns
-    return {kind: {"bytes": sum(sizes) / per_thread, "widths": sorted(sizes)} for kind, sizes in accesses.items()}
+    """The global loads and stores of a variant's main time loop, from its SASS for `sm_<arch>`:
+    the bytes each moves for one thread, at the config (BLOCK, NUM_WARPS)."""
+    main = _cubin.time_loops(compile_variant(v, arch).asm["cubin"])[0]
+    return {"ld": main["ld"], "st": main["st"]}
+
+
+def default_variants() -> dict[str, Variant]:
+    """The variants users run by default: Leaky's and Synaptic's forward and backward (scalar
+    parameters, no initial state), in fp32 and bf16."""
+    from tritonsnn.kernels.lif import aot as lif
+
+    return {f"{neuron}_{kind}_{dtype}": spec.variant(dtype, core)
+            for neuron, core in (("leaky", lif.LEAKY), ("synaptic", lif.SYNAPTIC))
+            for kind, spec in (("fwd", lif.FWD), ("bwd", lif.BWD)) for dtype in ("fp32", "bf16")}
+
+
+def _report_row(job: tuple[str, Variant, int, tuple[int, int]]) -> dict:
+    name, v, arch, config = job
+    cubin = compile_variant(v, arch, config).asm["cubin"]
+    res = _cubin.resources(cubin)
+    main = _cubin.time_loops(cubin)[0]
+    return {"name": name, "variant": v.describe(), "arch": arch, "block": config[0], "num_warps": config[1],
+            "registers": res.registers, "spill_bytes": res.spill_bytes, "shared": res.shared,
+            "occupancy": _cubin.occupancy(res, config[1], arch),
+            "loads_before_store": main["loads_before_store"]}
+
+
+def _bytes_per_neuron_step(case: Traffic) -> float:
+    return sum(case.loads) + sum(case.stores) + 4 * case.scalars / (BLOCK // (32 * NUM_WARPS))
+
+
+def report(jobs: int = 1) -> dict:
+    """The static GPU report: per default variant (and per traffic case), architecture and
+    autotune config, registers, spills, shared memory, theoretical occupancy and the loads the
+    main time loop issues before its first store; each traffic case's bytes per neuron-step (its
+    model, which tests/test_traffic.py holds the SASS to); the programs per SM an SHD-sized layer
+    launches; and predicted times at the stated bandwidths. Static predictions, not measurements."""
+    from tritonsnn._launch import CONFIGS
+
+    cases = {**default_variants(), **{name: case.variant for name, case in TRAFFIC_CASES.items()}}
+    work = [(name, v, arch, config) for name, v in cases.items() for arch in REPORT_ARCHS for config in CONFIGS]
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        rows = list(pool.map(_report_row, work, chunksize=4))
+    sms = {80: 108, 90: 132}
+    shd = 32 * 256  # an SHD layer: batch 32 x 256 neurons
+    fwd_bwd = _bytes_per_neuron_step(TRAFFIC_CASES["leaky_fwd"]) + _bytes_per_neuron_step(TRAFFIC_CASES["leaky_bwd"])
+    shapes = {"Leaky [25,128,1000]": (25, 128 * 1000), "Leaky SHD [100,32,256]": (100, shd),
+              "Leaky SHD [1000,256,256]": (1000, 256 * 256)}
+    return {
+        "kind": "static predictions from the compiled kernels (no GPU run)",
+        "configs": [list(c) for c in CONFIGS], "archs": list(REPORT_ARCHS), "rows": rows,
+        "bytes_per_neuron_step": {name: _bytes_per_neuron_step(case) for name, case in TRAFFIC_CASES.items()},
+        "shd_layer": {f"sm_{arch}": {f"{b}x{w}": shd / b / sms[arch] for b, w in CONFIGS} for arch in REPORT_ARCHS},
+        "predicted_fwd_bwd_us": {f"sm_{arch} at {BANDWIDTH[arch] / 1e12:g} TB/s": {
+            shape: round(fwd_bwd * T * n / BANDWIDTH[arch] * 1e6, 1) for shape, (T, n) in shapes.items()}
+            for arch in REPORT_ARCHS},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,11 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--traffic", action="store_true",
-                        help="print the time loop's memory traffic per neuron-step of the main variants")
+                        help="print the loads and stores of the main variants' time loops")
+    parser.add_argument("--report", metavar="FILE.json",
+                        help="write the static GPU report (registers, occupancy, loads in flight, traffic)")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1":
         print("tritonsnn.aot: unset TRITON_INTERPRET; the interpreter cannot compile", file=sys.stderr)
         return 2
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(report(args.jobs), f, indent=1)
+        return 0
     if args.traffic:
         print(json.dumps({name: traffic(case.variant, args.arch[-1]) for name, case in TRAFFIC_CASES.items()}))
         return 0

@@ -11,13 +11,73 @@ Layout: every sequence is time-major `[T, N]` with the N neurons contiguous; a p
 neurons and walks time, so each step is one coalesced load or store per tensor. With HAS_LEN the
 sequences are `[T, B, M]` flattened (neuron n belongs to sample n // M) and each sample stops at
 its own length. The equations and the backward-through-time derivation are in `README.md` here.
+
+Loads run four steps ahead of stores: each time loop loads the tensors of four steps, then
+computes and stores those steps (a remainder loop takes the last T % 4). No compiler moves a load
+above a store that may alias it, so steps loaded one at a time would each wait a full memory
+latency; grouped, four loads per tensor are in flight before the first store. The arithmetic of
+every step is the same either way (`_fwd_step`, `_bwd_step`).
 """
 import triton
 import triton.language as tl
 
 from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, grad_ptrs, live, load_grad, neighbours, on_side,
-                      param, sample_lengths, spikes, state0, step_mask, stored)
+                      param, sample_lengths, spikes, state0, step_mask, step_offsets, stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
+
+
+@triton.jit
+def _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN: tl.constexpr, FP64: tl.constexpr):
+    o_x = tl.cast(t, tl.int64) * stride_x_t + o_n
+    return acc(tl.load(x_ptr + o_x, mask=step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
+
+
+@triton.jit
+def _fwd_step(
+    b_in, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N, b_len,
+    b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr, SYNAPTIC: tl.constexpr,
+    HAS_LEN: tl.constexpr, DIRECTED: tl.constexpr, FP64: tl.constexpr,
+):
+    """Step t from its input and the state after step t - 1 (membrane b_u, its reset b_r, the
+    current b_i): stores the step's outputs, returns the state after it."""
+    o_t = step_offsets(t, N, o_n)
+    if SYNAPTIC:
+        b_i = b_alpha * b_i + b_in
+        tl.store(syn_ptr + o_t, live(b_i, t, b_len, HAS_LEN).to(syn_ptr.dtype.element_ty), mask=m_n)
+        b_in = b_i
+    # A zero reset is written as snnTorch writes it, so that inf and NaN propagate alike.
+    if RESET == RESET_SUBTRACT:
+        b_v = b_decay * b_u + b_in - b_r * b_thr
+    elif RESET == RESET_ZERO:
+        if RESET_INPUT:
+            b_base = b_decay * b_u + b_in
+            b_v = b_base - b_base * b_r
+        else:
+            b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
+    else:
+        b_v = b_decay * b_u + b_in
+    b_vs = stored(b_v, x_ptr, FP64)
+    b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
+    tl.store(spk_ptr + o_t, spikes(live(b_fire, t, b_len, HAS_LEN), b_gsf, spk_ptr), mask=m_n)
+    if RESET_DELAY:
+        b_u = b_v
+        b_r = b_fire
+    else:
+        # The reset lands in the same step; h keeps the pre-reset membrane for the backward.
+        b_h = on_side(b_v, b_fire, b_thr, b_down, b_up, h_ptr, DIRECTED)
+        tl.store(h_ptr + o_t, live(b_h, t, b_len, HAS_LEN).to(h_ptr.dtype.element_ty), mask=m_n)
+        b_d = b_fire - b_r
+        if RESET == RESET_SUBTRACT:
+            b_u = b_v - b_d * b_thr
+        elif RESET == RESET_ZERO:
+            b_u = b_v - b_d * b_v
+        else:
+            b_u = b_v
+        b_r = tl.where(stored(b_u, x_ptr, FP64) > b_thr, 1.0, 0.0)
+    b_m = on_side(b_u, b_r, b_thr, b_down, b_up, mem_ptr, DIRECTED)  # b_r: the next step's reset
+    tl.store(mem_ptr + o_t, live(b_m, t, b_len, HAS_LEN).to(mem_ptr.dtype.element_ty), mask=m_n)
+    return b_u, b_r, b_i
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -46,58 +106,132 @@ def lif_fwd_kernel(
     # b_u is the state after the previous step in the accumulation dtype (mem0 at t = 0).
     b_u = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
     b_r = tl.where(b_u > b_thr, 1.0, 0.0)
+    b_i = state0(syn0_ptr, o_n, m_n, HAS_SYN0 and SYNAPTIC, FP64, BLOCK)
+    b_alpha = b_decay  # read only with SYNAPTIC
     if SYNAPTIC:
         b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
-        b_i = state0(syn0_ptr, o_n, m_n, HAS_SYN0, FP64, BLOCK)
-        p_i = syn_ptr + o_n
+    for t in range(0, T - 3, 4):
+        b_x0 = _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x1 = _load_x(x_ptr, t + 1, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x2 = _load_x(x_ptr, t + 2, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x3 = _load_x(x_ptr, t + 3, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_u, b_r, b_i = _fwd_step(b_x0, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
+                                  b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+                                  RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
+        b_u, b_r, b_i = _fwd_step(b_x1, t + 1, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
+                                  b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+                                  RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
+        b_u, b_r, b_i = _fwd_step(b_x2, t + 2, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
+                                  b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+                                  RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
+        b_u, b_r, b_i = _fwd_step(b_x3, t + 3, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
+                                  b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+                                  RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
+    for t in range(T - T % 4, T):
+        b_x = _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_u, b_r, b_i = _fwd_step(b_x, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
+                                  b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
+                                  RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
 
-    p_x = x_ptr + o_n
-    p_s = spk_ptr + o_n
-    p_m = mem_ptr + o_n
+
+@triton.jit
+def _bwd_loads(
+    t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+    stride_gs_t, stride_gm_t, stride_gi_t,
+    RESET_DELAY: tl.constexpr, SYNAPTIC: tl.constexpr, HAS_GM: tl.constexpr, HAS_GI: tl.constexpr,
+    ALPHA_GRAD: tl.constexpr, GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
+    FP64: tl.constexpr,
+):
+    """What step t of the backward reads: (dL/dS_t, dL/dU'_t, the pre-reset U_t, U'_{t-1},
+    dL/dI_t, I_{t-1}), zeros for those the variant does not read. At t = 0 the states before the
+    step are the initial ones, selected rather than branched to, so the loop body has no branch."""
+    m_t = step_mask(m_n, t, b_tmax, HAS_LEN)
+    t64 = tl.cast(t, tl.int64)
+    o_t = step_offsets(t, N, o_n)
+    b_gs = load_grad(grad_ptrs(gs_ptr, t64, stride_gs_t, o_n, GS_BCAST), m_t, GS_BCAST, FP64)
+    b_gm = b_zero
+    if HAS_GM:
+        b_gm = load_grad(grad_ptrs(gm_ptr, t64, stride_gm_t, o_n, GM_BCAST), m_t, GM_BCAST, FP64)
+    b_h = b_zero
     if not RESET_DELAY:
-        p_h = h_ptr + o_n
-    for t in range(0, T):
-        b_in = acc(tl.load(p_x, mask=step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
-        if SYNAPTIC:
-            b_i = b_alpha * b_i + b_in
-            tl.store(p_i, live(b_i, t, b_len, HAS_LEN).to(p_i.dtype.element_ty), mask=m_n)
-            p_i += N
-            b_in = b_i
-        # A zero reset is written as snnTorch writes it, so that inf and NaN propagate alike.
+        b_h = acc(tl.load(h_ptr + o_t, mask=m_t, other=0.0), FP64)
+    m_prev = tl.where(t > 0, step_mask(m_n, t - 1, b_tmax, HAS_LEN), False)
+    b_p = tl.where(t > 0, acc(tl.load(mem_ptr + o_t - N, mask=m_prev, other=0.0), FP64), b_mem0)
+    b_gi = b_zero
+    b_iprev = b_zero
+    if SYNAPTIC:
+        if HAS_GI:
+            b_gi = acc(tl.load(gi_ptr + t64 * stride_gi_t + o_n, mask=m_t, other=0.0), FP64)
+        if ALPHA_GRAD:
+            b_iprev = tl.where(t > 0, acc(tl.load(syn_ptr + o_t - N, mask=tl.where(t > 0, m_t, False), other=0.0), FP64), b_syn0)
+    return b_gs, b_gm, b_h, b_p, b_gi, b_iprev
+
+
+@triton.jit
+def _bwd_step(
+    t, b_gs, b_gm, b_h, b_p, b_gi_in, b_iprev, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha,
+    dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr, SYNAPTIC: tl.constexpr,
+    HAS_GM: tl.constexpr, HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
+    HAS_LEN: tl.constexpr, SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr,
+):
+    """Step t of the reverse-time scan from its loads (`_bwd_loads`) and the carries from step
+    t + 1: stores dL/dX_t, returns the carries to step t - 1 and the parameter sums."""
+    o_t = step_offsets(t, N, o_n)
+    if not RESET_DELAY:
+        b_u = b_h
+    b_r = tl.where(b_p > b_thr, 1.0, 0.0)
+    b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
+    # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
+    # away) by every other surrogate.
+    b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_t, SG_FN, STOCHASTIC)
+    b_gs = live(b_gs, t, b_len, HAS_LEN)
+    b_gspk = b_gs * b_gsf * b_sg
+    b_gpost = b_carry  # dL/d(state after step t)
+    if HAS_GM:
+        b_gpost += live(b_gm, t, b_len, HAS_LEN)
+    if RESET_DELAY or RESET == RESET_NONE:
+        b_gu = b_gspk + b_gpost
+    else:
+        # The same-step reset is not detached from the spike: the surrogate enters again.
+        b_d = b_fire - b_r
         if RESET == RESET_SUBTRACT:
-            b_v = b_decay * b_u + b_in - b_r * b_thr
-        elif RESET == RESET_ZERO:
-            if RESET_INPUT:
-                b_base = b_decay * b_u + b_in
-                b_v = b_base - b_base * b_r
-            else:
-                b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
+            b_gu = b_gspk + b_gpost * (1.0 - b_sg * b_thr)
+            if PARAM_GRAD:
+                b_dthr += b_gpost * (b_sg * b_thr - b_d)
         else:
-            b_v = b_decay * b_u + b_in
-        b_vs = stored(b_v, p_x, FP64)
-        b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
-        tl.store(p_s, spikes(live(b_fire, t, b_len, HAS_LEN), b_gsf, p_s), mask=m_n)
-        if RESET_DELAY:
-            b_u = b_v
-            b_r = b_fire
-        else:
-            # The reset lands in the same step; h keeps the pre-reset membrane for the backward.
-            b_h = on_side(b_v, b_fire, b_thr, b_down, b_up, p_h, DIRECTED)
-            tl.store(p_h, live(b_h, t, b_len, HAS_LEN).to(p_h.dtype.element_ty), mask=m_n)
-            p_h += N
-            b_d = b_fire - b_r
-            if RESET == RESET_SUBTRACT:
-                b_u = b_v - b_d * b_thr
-            elif RESET == RESET_ZERO:
-                b_u = b_v - b_d * b_v
-            else:
-                b_u = b_v
-            b_r = tl.where(stored(b_u, p_x, FP64) > b_thr, 1.0, 0.0)
-        b_m = on_side(b_u, b_r, b_thr, b_down, b_up, p_m, DIRECTED)  # b_r: the next step's reset
-        tl.store(p_m, live(b_m, t, b_len, HAS_LEN).to(p_m.dtype.element_ty), mask=m_n)
-        p_x += stride_x_t
-        p_s += N
-        p_m += N
+            b_gu = b_gspk + b_gpost * (1.0 - b_d - b_u * b_sg)
+            if PARAM_GRAD:
+                b_dthr += b_gpost * b_u * b_sg
+    # A zero reset cuts the path to the previous state wherever it fired (and to the step's
+    # input too with RESET_INPUT).
+    if RESET == RESET_ZERO:
+        b_gu_kept = b_gu * (1.0 - b_r)
+    else:
+        b_gu_kept = b_gu
+    if RESET == RESET_ZERO and RESET_INPUT:
+        b_gin = b_gu_kept
+    else:
+        b_gin = b_gu
+    if SYNAPTIC:
+        b_gi = b_gin + b_carry_i
+        if HAS_GI:
+            b_gi += live(b_gi_in, t, b_len, HAS_LEN)
+        if ALPHA_GRAD:
+            # Gated, not just multiplied by the zero gradient: the current before the first
+            # step past the end may be inf.
+            b_dalpha += live(b_gi * b_iprev, t, b_len, HAS_LEN)
+        b_carry_i = b_gi * b_alpha
+        b_gin = b_gi
+    tl.store(dx_ptr + o_t, b_gin.to(dx_ptr.dtype.element_ty), mask=m_n)
+    if PARAM_GRAD:
+        b_dthr -= b_gspk
+        if RESET == RESET_SUBTRACT:
+            b_dthr -= b_gu * b_r
+        b_dgsf += b_gs * b_fire
+        b_ddecay += live(b_gu_kept * b_p, t, b_len, HAS_LEN)
+    b_carry = b_gu_kept * b_decay
+    return b_p, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -124,110 +258,73 @@ def lif_bwd_kernel(
     # Steps past a neuron's length take no incoming gradient, so its carries are zero there and
     # the scan effectively starts at its last step. Their stored states are zeros.
     b_len, b_tmax = sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
-
-    o_last = (T - 1).to(tl.int64)
-    p_gs = grad_ptrs(gs_ptr, o_last, stride_gs_t, o_n, GS_BCAST)
-    p_m = mem_ptr + o_last * N + o_n
-    p_dx = dx_ptr + o_last * N + o_n
-    # (t, neuron) counter of the stochastic surrogate's random stream; unused (and compiled
-    # away) by every other surrogate.
-    o_rand = o_last * N + o_n
     b_seed = surrogate_seed(seed_ptr, STOCHASTIC)
     p0, p1 = surrogate_params(sg_ptr, FP64)
-    if HAS_GM:
-        p_gm = grad_ptrs(gm_ptr, o_last, stride_gm_t, o_n, GM_BCAST)
-    if not RESET_DELAY:
-        p_h = h_ptr + o_last * N + o_n
+    b_alpha = b_decay  # read only with SYNAPTIC
     if SYNAPTIC:
         b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
-        b_carry_i = b_zero  # dL/dI_t arriving from step t + 1
-        b_dalpha = b_zero
-        if HAS_GI:
-            p_gi = gi_ptr + o_last * stride_gi_t + o_n
-        if ALPHA_GRAD:
-            b_syn0 = state0(syn0_ptr, o_n, m_n, HAS_SYN0, FP64, BLOCK)
-            p_i = syn_ptr + o_last * N + o_n
-
+    b_syn0 = state0(syn0_ptr, o_n, m_n, HAS_SYN0 and ALPHA_GRAD, FP64, BLOCK)
     b_carry = b_zero  # dL/d(membrane state after step t), arriving from step t + 1
+    b_carry_i = b_zero  # dL/dI_t arriving from step t + 1 (SYNAPTIC)
     b_ddecay = b_zero
     b_dthr = b_zero
     b_dgsf = b_zero
+    b_dalpha = b_zero
+    # With reset_delay=True the membrane after step t is also the state before step t + 1, so
+    # each step reads the saved sequence once: b_u is what the previous iteration loaded.
+    b_u = b_zero
     if RESET_DELAY:
-        b_u = acc(tl.load(p_m, mask=step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
-    for i in range(0, T):
+        o_last = step_offsets(T - 1, N, o_n)
+        b_u = acc(tl.load(mem_ptr + o_last, mask=step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
+    for i in range(0, T - 3, 4):
         t = T - 1 - i
-        m_t = step_mask(m_n, t, b_tmax, HAS_LEN)
-        # State before step t: mem[t - 1], or mem0 at t = 0. With reset_delay=True it is also
-        # the next iteration's pre-reset membrane, so each step reads the saved sequence once.
-        if t > 0:
-            b_p = acc(tl.load(p_m - N, mask=step_mask(m_n, t - 1, b_tmax, HAS_LEN), other=0.0), FP64)
-        else:
-            b_p = b_mem0
-        if not RESET_DELAY:
-            b_u = acc(tl.load(p_h, mask=m_t, other=0.0), FP64)
-            p_h -= N
-        b_r = tl.where(b_p > b_thr, 1.0, 0.0)
-        b_fire = tl.where(b_u > b_thr, 1.0, 0.0)
-        b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, o_rand, SG_FN, STOCHASTIC)
-        b_gs = live(load_grad(p_gs, m_t, GS_BCAST, FP64), t, b_len, HAS_LEN)
-        b_gspk = b_gs * b_gsf * b_sg
-        b_gpost = b_carry  # dL/d(state after step t)
-        if HAS_GM:
-            b_gpost += live(load_grad(p_gm, m_t, GM_BCAST, FP64), t, b_len, HAS_LEN)
-            p_gm -= stride_gm_t
-        if RESET_DELAY or RESET == RESET_NONE:
-            b_gu = b_gspk + b_gpost
-        else:
-            # The same-step reset is not detached from the spike: the surrogate enters again.
-            b_d = b_fire - b_r
-            if RESET == RESET_SUBTRACT:
-                b_gu = b_gspk + b_gpost * (1.0 - b_sg * b_thr)
-                if PARAM_GRAD:
-                    b_dthr += b_gpost * (b_sg * b_thr - b_d)
-            else:
-                b_gu = b_gspk + b_gpost * (1.0 - b_d - b_u * b_sg)
-                if PARAM_GRAD:
-                    b_dthr += b_gpost * b_u * b_sg
-        # A zero reset cuts the path to the previous state wherever it fired (and to the step's
-        # input too with RESET_INPUT).
-        if RESET == RESET_ZERO:
-            b_gu_kept = b_gu * (1.0 - b_r)
-        else:
-            b_gu_kept = b_gu
-        if RESET == RESET_ZERO and RESET_INPUT:
-            b_gin = b_gu_kept
-        else:
-            b_gin = b_gu
-        if SYNAPTIC:
-            b_gi = b_gin + b_carry_i
-            if HAS_GI:
-                b_gi += live(acc(tl.load(p_gi, mask=m_t, other=0.0), FP64), t, b_len, HAS_LEN)
-                p_gi -= stride_gi_t
-            if ALPHA_GRAD:
-                if t > 0:
-                    b_iprev = acc(tl.load(p_i - N, mask=m_t, other=0.0), FP64)
-                else:
-                    b_iprev = b_syn0
-                p_i -= N
-                # Gated, not just multiplied by the zero gradient: the current before the first
-                # step past the end may be inf.
-                b_dalpha += live(b_gi * b_iprev, t, b_len, HAS_LEN)
-            b_carry_i = b_gi * b_alpha
-            b_gin = b_gi
-        tl.store(p_dx, b_gin.to(p_dx.dtype.element_ty), mask=m_n)
-        if PARAM_GRAD:
-            b_dthr -= b_gspk
-            if RESET == RESET_SUBTRACT:
-                b_dthr -= b_gu * b_r
-            b_dgsf += b_gs * b_fire
-            b_ddecay += live(b_gu_kept * b_p, t, b_len, HAS_LEN)
-        b_carry = b_gu_kept * b_decay
-        if RESET_DELAY:
-            b_u = b_p
-        p_gs -= stride_gs_t
-        p_m -= N
-        p_dx -= N
-        o_rand -= N
+        b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0 = _bwd_loads(
+            t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs1, b_gm1, b_h1, b_p1, b_gi1, b_ip1 = _bwd_loads(
+            t - 1, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
+            t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
+            t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+            t, b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha,
+            dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+            SG_FN, STOCHASTIC)
+        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+            t - 1, b_gs1, b_gm1, b_h1, b_p1, b_gi1, b_ip1, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
+            b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+            SG_FN, STOCHASTIC)
+        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+            t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
+            b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+            SG_FN, STOCHASTIC)
+        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+            t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
+            b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+            SG_FN, STOCHASTIC)
+    for i in range(T - T % 4, T):
+        t = T - 1 - i
+        b_gs, b_gm, b_h, b_p, b_gi, b_ip = _bwd_loads(
+            t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+            t, b_gs, b_gm, b_h, b_p, b_gi, b_ip, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha,
+            dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+            SG_FN, STOCHASTIC)
 
     if HAS_MEM0:
         tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_n)

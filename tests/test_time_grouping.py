@@ -1,0 +1,54 @@
+"""The LIF kernels walk time in groups of four steps (four steps' loads before their stores) and
+finish the last T % 4 steps one at a time. Every sequence length around the group size, with and
+without per-sample lengths, in every mode that reads a different set of tensors, gives what the
+torch path's sequential loop gives."""
+import pytest
+import torch
+
+import tritonsnn
+from conftest import DEVICE
+from helpers import assert_close
+
+
+def _run(backend, T, case):
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend(backend)
+    try:
+        gen = torch.Generator().manual_seed(T)
+        x = (torch.randn(T, 3, 5, generator=gen, dtype=torch.float64) * 0.8 + 0.3).to(DEVICE).requires_grad_()
+        mem0 = torch.randn(3, 5, generator=gen, dtype=torch.float64).to(DEVICE).requires_grad_()
+        beta = (torch.rand(5, generator=gen, dtype=torch.float64) * 0.5 + 0.4).to(DEVICE).requires_grad_()
+        thr = torch.tensor(0.9, dtype=torch.float64, device=DEVICE, requires_grad=True)
+        lengths = torch.tensor([T, max(T - 2, 0), 1], device=DEVICE) if case["lengths"] else None
+        inputs = [x, mem0, beta, thr]
+        if case["synaptic"]:
+            syn0 = torch.randn(3, 5, generator=gen, dtype=torch.float64).to(DEVICE).requires_grad_()
+            alpha = torch.tensor(0.7, dtype=torch.float64, device=DEVICE, requires_grad=True)
+            outs = tritonsnn.functional.synaptic(x, alpha, beta, syn=syn0, mem=mem0, threshold=thr,
+                                                 reset_mechanism=case["reset"], reset_delay=case["delay"],
+                                                 lengths=lengths)
+            inputs += [syn0, alpha]
+        else:
+            outs = tritonsnn.functional.leaky(x, beta, mem=mem0, threshold=thr, reset_mechanism=case["reset"],
+                                              reset_delay=case["delay"], lengths=lengths)
+        weights = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(DEVICE) for o in outs]
+        loss = sum((o * w).sum() for o, w in zip(outs, weights))
+        return [o.detach() for o in outs], torch.autograd.grad(loss, inputs)
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+CASES = [dict(synaptic=False, reset="subtract", delay=True, lengths=False),
+         dict(synaptic=False, reset="zero", delay=False, lengths=True),
+         dict(synaptic=True, reset="subtract", delay=False, lengths=False),
+         dict(synaptic=True, reset="zero", delay=True, lengths=True)]
+
+
+@pytest.mark.parametrize("T", range(1, 10))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_every_length_around_the_group_matches_the_sequential_loop(T, case):
+    outs, grads = _run("triton", T, case)
+    want_outs, want_grads = _run("torch", T, case)
+    assert torch.equal(outs[0], want_outs[0])  # spikes
+    for got, want in zip([*outs[1:], *grads], [*want_outs[1:], *want_grads]):
+        assert_close(got, want, rel=1e-12)
