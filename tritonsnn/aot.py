@@ -31,7 +31,9 @@ DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
 SPIKE_DTYPES = {"bool": "i1", "u8": "u8"}  # binary spikes (spike_dtype=torch.bool / torch.uint8)
 BLOCK, NUM_WARPS = 256, 4  # the config the compile check and the traffic check use (one of CONFIGS)
 REPORT_ARCHS = (80, 90)
-BANDWIDTH = {80: 2.0e12, 90: 4.8e12}  # bytes/s the report's predictions assume: A100 80GB, H200
+# The GPU the report's predictions assume per architecture: its SMs and bandwidth in bytes/s.
+REFERENCE_GPUS = {80: {"name": "A100 80GB", "sms": 108, "bandwidth": 2.0e12},
+                  90: {"name": "H200", "sms": 132, "bandwidth": 4.8e12}}
 
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
                  for family in dict.fromkeys(n.family for n in NEURONS.values()))
@@ -73,7 +75,7 @@ def variants() -> list[Variant]:
     (thousands of variants)."""
     out = []
     for kernel, spec in KERNELS.items():
-        per_neuron = any(name.endswith("_PER_NEURON") for name in _arg_names(spec))
+        per_neuron = any(name.endswith("_PER_NEURON") for name in _kernel_fn(spec).arg_names)
         for core in itertools.product(*spec.core.values()):
             out.append(spec.variant("fp32", core, spec.presence))
             out.append(spec.variant("fp32", core, ()))
@@ -96,8 +98,9 @@ def variants() -> list[Variant]:
     return list(dict.fromkeys(out))
 
 
-def _arg_names(spec: KernelFlags) -> list[str]:
-    return getattr(importlib.import_module(spec.module), spec.name).arg_names
+def _kernel_fn(spec: KernelFlags):
+    """The `@triton.jit` function a spec describes."""
+    return getattr(importlib.import_module(spec.module), spec.name)
 
 
 def _absent(v: Variant) -> set[str]:
@@ -117,7 +120,7 @@ def source(v: Variant, block: int = BLOCK):
     from triton.compiler import ASTSource
 
     spec = KERNELS[v.kernel]
-    fn = getattr(importlib.import_module(spec.module), v.kernel)
+    fn = _kernel_fn(spec)
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, BLOCK=block)
@@ -212,7 +215,6 @@ def report(jobs: int = 1) -> dict:
     work = [(name, v, arch, config) for name, v in cases.items() for arch in REPORT_ARCHS for config in CONFIGS]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         rows = list(pool.map(_report_row, work, chunksize=4))
-    sms = {80: 108, 90: 132}
     shd = 32 * 256  # an SHD layer: batch 32 x 256 neurons
     fwd_bwd = _bytes_per_neuron_step(TRAFFIC_CASES["leaky_fwd"]) + _bytes_per_neuron_step(TRAFFIC_CASES["leaky_bwd"])
     shapes = {"Leaky [25,128,1000]": (25, 128 * 1000), "Leaky SHD [100,32,256]": (100, shd),
@@ -221,10 +223,11 @@ def report(jobs: int = 1) -> dict:
         "kind": "static predictions from the compiled kernels (no GPU run)",
         "configs": [list(c) for c in CONFIGS], "archs": list(REPORT_ARCHS), "rows": rows,
         "bytes_per_neuron_step": {name: _bytes_per_neuron_step(case) for name, case in TRAFFIC_CASES.items()},
-        "shd_layer": {f"sm_{arch}": {f"{b}x{w}": shd / b / sms[arch] for b, w in CONFIGS} for arch in REPORT_ARCHS},
-        "predicted_fwd_bwd_us": {f"sm_{arch} at {BANDWIDTH[arch] / 1e12:g} TB/s": {
-            shape: round(fwd_bwd * T * n / BANDWIDTH[arch] * 1e6, 1) for shape, (T, n) in shapes.items()}
-            for arch in REPORT_ARCHS},
+        "shd_layer": {f"sm_{arch}": {f"{b}x{w}": shd / b / REFERENCE_GPUS[arch]["sms"] for b, w in CONFIGS}
+                      for arch in REPORT_ARCHS},
+        "predicted_fwd_bwd_us": {f"sm_{arch} ({gpu['name']}) at {gpu['bandwidth'] / 1e12:g} TB/s": {
+            shape: round(fwd_bwd * T * n / gpu["bandwidth"] * 1e6, 1) for shape, (T, n) in shapes.items()}
+            for arch, gpu in ((a, REFERENCE_GPUS[a]) for a in REPORT_ARCHS)},
     }
 
 
