@@ -64,3 +64,20 @@ def test_tuning_is_keyed_by_t_bucket_and_every_flag():
     keys = _launch._tuned(lif_bwd_kernel, 0).keys
     assert keys[0] == "N" and {"RESET", "RESET_DELAY", "SYNAPTIC", "HAS_LEN", "SG_FN", "THR_PER_NEURON"} <= set(keys)
     assert "BLOCK" not in keys
+
+
+def test_small_layers_split_the_backward_over_time():
+    """An SHD layer (batch 32 x 256 neurons) fills at least 2 programs per SM in the backward on
+    both reference GPUs (the forward, not affine, stays one program per block); big layers and
+    short sequences keep the plain scan; chunks never fall under MIN_CHUNK_STEPS steps."""
+    from tritonsnn import aot
+    for arch, gpu in aot.REFERENCE_GPUS.items():
+        programs = aot.shd_programs(gpu["sms"])
+        assert programs["forward"] < 2, arch
+        for T in (100, 1000):
+            assert programs[f"backward T={T}"] >= 2, (arch, programs)
+        assert _launch.chunks_for(128 * 1000, 1000, gpu["sms"]) == 1
+        assert _launch.chunks_for(32 * 256, 2 * _launch.MIN_CHUNK_STEPS - 1, gpu["sms"]) == 1
+        for T in (16, 40, 100, 1000, 10**5):
+            assert T // _launch.chunks_for(256, T, gpu["sms"]) >= _launch.MIN_CHUNK_STEPS
+    assert _launch.backward_chunks(256, 1000, torch.device("cpu")) == 1

@@ -1,11 +1,13 @@
-"""The LIF kernels walk time in groups of four steps (four steps' loads before their stores) and
-finish the last T % 4 steps one at a time. Every sequence length around the group size, with and
-without per-sample lengths, in every mode that reads a different set of tensors, gives what the
-torch path's sequential loop gives."""
+"""How the LIF kernels walk time: in groups of four steps (four steps' loads before their stores)
+with the last T % 4 steps one at a time, and, for layers too small to fill a GPU, a backward split
+into chunks of time (carry maps, then every chunk from its carry). Every sequence length around the
+group size, odd chunk counts, with and without per-sample lengths, in every mode that reads a
+different set of tensors, gives what the torch path's sequential loop gives."""
 import pytest
 import torch
 
 import tritonsnn
+import tritonsnn.kernels.lif.launch as lif_launch
 from conftest import DEVICE
 from helpers import assert_close
 
@@ -42,6 +44,9 @@ CASES = [dict(synaptic=False, reset="subtract", delay=True, lengths=False),
          dict(synaptic=False, reset="zero", delay=False, lengths=True),
          dict(synaptic=True, reset="subtract", delay=False, lengths=False),
          dict(synaptic=True, reset="zero", delay=True, lengths=True)]
+ALL_MODES = [dict(synaptic=syn, reset=reset, delay=delay, lengths=lengths)
+             for syn in (False, True) for reset in ("subtract", "zero", "none") for delay in (True, False)
+             for lengths in (False, True)]
 
 
 @pytest.mark.parametrize("T", range(1, 10))
@@ -52,3 +57,16 @@ def test_every_length_around_the_group_matches_the_sequential_loop(T, case):
     assert torch.equal(outs[0], want_outs[0])  # spikes
     for got, want in zip([*outs[1:], *grads], [*want_outs[1:], *want_grads]):
         assert_close(got, want, rel=1e-12)
+
+
+@pytest.mark.parametrize("T,chunks", [(7, 2), (13, 3), (9, 5), (5, 4), (26, 3)])
+@pytest.mark.parametrize("case", ALL_MODES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_chunked_backward_matches_the_sequential_scan(monkeypatch, T, chunks, case):
+    """Results equal the sequential scan to rounding (the carry maps reassociate the products);
+    (5, 4) leaves the last chunk empty, (26, 3) walks whole groups of four steps in both passes."""
+    want_outs, want_grads = _run("torch", T, case)
+    monkeypatch.setattr(lif_launch, "backward_chunks", lambda n, T, device: chunks)
+    outs, grads = _run("triton", T, case)
+    assert torch.equal(outs[0], want_outs[0])
+    for got, want in zip([*outs[1:], *grads], [*want_outs[1:], *want_grads]):
+        assert_close(got, want, rel=1e-10)

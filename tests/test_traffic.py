@@ -38,7 +38,8 @@ def test_every_family_declares_its_traffic():
 
 def _per_step(model, got) -> tuple[int, float]:
     """(steps one iteration of the main loop covers, bytes per neuron-step it moves)."""
-    steps, rest = divmod(len(got["st"]), len(model.stores))
+    per_step = model.stores or model.loads  # a loop that stores nothing is counted by its loads
+    steps, rest = divmod(len(got["st"] if model.stores else got["ld"]), len(per_step))
     assert steps >= 1 and rest == 0, got
     per_thread = aot.BLOCK // (32 * aot.NUM_WARPS)  # neurons per thread
     return steps, (sum(got["ld"]) + sum(got["st"])) / steps / per_thread

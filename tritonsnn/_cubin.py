@@ -93,9 +93,9 @@ def access_bytes(op: str) -> int:
 
 
 def time_loops(cubin: bytes) -> list[dict]:
-    """Per loop of the kernel (most loads first): the bytes per thread of each global load and
-    store in its body, and the loads issued before its first store. The kernels' loops are their
-    walks over time; the first is the main one (the grouped steps)."""
+    """Per loop of the kernel, the main one first (most stores, then most loads: the grouped
+    steps, not a loop that reads a few values before the walk): the bytes per thread of each
+    global load and store in its body, and the loads issued before its first store."""
     code = sass(cubin)
     out = []
     for loop in loops(code):
@@ -103,7 +103,7 @@ def time_loops(cubin: bytes) -> list[dict]:
         out.append({"ld": [access_bytes(op) for op in body if op.startswith("LDG")],
                     "st": [access_bytes(op) for op in body if op.startswith("STG")],
                     "loads_before_store": loads_before_store(code, loop)})
-    return sorted(out, key=lambda loop: -len(loop["ld"]))
+    return sorted(out, key=lambda loop: (-len(loop["st"]), -len(loop["ld"])))
 
 
 def occupancy(res: Resources, num_warps: int, arch: int) -> float:

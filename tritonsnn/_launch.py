@@ -45,17 +45,52 @@ def _sm_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
 
+def _sms(device: torch.device) -> int:
+    return _sm_count(device.index if device.index is not None else torch.cuda.current_device())
+
+
 def heuristic_config(n: int, device: torch.device) -> tuple[int, int]:
-    """(BLOCK, num_warps) without tuning: the largest config that still gives at least 8 programs
-    per SM, else the smallest (small layers: as many programs as possible). Written as comparisons
-    so that a symbolic `n` (torch.compile, dynamic shapes) only adds range guards."""
+    """(BLOCK, num_warps) without tuning (`config_for`); small blocks on the interpreter."""
     if device.type != "cuda":
         return INTERPRETER_BLOCK, 4
-    sms = _sm_count(device.index if device.index is not None else torch.cuda.current_device())
+    return config_for(n, _sms(device))
+
+
+def config_for(n: int, sms: int) -> tuple[int, int]:
+    """The largest config that still gives at least 8 programs per SM on a GPU of `sms` SMs, else
+    the smallest (small layers: as many programs as possible). Written as comparisons so that a
+    symbolic `n` (torch.compile, dynamic shapes) only adds range guards."""
     for block, warps in ((512, 8), (256, 4), (128, 4)):
         if n >= 8 * sms * block:
             return block, warps
     return CONFIGS[0]
+
+
+# The chunked backward: chunks of at least MIN_CHUNK_STEPS steps (all but the last), and time
+# splits until the programs reach CHUNKED_PROGRAMS_PER_SM per SM. Pass 1 reads the saved sequences once more
+# whatever the chunk count, and each chunk composes at most (chunks - 1) maps: more chunks cost
+# little, and every program added hides a memory latency of the sequential walk.
+MIN_CHUNK_STEPS = 16
+CHUNKED_PROGRAMS_PER_SM = 8
+
+
+def backward_chunks(n: int, T: int, device: torch.device) -> int:
+    """Into how many chunks of time the LIF backward of n neurons over T steps splits on `device`
+    (`chunks_for`); 1, the plain scan, off a GPU."""
+    if device.type != "cuda":
+        return 1
+    return chunks_for(n, T, _sms(device))
+
+
+def chunks_for(n: int, T: int, sms: int) -> int:
+    """1 (the plain scan) when the layer's blocks of neurons already give 2 programs per SM at the
+    heuristic config (`config_for`); otherwise enough chunks for CHUNKED_PROGRAMS_PER_SM programs
+    per SM, each (but the last) at least MIN_CHUNK_STEPS long. An SHD layer (8,192 neurons, 128
+    blocks) on an H200's 132 SMs: 6 chunks at T = 100, 9 at T = 1000."""
+    programs = triton.cdiv(n, config_for(n, sms)[0])
+    if programs >= 2 * sms:
+        return 1
+    return max(1, min(triton.cdiv(CHUNKED_PROGRAMS_PER_SM * sms, programs), T // MIN_CHUNK_STEPS))
 
 
 def choose_config(n: int, device: torch.device) -> tuple[int, int] | None:
@@ -92,11 +127,17 @@ def presence_flags(kernel, args: dict) -> dict:
     return {flag: args[ptr] is not None for flag, ptr in _presence_pointers(kernel) if ptr in args}
 
 
-def launch(kernel, device: torch.device, **args) -> None:
+def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
     """Launch `kernel` over its `N` neurons, one program per BLOCK, every argument by name; the
-    presence flags follow from the pointers (`presence_flags`)."""
+    presence flags follow from the pointers (`presence_flags`). With `chunks`, the grid's second
+    axis has that many programs per block of neurons (the chunked backward), at the heuristic's
+    config: the layer is small, and a tuned BLOCK would change the grid under the chunk count."""
     n = args["N"]
     args = {**presence_flags(kernel, args), **args}
+    if chunks:
+        block, warps = heuristic_config(n, device)
+        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, num_warps=warps)
+        return
     config = choose_config(n, device)
     if config is None:
         wrap_triton(_tuned(kernel, t_bucket(args["T"])))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](**args)

@@ -203,6 +203,20 @@ def _bytes_per_neuron_step(case: Traffic) -> float:
     return sum(case.loads) + sum(case.stores) + 4 * case.scalars / (BLOCK // (32 * NUM_WARPS))
 
 
+def shd_programs(sms: int, n: int = 32 * 256) -> dict:
+    """Programs per SM an SHD-sized layer (batch 32 x 256 neurons) launches on a GPU of `sms` SMs,
+    at the heuristic config: the forward (one program per block of neurons) and the backward (times
+    its chunks of time, `_launch.chunks_for`) at T = 100 and 1000."""
+    from tritonsnn._launch import chunks_for, config_for
+
+    blocks = -(-n // config_for(n, sms)[0])
+    out = {"forward": blocks / sms}
+    for T in (100, 1000):
+        out[f"backward T={T}"] = blocks * chunks_for(n, T, sms) / sms
+        out[f"backward T={T} chunks"] = chunks_for(n, T, sms)
+    return out
+
+
 def report(jobs: int = 1) -> dict:
     """The static GPU report: per default variant (and per traffic case), architecture and
     autotune config, registers, spills, shared memory, theoretical occupancy and the loads the
@@ -215,7 +229,7 @@ def report(jobs: int = 1) -> dict:
     work = [(name, v, arch, config) for name, v in cases.items() for arch in REPORT_ARCHS for config in CONFIGS]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         rows = list(pool.map(_report_row, work, chunksize=4))
-    shd = 32 * 256  # an SHD layer: batch 32 x 256 neurons
+    shd = 32 * 256
     fwd_bwd = _bytes_per_neuron_step(TRAFFIC_CASES["leaky_fwd"]) + _bytes_per_neuron_step(TRAFFIC_CASES["leaky_bwd"])
     shapes = {"Leaky [25,128,1000]": (25, 128 * 1000), "Leaky SHD [100,32,256]": (100, shd),
               "Leaky SHD [1000,256,256]": (1000, 256 * 256)}
@@ -223,8 +237,7 @@ def report(jobs: int = 1) -> dict:
         "kind": "static predictions from the compiled kernels (no GPU run)",
         "configs": [list(c) for c in CONFIGS], "archs": list(REPORT_ARCHS), "rows": rows,
         "bytes_per_neuron_step": {name: _bytes_per_neuron_step(case) for name, case in TRAFFIC_CASES.items()},
-        "shd_layer": {f"sm_{arch}": {f"{b}x{w}": shd / b / REFERENCE_GPUS[arch]["sms"] for b, w in CONFIGS}
-                      for arch in REPORT_ARCHS},
+        "shd_layer": {f"sm_{arch}": shd_programs(REFERENCE_GPUS[arch]["sms"]) for arch in REPORT_ARCHS},
         "predicted_fwd_bwd_us": {f"sm_{arch} ({gpu['name']}) at {gpu['bandwidth'] / 1e12:g} TB/s": {
             shape: round(fwd_bwd * T * n / gpu["bandwidth"] * 1e6, 1) for shape, (T, n) in shapes.items()}
             for arch, gpu in ((a, REFERENCE_GPUS[a]) for a in REPORT_ARCHS)},

@@ -22,20 +22,32 @@ BWD = KernelFlags(
     "lif_bwd_kernel", __package__ + ".kernels",
     core=_CORE, defaults=(LEAKY, SYNAPTIC), surrogate=True, requires=_REQUIRES,
     presence=("HAS_MEM0", "HAS_SYN0", "HAS_GM", "HAS_GI", "PARAM_GRAD", "ALPHA_GRAD", "GS_BCAST", "GM_BCAST",
-              "HAS_LEN"),
+              "HAS_LEN", "HAS_MAPS"),
     pointers={"gs_ptr": "data", "gm_ptr": "state", "gi_ptr": "state", "mem_ptr": "state",
               "h_ptr": "state", "syn_ptr": "state", "mem0_ptr": "data", "syn0_ptr": "data",
               "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param", "gsf_ptr": "param",
               "sg_ptr": "sg", "seed_ptr": "seed", "len_ptr": "i64", "dx_ptr": "data", "dmem0_ptr": "data",
-              "dsyn0_ptr": "data", "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc"},
+              "dsyn0_ptr": "data", "dalpha_ptr": "acc", "ddecay_ptr": "acc", "dthr_ptr": "acc", "dgsf_ptr": "acc",
+              "maps_ptr": "acc"},
     optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
               ("HAS_LEN", False, ("len_ptr",)),
               ("RESET_DELAY", True, ("h_ptr",)),
               ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr", "syn_ptr", "dalpha_ptr")),
               ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",)),
               ("ALPHA_GRAD", False, ("syn_ptr", "dalpha_ptr")),
-              ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr"))))
-KERNELS = (FWD, BWD)
+              ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr")), ("HAS_MAPS", False, ("maps_ptr",))))
+# Pass 1 of the chunked backward: each chunk's carry map.
+BWD_MAP = KernelFlags(
+    "lif_bwd_map_kernel", __package__ + ".kernels",
+    core=_CORE, defaults=(LEAKY, SYNAPTIC), surrogate=True, requires=_REQUIRES,
+    presence=("HAS_MEM0", "HAS_GM", "HAS_GI", "GS_BCAST", "GM_BCAST", "HAS_LEN"),
+    pointers={"gs_ptr": "data", "gm_ptr": "state", "gi_ptr": "state", "mem_ptr": "state", "h_ptr": "state",
+              "mem0_ptr": "data", "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param",
+              "gsf_ptr": "param", "sg_ptr": "sg", "seed_ptr": "seed", "len_ptr": "i64", "maps_ptr": "acc"},
+    optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)),
+              ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr")),
+              ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",))))
+KERNELS = (FWD, BWD, BWD_MAP)
 
 # Element sizes in bytes of the tensors each time step reads and writes per neuron (fp32 unless
 # named), and the scalars it loads per thread.
@@ -67,6 +79,11 @@ TRAFFIC = {
     "leaky_bwd_lengths": Traffic(BWD.variant("fp32", LEAKY, ("HAS_LEN",)), (4, 4), (4,)),
     "leaky_bwd_summed_grad_lengths": Traffic(BWD.variant("fp32", LEAKY, ("HAS_LEN", "GS_BCAST")), (4,), (4,), 1),
     # + dL/dsyn and I[t-1] (learnable alpha)
+    # The chunked backward: pass 1 reads what the scan reads and stores nothing per step; pass 2 is
+    # the scan itself (the chunk maps are read once per program, before its loop).
+    "leaky_bwd_map": Traffic(BWD_MAP.variant("fp32", LEAKY), (4, 4), ()),
+    "synaptic_bwd_map": Traffic(BWD_MAP.variant("fp32", SYNAPTIC, ("HAS_GI",)), (4, 4, 4), ()),
+    "leaky_bwd_chunked": Traffic(BWD.variant("fp32", LEAKY, ("HAS_MAPS",)), (4, 4), (4,)),
     "synaptic_bwd_lengths": Traffic(BWD.variant("fp32", SYNAPTIC, ("HAS_LEN", "HAS_GI", "ALPHA_GRAD")),
                                     (4, 4, 4, 4), (4,)),
 }

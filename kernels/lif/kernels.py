@@ -168,6 +168,20 @@ def _bwd_loads(
 
 
 @triton.jit
+def _reset_gain(b_u, b_r, b_sg, b_thr, RESET: tl.constexpr, RESET_DELAY: tl.constexpr):
+    """dU'_t/dU_t, the post-reset membrane's derivative by the pre-reset one: 1 when the reset is
+    delayed (or absent); otherwise the same-step reset is not detached from the spike, so the
+    surrogate enters again."""
+    b_k = 1.0
+    if not (RESET_DELAY or RESET == RESET_NONE):
+        if RESET == RESET_SUBTRACT:
+            b_k = 1.0 - b_sg * b_thr
+        else:
+            b_k = 1.0 - (tl.where(b_u > b_thr, 1.0, 0.0) - b_r) - b_u * b_sg
+    return b_k
+
+
+@triton.jit
 def _bwd_step(
     t, b_gs, b_gm, b_h, b_p, b_gi_in, b_iprev, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha,
     dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
@@ -193,15 +207,11 @@ def _bwd_step(
     if RESET_DELAY or RESET == RESET_NONE:
         b_gu = b_gspk + b_gpost
     else:
-        # The same-step reset is not detached from the spike: the surrogate enters again.
-        b_d = b_fire - b_r
-        if RESET == RESET_SUBTRACT:
-            b_gu = b_gspk + b_gpost * (1.0 - b_sg * b_thr)
-            if PARAM_GRAD:
-                b_dthr += b_gpost * (b_sg * b_thr - b_d)
-        else:
-            b_gu = b_gspk + b_gpost * (1.0 - b_d - b_u * b_sg)
-            if PARAM_GRAD:
+        b_gu = b_gspk + b_gpost * _reset_gain(b_u, b_r, b_sg, b_thr, RESET, RESET_DELAY)
+        if PARAM_GRAD:
+            if RESET == RESET_SUBTRACT:
+                b_dthr += b_gpost * (b_sg * b_thr - (b_fire - b_r))
+            else:
                 b_dthr += b_gpost * b_u * b_sg
     # A zero reset cuts the path to the previous state wherever it fired (and to the step's
     # input too with RESET_INPUT).
@@ -234,20 +244,162 @@ def _bwd_step(
     return b_p, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha
 
 
+@triton.jit
+def _bwd_map_step(
+    t, b_gs, b_gm, b_h, b_p, b_gi_in, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay, b_thr, b_gsf,
+    p0, p1, b_seed, o_n, N,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr, SYNAPTIC: tl.constexpr,
+    HAS_GM: tl.constexpr, HAS_GI: tl.constexpr, HAS_LEN: tl.constexpr, SG_FN: tl.constexpr,
+    STOCHASTIC: tl.constexpr,
+):
+    """Step t of pass 1: `_bwd_step`'s recurrence in affine form, composed into the chunk's map
+    so far. The step sends the carry c from step t + 1 to A c + B for step t - 1, and with SYNAPTIC
+    c_i to alpha (G c + H + c_i); composed below the maps (a1, b1, a2, a3, b2) of the steps above
+    it, that is the chunk's map down to step t. Returns U'_{t-1} and the composed map."""
+    if not RESET_DELAY:
+        b_u = b_h
+    b_r = tl.where(b_p > b_thr, 1.0, 0.0)
+    b_sg = surrogate_grad(b_u - b_thr, p0, p1, b_seed, step_offsets(t, N, o_n), SG_FN, STOCHASTIC)
+    b_k = _reset_gain(b_u, b_r, b_sg, b_thr, RESET, RESET_DELAY)
+    b_own = live(b_gs, t, b_len, HAS_LEN) * b_gsf * b_sg  # dL/dU_t without the carry
+    if HAS_GM:
+        b_own += live(b_gm, t, b_len, HAS_LEN) * b_k
+    b_kept = 1.0
+    if RESET == RESET_ZERO:
+        b_kept = 1.0 - b_r
+    b_kin = 1.0
+    if RESET == RESET_ZERO and RESET_INPUT:
+        b_kin = b_kept
+    if SYNAPTIC:  # from the carries before this step's update
+        b_hh = b_kin * b_own
+        if HAS_GI:
+            b_hh += live(b_gi_in, t, b_len, HAS_LEN)
+        b_a2 = b_alpha * (b_kin * b_k * b_a1 + b_a2)
+        b_a3 = b_alpha * b_a3
+        b_b2 = b_alpha * (b_kin * b_k * b_b1 + b_hh + b_b2)
+    b_a = b_decay * b_kept * b_k
+    b_a1 = b_a * b_a1
+    b_b1 = b_a * b_b1 + b_decay * b_kept * b_own
+    return b_p, b_a1, b_b1, b_a2, b_a3, b_b2
+
+
+@triton.jit(do_not_specialize=["T"])
+def lif_bwd_map_kernel(
+    gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, mem0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr,
+    len_ptr, maps_ptr,
+    T, N, M, stride_gs_t, stride_gm_t, stride_gi_t,
+    ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
+    GSF_PER_NEURON: tl.constexpr,
+    RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
+    SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_GM: tl.constexpr, HAS_GI: tl.constexpr,
+    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
+    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Pass 1 of the chunked backward (see `lif_bwd_kernel`, HAS_MAPS): chunk k = program_id(1)
+    + 1 composes its steps' carry maps into one, (c, c_i) at its bottom as an affine function of
+    (c, c_i) at its top, and stores the five coefficients (a1, b1, a2, a3, b2) at maps[:, k]:
+    c_bottom = a1 c + b1, c_i,bottom = a2 c + a3 c_i + b2. Chunk 0 needs no map. Time is walked
+    in groups of four steps, loads first, as in the scan."""
+    o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m_n = o_n < N
+    k = tl.program_id(1) + 1
+    n_chunks = tl.num_programs(1) + 1
+    chunk = tl.cdiv(T, n_chunks)
+    t_hi = tl.minimum((k + 1) * chunk, T)
+    n_steps = tl.maximum(t_hi - k * chunk, 0)
+    b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
+    b_thr = param(thr_ptr, o_n, m_n, THR_PER_NEURON, FP64)
+    b_gsf = param(gsf_ptr, o_n, m_n, GSF_PER_NEURON, FP64)
+    b_mem0 = state0(mem0_ptr, o_n, m_n, HAS_MEM0, FP64, BLOCK)
+    b_zero = acc(tl.zeros([BLOCK], dtype=tl.float32), FP64)
+    b_len, b_tmax = sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN)
+    b_seed = surrogate_seed(seed_ptr, STOCHASTIC)
+    p0, p1 = surrogate_params(sg_ptr, FP64)
+    b_alpha = b_decay  # read only with SYNAPTIC
+    if SYNAPTIC:
+        b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
+    b_a1 = b_zero + 1.0
+    b_b1 = b_zero
+    b_a2 = b_zero
+    b_a3 = b_zero + 1.0
+    b_b2 = b_zero
+    b_u = b_zero
+    if RESET_DELAY:
+        b_u = acc(tl.load(mem_ptr + step_offsets(t_hi - 1, N, o_n),
+                          mask=tl.where(n_steps > 0, step_mask(m_n, t_hi - 1, b_tmax, HAS_LEN), False),
+                          other=0.0), FP64)
+    for i in range(0, n_steps - 3, 4):
+        t = t_hi - 1 - i
+        b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0 = _bwd_loads(
+            t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs1, b_gm1, b_h1, b_p1, b_gi1, b_ip1 = _bwd_loads(
+            t - 1, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
+            t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
+            t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+            t, b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay, b_thr,
+            b_gsf, p0, p1, b_seed, o_n, N,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+            t - 1, b_gs1, b_gm1, b_h1, b_p1, b_gi1, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
+            b_thr, b_gsf, p0, p1, b_seed, o_n, N,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+            t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
+            b_thr, b_gsf, p0, p1, b_seed, o_n, N,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+            t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
+            b_thr, b_gsf, p0, p1, b_seed, o_n, N,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+    for i in range(n_steps - n_steps % 4, n_steps):
+        t = t_hi - 1 - i
+        b_gs, b_gm, b_h, b_p, b_gi, b_ip = _bwd_loads(
+            t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+            stride_gs_t, stride_gm_t, stride_gi_t,
+            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+            t, b_gs, b_gm, b_h, b_p, b_gi, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay, b_thr,
+            b_gsf, p0, p1, b_seed, o_n, N,
+            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+    o_map = k.to(tl.int64) * N + o_n
+    plane = n_chunks.to(tl.int64) * N
+    tl.store(maps_ptr + o_map, b_a1, mask=m_n)
+    tl.store(maps_ptr + plane + o_map, b_b1, mask=m_n)
+    if SYNAPTIC:
+        tl.store(maps_ptr + 2 * plane + o_map, b_a2, mask=m_n)
+        tl.store(maps_ptr + 3 * plane + o_map, b_a3, mask=m_n)
+        tl.store(maps_ptr + 4 * plane + o_map, b_b2, mask=m_n)
+
+
 @triton.jit(do_not_specialize=["T"])
 def lif_bwd_kernel(
     gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, mem0_ptr, syn0_ptr,
     alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, seed_ptr, len_ptr,
-    dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
+    dx_ptr, dmem0_ptr, dsyn0_ptr, dalpha_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr, maps_ptr,
     T, N, M, stride_gs_t, stride_gm_t, stride_gi_t,
     ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
     GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
-    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
+    GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr, HAS_MAPS: tl.constexpr,
     SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
+    """The reverse-time scan. With HAS_MAPS it is pass 2 of the chunked backward, for layers too
+    small to fill the GPU with neurons alone: time splits into num_programs(1) chunks, program
+    (block, k) scans chunk k, starting from the carries its upper chunks' maps give
+    (`lif_bwd_map_kernel`), and stores its parameter sums at row k for the launcher to add."""
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
@@ -266,6 +418,30 @@ def lif_bwd_kernel(
     b_syn0 = state0(syn0_ptr, o_n, m_n, HAS_SYN0 and ALPHA_GRAD, FP64, BLOCK)
     b_carry = b_zero  # dL/d(membrane state after step t), arriving from step t + 1
     b_carry_i = b_zero  # dL/dI_t arriving from step t + 1 (SYNAPTIC)
+    t_hi = T
+    n_steps = T
+    o_sums = o_n  # where the per-neuron parameter sums go
+    m_first = m_n  # the chunk that ends at t = 0 stores the initial states' gradients
+    if HAS_MAPS:
+        k = tl.program_id(1)
+        n_chunks = tl.num_programs(1)
+        chunk = tl.cdiv(T, n_chunks)
+        t_hi = tl.minimum((k + 1) * chunk, T)
+        n_steps = tl.maximum(t_hi - k * chunk, 0)
+        o_sums = k.to(tl.int64) * N + o_n
+        m_first = tl.where(k == 0, m_n, False)
+        plane = n_chunks.to(tl.int64) * N
+        # The carries into this chunk's top: every chunk above, top down, through its map.
+        for j in range(0, n_chunks - 1 - k):
+            o_map = (n_chunks - 1 - j).to(tl.int64) * N + o_n
+            b_a1 = tl.load(maps_ptr + o_map, mask=m_n, other=0.0)
+            b_b1 = tl.load(maps_ptr + plane + o_map, mask=m_n, other=0.0)
+            if SYNAPTIC:
+                b_a2 = tl.load(maps_ptr + 2 * plane + o_map, mask=m_n, other=0.0)
+                b_a3 = tl.load(maps_ptr + 3 * plane + o_map, mask=m_n, other=0.0)
+                b_b2 = tl.load(maps_ptr + 4 * plane + o_map, mask=m_n, other=0.0)
+                b_carry_i = b_a2 * b_carry + b_a3 * b_carry_i + b_b2
+            b_carry = b_a1 * b_carry + b_b1
     b_ddecay = b_zero
     b_dthr = b_zero
     b_dgsf = b_zero
@@ -274,10 +450,11 @@ def lif_bwd_kernel(
     # each step reads the saved sequence once: b_u is what the previous iteration loaded.
     b_u = b_zero
     if RESET_DELAY:
-        o_last = step_offsets(T - 1, N, o_n)
-        b_u = acc(tl.load(mem_ptr + o_last, mask=step_mask(m_n, T - 1, b_tmax, HAS_LEN), other=0.0), FP64)
-    for i in range(0, T - 3, 4):
-        t = T - 1 - i
+        o_last = step_offsets(t_hi - 1, N, o_n)
+        b_u = acc(tl.load(mem_ptr + o_last, mask=tl.where(n_steps > 0, step_mask(m_n, t_hi - 1, b_tmax, HAS_LEN), False),
+                          other=0.0), FP64)
+    for i in range(0, n_steps - 3, 4):
+        t = t_hi - 1 - i
         b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0 = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
             stride_gs_t, stride_gm_t, stride_gi_t,
@@ -314,8 +491,8 @@ def lif_bwd_kernel(
             b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
             RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
             SG_FN, STOCHASTIC)
-    for i in range(T - T % 4, T):
-        t = T - 1 - i
+    for i in range(n_steps - n_steps % 4, n_steps):
+        t = t_hi - 1 - i
         b_gs, b_gm, b_h, b_p, b_gi, b_ip = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
             stride_gs_t, stride_gm_t, stride_gi_t,
@@ -327,14 +504,15 @@ def lif_bwd_kernel(
             SG_FN, STOCHASTIC)
 
     if HAS_MEM0:
-        tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_n)
+        tl.store(dmem0_ptr + o_n, b_carry.to(dmem0_ptr.dtype.element_ty), mask=m_first)
     if SYNAPTIC:
         if HAS_SYN0:
-            tl.store(dsyn0_ptr + o_n, b_carry_i.to(dsyn0_ptr.dtype.element_ty), mask=m_n)
+            tl.store(dsyn0_ptr + o_n, b_carry_i.to(dsyn0_ptr.dtype.element_ty), mask=m_first)
         if ALPHA_GRAD:
-            tl.store(dalpha_ptr + o_n, b_dalpha, mask=m_n)
+            tl.store(dalpha_ptr + o_sums, b_dalpha, mask=m_n)
     if PARAM_GRAD:
-        # Per-neuron sums over time; the launcher reduces them to each parameter's shape.
-        tl.store(ddecay_ptr + o_n, b_ddecay, mask=m_n)
-        tl.store(dthr_ptr + o_n, b_dthr, mask=m_n)
-        tl.store(dgsf_ptr + o_n, b_dgsf, mask=m_n)
+        # Per-neuron sums over time (per chunk with HAS_MAPS); the launcher reduces them to each
+        # parameter's shape.
+        tl.store(ddecay_ptr + o_sums, b_ddecay, mask=m_n)
+        tl.store(dthr_ptr + o_sums, b_dthr, mask=m_n)
+        tl.store(dgsf_ptr + o_sums, b_dgsf, mask=m_n)
