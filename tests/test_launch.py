@@ -81,3 +81,33 @@ def test_small_layers_split_the_backward_over_time():
         for T in (16, 40, 100, 1000, 10**5):
             assert T // _launch.chunks_for(256, T, gpu["sms"]) >= _launch.MIN_CHUNK_STEPS
     assert _launch.backward_chunks(256, 1000, torch.device("cpu")) == 1
+
+
+def test_every_launch_names_fp_fusion(monkeypatch):
+    """Every kernel launch names `enable_fp_fusion` itself, so that Triton's default (off from
+    3.10) cannot change the bits of an eager run; the static report compiles with the same."""
+    from tritonsnn.kernels.lif import launch as lif_launch
+    seen = []
+
+    class Recorder:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def __getitem__(self, grid):
+            def run(**kwargs):
+                seen.append(kwargs.get("enable_fp_fusion"))
+                return _real(self.kernel)[grid](**kwargs)
+            return run
+
+    _real = _launch.wrap_triton
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        monkeypatch.setattr(_launch, "wrap_triton", Recorder)
+        _fwd_bwd()
+        plain = len(seen)
+        monkeypatch.setattr(lif_launch, "backward_chunks", lambda n, T, device: 3)
+        _fwd_bwd()
+    finally:
+        tritonsnn.set_backend(previous)
+    assert plain >= 6 and len(seen) > 2 * plain and set(seen) == {_launch.FP_FUSION}

@@ -34,6 +34,11 @@ CONFIGS = ((64, 2), (128, 4), (256, 4), (256, 8), (512, 8))
 # not reused at T = 1000, where latency matters less than per-step work.
 T_BUCKETS = (16, 128, 1024)
 INTERPRETER_BLOCK = 64  # small blocks, so that modest test shapes span several programs and a tail
+# Multiply-adds contract to FMAs, as Triton has always compiled these kernels by default; named
+# at every launch so that the bits do not change when Triton's default does (off from 3.10).
+# Inductor compiles a user kernel inside torch.compile with Triton's default (torch passes it no
+# such option), so a compiled model on Triton >= 3.10 rounds its multiply-adds separately.
+FP_FUSION = True
 
 
 def autotune_enabled() -> bool:
@@ -136,14 +141,16 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
     args = {**presence_flags(kernel, args), **args}
     if chunks:
         block, warps = heuristic_config(n, device)
-        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, num_warps=warps)
+        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, num_warps=warps,
+                                                             enable_fp_fusion=FP_FUSION)
         return
     config = choose_config(n, device)
     if config is None:
-        wrap_triton(_tuned(kernel, t_bucket(args["T"])))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](**args)
+        wrap_triton(_tuned(kernel, t_bucket(args["T"])))[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](
+            **args, enable_fp_fusion=FP_FUSION)
     else:
         block, warps = config
-        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, num_warps=warps)
+        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, num_warps=warps, enable_fp_fusion=FP_FUSION)
 
 
 def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:

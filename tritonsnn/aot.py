@@ -156,8 +156,11 @@ def compile_variant(v: Variant, arch: int, config: tuple[int, int] = (BLOCK, NUM
     import triton
     from triton.backends.compiler import GPUTarget
 
+    from tritonsnn._launch import FP_FUSION
+
     block, warps = config
-    return triton.compile(source(v, block), target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    return triton.compile(source(v, block), target=GPUTarget("cuda", arch, 32),
+                          options={"num_warps": warps, "enable_fp_fusion": FP_FUSION})
 
 
 def _compile_ok(job: tuple[Variant, int]) -> str | None:
