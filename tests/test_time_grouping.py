@@ -1,8 +1,9 @@
-"""How the LIF kernels walk time: in groups of four steps (four steps' loads before their stores)
-with the last T % 4 steps one at a time, and, for layers too small to fill a GPU, a backward split
-into chunks of time (carry maps, then every chunk from its carry). Every sequence length around the
-group size, odd chunk counts, with and without per-sample lengths, in every mode that reads a
-different set of tensors, gives what the torch path's sequential loop gives."""
+"""How the LIF kernels walk time: in groups of four steps (four steps' loads before their stores;
+the backward two where a thread owns two neurons) with the last steps one at a time, and, for
+layers too small to fill a GPU, a backward split into chunks of time (carry maps, then every
+chunk from its carry). Every sequence length around the group size, odd chunk counts, with and
+without per-sample lengths, in every mode that reads a different set of tensors, gives what the
+torch path's sequential loop gives."""
 import pytest
 import torch
 
@@ -70,3 +71,18 @@ def test_chunked_backward_matches_the_sequential_scan(monkeypatch, T, chunks, ca
     assert torch.equal(outs[0], want_outs[0])
     for got, want in zip([*outs[1:], *grads], [*want_outs[1:], *want_grads]):
         assert_close(got, want, rel=1e-10)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 6, 7])
+@pytest.mark.parametrize("chunks", [1, 3])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_backward_in_groups_of_two_steps_gives_the_same_bits(monkeypatch, T, chunks, case):
+    """The backward walks two steps per group at two elements per thread (`_launch.steps_ahead`):
+    each step's arithmetic is the same, so the bits are those of groups of four."""
+    from tritonsnn import _launch
+    monkeypatch.setattr(lif_launch, "backward_chunks", lambda n, T, device: chunks)
+    outs, grads = _run("triton", T, case)
+    monkeypatch.setattr(_launch, "steps_ahead", lambda block, warps: 2)
+    outs2, grads2 = _run("triton", T, case)
+    for got, want in zip([*outs2, *grads2], [*outs, *grads]):
+        assert torch.equal(got, want)

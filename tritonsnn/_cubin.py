@@ -71,16 +71,17 @@ def loops(code: list[tuple[int, str, str]]) -> list[tuple[int, int]]:
     return out
 
 
-def loads_before_store(code: list[tuple[int, str, str]], loop: tuple[int, int]) -> int:
-    """How many global loads the loop body issues before its first global store: the loads one
-    thread can have in flight at once, since no load is moved above a store it may alias."""
-    count = 0
+def loads_before_store(code: list[tuple[int, str, str]], loop: tuple[int, int]) -> list[str]:
+    """The global loads (opcodes) the loop body issues before its first global store: the loads
+    one thread can have in flight at once, since no load is moved above a store it may alias."""
+    out = []
     for address, op, _ in code:
         if loop[0] <= address <= loop[1]:
             if op.startswith("STG"):
                 break
-            count += op.startswith("LDG")
-    return count
+            if op.startswith("LDG"):
+                out.append(op)
+    return out
 
 
 _WIDTHS = {"128": 16, "64": 8, "U16": 2, "S16": 2, "U8": 1, "S8": 1}
@@ -92,17 +93,22 @@ def access_bytes(op: str) -> int:
     return next((_WIDTHS[p] for p in op.split(".")[1:] if p in _WIDTHS), 4)
 
 
+def _in_flight(loads: list[str]) -> dict:
+    return {"loads_before_store": len(loads), "bytes_before_store": sum(access_bytes(op) for op in loads)}
+
+
 def time_loops(cubin: bytes) -> list[dict]:
     """Per loop of the kernel, the main one first (most stores, then most loads: the grouped
     steps, not a loop that reads a few values before the walk): the bytes per thread of each
-    global load and store in its body, and the loads issued before its first store."""
+    global load and store in its body, and the loads issued before its first store (how many, and
+    their bytes per thread)."""
     code = sass(cubin)
     out = []
     for loop in loops(code):
         body = [op for address, op, _ in code if loop[0] <= address <= loop[1]]
         out.append({"ld": [access_bytes(op) for op in body if op.startswith("LDG")],
                     "st": [access_bytes(op) for op in body if op.startswith("STG")],
-                    "loads_before_store": loads_before_store(code, loop)})
+                    **_in_flight(loads_before_store(code, loop))})
     return sorted(out, key=lambda loop: (-len(loop["st"]), -len(loop["ld"])))
 
 

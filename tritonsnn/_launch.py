@@ -5,8 +5,9 @@ tensors out for them (time-major `[T, N]` sequences, per-neuron or scalar parame
 Each program owns BLOCK neurons and walks the whole time loop, so parallelism comes from the
 neurons alone and the right BLOCK trades programs per SM against elements per thread. The
 configs keep 1 or 2 fp32 elements per thread: the time loops hold four steps' loads in flight
-(`kernels/lif/kernels.py`), and more elements per thread would push the default variants past 40
-registers and below 75 % occupancy (`tritonsnn.aot --report` checks both). On CUDA the first call
+(`kernels/lif/kernels.py`; the LIF backward two steps at two elements per thread, `steps_ahead`),
+and more elements per thread would push the default variants past 40 registers and below 75 %
+occupancy (`tritonsnn.aot --report` checks both). On CUDA the first call
 for a new problem benchmarks `CONFIGS` once (Triton's autotuner, keyed by the neuron count N,
 the kernel's constexpr flags, the tensors' dtypes and a bucket of T, `T_BUCKETS`) and reuses the
 winner; every config computes bit-identical results, since each neuron's time loop is
@@ -39,6 +40,19 @@ INTERPRETER_BLOCK = 64  # small blocks, so that modest test shapes span several 
 # Inductor compiles a user kernel inside torch.compile with Triton's default (torch passes it no
 # such option), so a compiled model on Triton >= 3.10 rounds its multiply-adds separately.
 FP_FUSION = True
+
+
+def steps_ahead(block: int, warps: int) -> int:
+    """GROUP, the steps whose loads the LIF backward issues together: four at one element per
+    thread, two at two. Either way four elements per tensor are in flight per thread; four steps
+    of two elements would hold twice the loaded values, and the heavier variants (a returned
+    membrane, learnable parameters, the chunk maps) would pass 40 registers."""
+    return 4 if block <= 32 * warps else 2
+
+
+def _group(kernel, block: int, warps: int) -> dict:
+    """The GROUP constexpr for kernels that take one."""
+    return {"GROUP": steps_ahead(block, warps)} if "GROUP" in kernel.arg_names else {}
 
 
 def autotune_enabled() -> bool:
@@ -115,8 +129,9 @@ def _tuned(kernel, bucket: int = 0):
     """The kernel autotuned over `CONFIGS`, one tuner per T bucket, keyed by N and every
     constexpr flag (Triton adds the tensors' dtypes to the key)."""
     flags = [name for name, p in inspect.signature(kernel.fn).parameters.items()
-             if p.annotation is tl.constexpr and name != "BLOCK"]
-    return triton.autotune([triton.Config({"BLOCK": b}, num_warps=w) for b, w in CONFIGS], key=["N", *flags])(kernel)
+             if p.annotation is tl.constexpr and name not in ("BLOCK", "GROUP")]
+    configs = [triton.Config({"BLOCK": b, **_group(kernel, b, w)}, num_warps=w) for b, w in CONFIGS]
+    return triton.autotune(configs, key=["N", *flags])(kernel)
 
 
 @functools.lru_cache(maxsize=None)
@@ -141,8 +156,8 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
     args = {**presence_flags(kernel, args), **args}
     if chunks:
         block, warps = heuristic_config(n, device)
-        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, num_warps=warps,
-                                                             enable_fp_fusion=FP_FUSION)
+        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, **_group(kernel, block, warps),
+                                                             num_warps=warps, enable_fp_fusion=FP_FUSION)
         return
     config = choose_config(n, device)
     if config is None:
@@ -150,7 +165,8 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
             **args, enable_fp_fusion=FP_FUSION)
     else:
         block, warps = config
-        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, num_warps=warps, enable_fp_fusion=FP_FUSION)
+        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, **_group(kernel, block, warps),
+                                                      num_warps=warps, enable_fp_fusion=FP_FUSION)
 
 
 def time_major(t: torch.Tensor) -> tuple[torch.Tensor, int]:

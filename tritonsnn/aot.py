@@ -115,15 +115,21 @@ def _absent(v: Variant) -> set[str]:
     return absent
 
 
-def source(v: Variant, block: int = BLOCK):
-    """The `ASTSource` of a variant (import triton lazily: the CLI checks the mode first)."""
+def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
+    """The `ASTSource` of a variant at the launch config (BLOCK, num_warps); import triton
+    lazily: the CLI checks the mode first."""
     from triton.compiler import ASTSource
 
+    from tritonsnn._launch import steps_ahead
+
+    block, warps = config
     spec = KERNELS[v.kernel]
     fn = _kernel_fn(spec)
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, BLOCK=block)
+    if "GROUP" in fn.arg_names:  # as the launcher chooses it
+        constexprs["GROUP"] = steps_ahead(block, warps)
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
     constexprs.update({name: v.per_neuron for name in fn.arg_names if name.endswith("_PER_NEURON")})
@@ -158,9 +164,8 @@ def compile_variant(v: Variant, arch: int, config: tuple[int, int] = (BLOCK, NUM
 
     from tritonsnn._launch import FP_FUSION
 
-    block, warps = config
-    return triton.compile(source(v, block), target=GPUTarget("cuda", arch, 32),
-                          options={"num_warps": warps, "enable_fp_fusion": FP_FUSION})
+    return triton.compile(source(v, config), target=GPUTarget("cuda", arch, 32),
+                          options={"num_warps": config[1], "enable_fp_fusion": FP_FUSION})
 
 
 def _compile_ok(job: tuple[Variant, int]) -> str | None:
@@ -196,10 +201,12 @@ def _report_row(job: tuple[str, Variant, int, tuple[int, int]]) -> dict:
     cubin = compile_variant(v, arch, config).asm["cubin"]
     res = _cubin.resources(cubin)
     main = _cubin.time_loops(cubin)[0]
+    occupancy = _cubin.occupancy(res, config[1], arch)
+    threads = occupancy * _cubin.SM_LIMITS[arch]["warps"] * 32
     return {"name": name, "variant": v.describe(), "arch": arch, "block": config[0], "num_warps": config[1],
             "registers": res.registers, "spill_bytes": res.spill_bytes, "shared": res.shared,
-            "occupancy": _cubin.occupancy(res, config[1], arch),
-            "loads_before_store": main["loads_before_store"]}
+            "occupancy": occupancy, "loads_before_store": main["loads_before_store"],
+            "bytes_in_flight_per_sm": round(threads * main["bytes_before_store"])}
 
 
 def _bytes_per_neuron_step(case: Traffic) -> float:
@@ -222,8 +229,9 @@ def shd_programs(sms: int, n: int = 32 * 256) -> dict:
 
 def report(jobs: int = 1) -> dict:
     """The static GPU report: per default variant (and per traffic case), architecture and
-    autotune config, registers, spills, shared memory, theoretical occupancy and the loads the
-    main time loop issues before its first store; each traffic case's bytes per neuron-step (its
+    autotune config, registers, spills, shared memory, theoretical occupancy, the loads the main
+    time loop issues before its first store and the bytes those put in flight per SM at that
+    occupancy (what hides the memory latency: Little's law); each traffic case's bytes per neuron-step (its
     model, which tests/test_traffic.py holds the SASS to); the programs per SM an SHD-sized layer
     launches; and predicted times at the stated bandwidths. Static predictions, not measurements."""
     from tritonsnn._launch import CONFIGS

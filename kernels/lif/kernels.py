@@ -15,8 +15,10 @@ its own length. The equations and the backward-through-time derivation are in `R
 Loads run four steps ahead of stores: each time loop loads the tensors of four steps, then
 computes and stores those steps (a remainder loop takes the last T % 4). No compiler moves a load
 above a store that may alias it, so steps loaded one at a time would each wait a full memory
-latency; grouped, four loads per tensor are in flight before the first store. The arithmetic of
-every step is the same either way (`_fwd_step`, `_bwd_step`).
+latency; grouped, four loads per tensor are in flight before the first store. The backward takes
+its group size as GROUP: two steps where a thread owns two neurons (`_launch.steps_ahead`), the
+same four elements per tensor in flight with half the loaded values held. The arithmetic of every
+step is the same either way (`_fwd_step`, `_bwd_step`).
 """
 import triton
 import triton.language as tl
@@ -293,13 +295,14 @@ def lif_bwd_map_kernel(
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_GM: tl.constexpr, HAS_GI: tl.constexpr,
     GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
-    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr,
 ):
     """Pass 1 of the chunked backward (see `lif_bwd_kernel`, HAS_MAPS): chunk k = program_id(1)
     + 1 composes its steps' carry maps into one, (c, c_i) at its bottom as an affine function of
     (c, c_i) at its top, and stores the five coefficients (a1, b1, a2, a3, b2) at maps[:, k]:
     c_bottom = a1 c + b1, c_i,bottom = a2 c + a3 c_i + b2. Chunk 0 needs no map. Time is walked
     in groups of four steps, loads first, as in the scan."""
+    tl.static_assert(GROUP == 2 or GROUP == 4)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     k = tl.program_id(1) + 1
@@ -328,7 +331,7 @@ def lif_bwd_map_kernel(
         b_u = acc(tl.load(mem_ptr + step_offsets(t_hi - 1, N, o_n),
                           mask=tl.where(n_steps > 0, step_mask(m_n, t_hi - 1, b_tmax, HAS_LEN), False),
                           other=0.0), FP64)
-    for i in range(0, n_steps - 3, 4):
+    for i in range(0, n_steps - (GROUP - 1), GROUP):
         t = t_hi - 1 - i
         b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0 = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
@@ -338,14 +341,15 @@ def lif_bwd_map_kernel(
             t - 1, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
             stride_gs_t, stride_gm_t, stride_gi_t,
             RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
-        b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
-            t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
-            stride_gs_t, stride_gm_t, stride_gi_t,
-            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
-        b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
-            t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
-            stride_gs_t, stride_gm_t, stride_gi_t,
-            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        if GROUP == 4:
+            b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
+                t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+                stride_gs_t, stride_gm_t, stride_gi_t,
+                RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+            b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
+                t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
+                stride_gs_t, stride_gm_t, stride_gi_t,
+                RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, False, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
         b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
             t, b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay, b_thr,
             b_gsf, p0, p1, b_seed, o_n, N,
@@ -354,15 +358,16 @@ def lif_bwd_map_kernel(
             t - 1, b_gs1, b_gm1, b_h1, b_p1, b_gi1, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
             b_thr, b_gsf, p0, p1, b_seed, o_n, N,
             RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
-        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
-            t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
-            b_thr, b_gsf, p0, p1, b_seed, o_n, N,
-            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
-        b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
-            t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
-            b_thr, b_gsf, p0, p1, b_seed, o_n, N,
-            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
-    for i in range(n_steps - n_steps % 4, n_steps):
+        if GROUP == 4:
+            b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+                t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
+                b_thr, b_gsf, p0, p1, b_seed, o_n, N,
+                RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+            b_u, b_a1, b_b1, b_a2, b_a3, b_b2 = _bwd_map_step(
+                t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_u, b_a1, b_b1, b_a2, b_a3, b_b2, b_len, b_alpha, b_decay,
+                b_thr, b_gsf, p0, p1, b_seed, o_n, N,
+                RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, HAS_LEN, SG_FN, STOCHASTIC)
+    for i in range(n_steps - n_steps % GROUP, n_steps):
         t = t_hi - 1 - i
         b_gs, b_gm, b_h, b_p, b_gi, b_ip = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, None, b_mem0, b_zero, o_n, m_n, N, b_tmax, b_zero,
@@ -394,12 +399,13 @@ def lif_bwd_kernel(
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_GM: tl.constexpr,
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
     GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr, HAS_MAPS: tl.constexpr,
-    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr,
 ):
     """The reverse-time scan. With HAS_MAPS it is pass 2 of the chunked backward, for layers too
     small to fill the GPU with neurons alone: time splits into num_programs(1) chunks, program
     (block, k) scans chunk k, starting from the carries its upper chunks' maps give
     (`lif_bwd_map_kernel`), and stores its parameter sums at row k for the launcher to add."""
+    tl.static_assert(GROUP == 2 or GROUP == 4)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
@@ -453,7 +459,7 @@ def lif_bwd_kernel(
         o_last = step_offsets(t_hi - 1, N, o_n)
         b_u = acc(tl.load(mem_ptr + o_last, mask=tl.where(n_steps > 0, step_mask(m_n, t_hi - 1, b_tmax, HAS_LEN), False),
                           other=0.0), FP64)
-    for i in range(0, n_steps - 3, 4):
+    for i in range(0, n_steps - (GROUP - 1), GROUP):
         t = t_hi - 1 - i
         b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0 = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
@@ -463,14 +469,15 @@ def lif_bwd_kernel(
             t - 1, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
             stride_gs_t, stride_gm_t, stride_gi_t,
             RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
-        b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
-            t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
-            stride_gs_t, stride_gm_t, stride_gi_t,
-            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
-        b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
-            t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
-            stride_gs_t, stride_gm_t, stride_gi_t,
-            RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+        if GROUP == 4:
+            b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2 = _bwd_loads(
+                t - 2, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+                stride_gs_t, stride_gm_t, stride_gi_t,
+                RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
+            b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3 = _bwd_loads(
+                t - 3, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
+                stride_gs_t, stride_gm_t, stride_gi_t,
+                RESET_DELAY, SYNAPTIC, HAS_GM, HAS_GI, ALPHA_GRAD, GS_BCAST, GM_BCAST, HAS_LEN, FP64)
         b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
             t, b_gs0, b_gm0, b_h0, b_p0, b_gi0, b_ip0, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha,
             dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
@@ -481,17 +488,18 @@ def lif_bwd_kernel(
             b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
             RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
             SG_FN, STOCHASTIC)
-        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
-            t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
-            b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
-            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
-            SG_FN, STOCHASTIC)
-        b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
-            t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
-            b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
-            RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
-            SG_FN, STOCHASTIC)
-    for i in range(n_steps - n_steps % 4, n_steps):
+        if GROUP == 4:
+            b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+                t - 2, b_gs2, b_gm2, b_h2, b_p2, b_gi2, b_ip2, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
+                b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+                RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+                SG_FN, STOCHASTIC)
+            b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf, b_dalpha = _bwd_step(
+                t - 3, b_gs3, b_gm3, b_h3, b_p3, b_gi3, b_ip3, b_u, b_carry, b_carry_i, b_ddecay, b_dthr, b_dgsf,
+                b_dalpha, dx_ptr, o_n, m_n, N, b_len, b_alpha, b_decay, b_thr, b_gsf, p0, p1, b_seed,
+                RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_GM, HAS_GI, PARAM_GRAD, ALPHA_GRAD, HAS_LEN,
+                SG_FN, STOCHASTIC)
+    for i in range(n_steps - n_steps % GROUP, n_steps):
         t = t_hi - 1 - i
         b_gs, b_gm, b_h, b_p, b_gi, b_ip = _bwd_loads(
             t, gs_ptr, gm_ptr, gi_ptr, mem_ptr, h_ptr, syn_ptr, b_mem0, b_syn0, o_n, m_n, N, b_tmax, b_zero,
