@@ -50,9 +50,15 @@ def steps_ahead(block: int, warps: int) -> int:
     return 4 if block <= 32 * warps else 2
 
 
-def _group(kernel, block: int, warps: int) -> dict:
-    """The GROUP constexpr for kernels that take one."""
-    return {"GROUP": steps_ahead(block, warps)} if "GROUP" in kernel.arg_names else {}
+@functools.lru_cache(maxsize=None)
+def _takes_group(kernel) -> bool:
+    return "GROUP" in kernel.arg_names  # read once per kernel: launches run on every single-step call
+
+
+def group_constexpr(kernel, block: int, warps: int) -> dict:
+    """The GROUP constexpr (`steps_ahead`) for kernels that take one, as every launch and the
+    static report's compile pass it."""
+    return {"GROUP": steps_ahead(block, warps)} if _takes_group(kernel) else {}
 
 
 def autotune_enabled() -> bool:
@@ -130,7 +136,7 @@ def _tuned(kernel, bucket: int = 0):
     constexpr flag (Triton adds the tensors' dtypes to the key)."""
     flags = [name for name, p in inspect.signature(kernel.fn).parameters.items()
              if p.annotation is tl.constexpr and name not in ("BLOCK", "GROUP")]
-    configs = [triton.Config({"BLOCK": b, **_group(kernel, b, w)}, num_warps=w) for b, w in CONFIGS]
+    configs = [triton.Config({"BLOCK": b, **group_constexpr(kernel, b, w)}, num_warps=w) for b, w in CONFIGS]
     return triton.autotune(configs, key=["N", *flags])(kernel)
 
 
@@ -156,8 +162,8 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
     args = {**presence_flags(kernel, args), **args}
     if chunks:
         block, warps = heuristic_config(n, device)
-        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](**args, BLOCK=block, **_group(kernel, block, warps),
-                                                             num_warps=warps, enable_fp_fusion=FP_FUSION)
+        wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](
+            **args, BLOCK=block, **group_constexpr(kernel, block, warps), num_warps=warps, enable_fp_fusion=FP_FUSION)
         return
     config = choose_config(n, device)
     if config is None:
@@ -165,7 +171,7 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
             **args, enable_fp_fusion=FP_FUSION)
     else:
         block, warps = config
-        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, **_group(kernel, block, warps),
+        wrap_triton(kernel)[(triton.cdiv(n, block),)](**args, BLOCK=block, **group_constexpr(kernel, block, warps),
                                                       num_warps=warps, enable_fp_fusion=FP_FUSION)
 
 

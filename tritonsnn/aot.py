@@ -120,16 +120,14 @@ def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
     lazily: the CLI checks the mode first."""
     from triton.compiler import ASTSource
 
-    from tritonsnn._launch import steps_ahead
+    from tritonsnn._launch import group_constexpr
 
     block, warps = config
     spec = KERNELS[v.kernel]
     fn = _kernel_fn(spec)
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
-    constexprs = dict(v.flags, BLOCK=block)
-    if "GROUP" in fn.arg_names:  # as the launcher chooses it
-        constexprs["GROUP"] = steps_ahead(block, warps)
+    constexprs = dict(v.flags, BLOCK=block, **group_constexpr(fn, block, warps))
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
     constexprs.update({name: v.per_neuron for name in fn.arg_names if name.endswith("_PER_NEURON")})

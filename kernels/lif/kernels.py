@@ -301,7 +301,7 @@ def lif_bwd_map_kernel(
     + 1 composes its steps' carry maps into one, (c, c_i) at its bottom as an affine function of
     (c, c_i) at its top, and stores the five coefficients (a1, b1, a2, a3, b2) at maps[:, k]:
     c_bottom = a1 c + b1, c_i,bottom = a2 c + a3 c_i + b2. Chunk 0 needs no map. Time is walked
-    in groups of four steps, loads first, as in the scan."""
+    in groups of GROUP steps, loads first, as in the scan."""
     tl.static_assert(GROUP == 2 or GROUP == 4)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
