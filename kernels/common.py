@@ -116,9 +116,36 @@ def load_grad(p, m_n, BCAST: tl.constexpr, FP64: tl.constexpr):
 
 
 @triton.jit
+def aligned(n, N_DIV: tl.constexpr):
+    """`n`, a neuron count or time stride that N_DIV divides (`_launch.alignment` checked it), in
+    a form that tells the compiler so. Triton marks an integer argument divisible only when 16
+    divides it; any other N would make every step's offsets look unaligned and split each
+    thread's vector access into 4-byte ones. The division and product leave the value as it is."""
+    return n // N_DIV * N_DIV
+
+
+@triton.jit
+def aligned_grad(stride_t, BCAST: tl.constexpr, N_DIV: tl.constexpr):
+    """An incoming gradient's time stride as `aligned` marks it; a broadcast gradient's as it is:
+    read one scalar per step, it is left out of N_DIV by the launcher."""
+    if BCAST:
+        return stride_t
+    else:
+        return aligned(stride_t, N_DIV)
+
+
+@triton.jit
 def step_offsets(t, N, o_n):
     """The block's int64 offsets at step t of a contiguous `[T, N]` sequence."""
     return tl.cast(t, tl.int64) * N + o_n
+
+
+@triton.jit
+def load_step(ptr, t, stride_t, o_n, m_n, b_tmax, HAS_LEN: tl.constexpr, FP64: tl.constexpr):
+    """Step t of a `[T, N]` input with time stride `stride_t`, upcast (`step_mask`: zeros once t
+    is past the block's longest sequence)."""
+    o = tl.cast(t, tl.int64) * stride_t + o_n
+    return acc(tl.load(ptr + o, mask=step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
 
 
 @triton.jit

@@ -111,3 +111,58 @@ def test_every_launch_names_fp_fusion(monkeypatch):
     finally:
         tritonsnn.set_backend(previous)
     assert plain >= 6 and len(seen) > 2 * plain and set(seen) == {_launch.FP_FUSION}
+
+
+def test_alignment_is_what_divides_n_and_every_per_neuron_stride():
+    """N_DIV, the divisibility the kernels hint (`kernels.common.aligned`): the largest power of
+    two up to 16 dividing N and the time strides of the tensors read per neuron; a broadcast
+    gradient's stride (one scalar per step) and an absent tensor's (0) do not lower it."""
+    assert _launch.alignment({"N": 1300, "stride_x_t": 1300}) == 4  # 13 x 100 neurons
+    assert _launch.alignment({"N": 96, "stride_x_t": 200}) == 8
+    assert _launch.alignment({"N": 4096, "stride_x_t": 4096}) == 16
+    assert _launch.alignment({"N": 111, "stride_x_t": 111}) == 1
+    assert _launch.alignment({"N": 64, "stride_gs_t": 1, "GS_BCAST": True, "stride_gm_t": 0, "GM_BCAST": False}) == 16
+    assert _launch.alignment({"N": 64, "stride_gs_t": 2, "GS_BCAST": False}) == 2
+
+
+def test_launches_hint_the_layouts_alignment(monkeypatch):
+    """Each launch passes the N_DIV of its own tensors, and the kernels give the torch path's
+    numbers at every alignment: N % 16 == 4, odd N, and an input sliced from wider rows (time
+    stride 40 = 8 x 5 over 32 neurons; the backward's tensors are contiguous)."""
+    seen = []
+
+    class Recorder:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def __getitem__(self, grid):
+            def run(**kwargs):
+                seen.append(("fwd" in self.kernel.__name__, kwargs["N_DIV"]))
+                return _real(self.kernel)[grid](**kwargs)
+            return run
+
+    def fwd_bwd(x, backend):
+        previous = tritonsnn.get_backend()
+        tritonsnn.set_backend(backend)
+        try:
+            x = x.detach().requires_grad_()
+            outs = [*tritonsnn.functional.leaky(x, 0.8, reset_delay=False), *tritonsnn.functional.synaptic(x, 0.7, 0.8),
+                    *tritonsnn.functional.alpha(x, 0.9, 0.8)]
+            loss = sum((o * torch.linspace(-1, 1, o.numel(), device=o.device).reshape(o.shape)).sum() for o in outs)
+            return [o.detach() for o in outs] + [torch.autograd.grad(loss, x)[0]]
+        finally:
+            tritonsnn.set_backend(previous)
+
+    _real = _launch.wrap_triton
+    gen = torch.Generator().manual_seed(5)
+    cases = [((7, 3, 100), None, 4, 4), ((7, 3, 37), None, 1, 1), ((7, 1, 40), 32, 8, 16)]
+    for shape, width, fwd_div, bwd_div in cases:
+        x = (torch.randn(shape, generator=gen) + 0.4).to(DEVICE)[..., :width]
+        seen.clear()
+        want = fwd_bwd(x, "torch")
+        monkeypatch.setattr(_launch, "wrap_triton", Recorder)
+        got = fwd_bwd(x, "triton")
+        monkeypatch.setattr(_launch, "wrap_triton", _real)
+        assert sorted(set(seen)) == sorted({(True, fwd_div), (False, bwd_div)}) and len(seen) >= 6, (shape, seen)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)

@@ -1,4 +1,4 @@
-"""How the LIF kernels walk time: in groups of four steps (four steps' loads before their stores;
+"""How the LIF and Alpha kernels walk time: in groups of four steps (four steps' loads before their stores;
 the backward two where a thread owns two neurons) with the last steps one at a time, and, for
 layers too small to fill a GPU, a backward split into chunks of time (carry maps, then every
 chunk from its carry). Every sequence length around the group size, odd chunk counts, with and
@@ -84,5 +84,44 @@ def test_backward_in_groups_of_two_steps_gives_the_same_bits(monkeypatch, T, chu
     outs, grads = _run("triton", T, case)
     monkeypatch.setattr(_launch, "steps_ahead", lambda block, warps: 2)
     outs2, grads2 = _run("triton", T, case)
+    for got, want in zip([*outs2, *grads2], [*outs, *grads]):
+        assert torch.equal(got, want)
+
+
+def _run_alpha(backend, T, reset, lengths):
+    """Alpha with every gradient it has: learnable decays and threshold, initial currents, all
+    four outputs used."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend(backend)
+    try:
+        gen = torch.Generator().manual_seed(100 + T)
+        x = (torch.randn(T, 3, 5, generator=gen, dtype=torch.float64) * 0.8 + 0.5).to(DEVICE).requires_grad_()
+        a = torch.tensor(0.9, dtype=torch.float64, device=DEVICE, requires_grad=True)
+        b = torch.tensor(0.75, dtype=torch.float64, device=DEVICE, requires_grad=True)
+        thr = torch.tensor(0.8, dtype=torch.float64, device=DEVICE, requires_grad=True)
+        exc0, inh0 = (torch.randn(3, 5, generator=gen, dtype=torch.float64).to(DEVICE).requires_grad_() for _ in "ei")
+        lens = torch.tensor([T, max(T - 2, 0), 1], device=DEVICE) if lengths else None
+        outs = tritonsnn.functional.alpha(x, a, b, exc0, inh0, threshold=thr, reset_mechanism=reset, lengths=lens)
+        weights = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(DEVICE) for o in outs]
+        loss = sum((o * w).sum() for o, w in zip(outs, weights))
+        return [o.detach() for o in outs], torch.autograd.grad(loss, (x, a, b, thr, exc0, inh0))
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+@pytest.mark.parametrize("T", range(1, 10))
+@pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
+@pytest.mark.parametrize("lengths", [False, True])
+def test_alpha_in_groups_matches_the_sequential_loop_and_groups_of_two(monkeypatch, T, reset, lengths):
+    """Alpha's forward walks four steps per group and its backward GROUP (`_launch.steps_ahead`):
+    the torch path's sequential loop to rounding, and groups of two give the bits of four."""
+    from tritonsnn import _launch
+    outs, grads = _run_alpha("triton", T, reset, lengths)
+    want_outs, want_grads = _run_alpha("torch", T, reset, lengths)
+    assert torch.equal(outs[0], want_outs[0])
+    for got, want in zip([*outs[1:], *grads], [*want_outs[1:], *want_grads]):
+        assert_close(got, want, rel=1e-12)
+    monkeypatch.setattr(_launch, "steps_ahead", lambda block, warps: 2)
+    outs2, grads2 = _run_alpha("triton", T, reset, lengths)
     for got, want in zip([*outs2, *grads2], [*outs, *grads]):
         assert torch.equal(got, want)

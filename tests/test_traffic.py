@@ -2,8 +2,8 @@
 the bytes of the memory model, each tensor in one full-width vector access per thread and step.
 A stray reload, a lost vectorisation, or a load or store too many or too few fails here.
 
-The main loop of a kernel runs several steps per iteration (the LIF kernels group four, their
-backward two at two neurons per thread; ptxas may unroll further): the steps an iteration covers
+The main loop of a kernel runs several steps per iteration (the forwards group four, the
+backwards two at two neurons per thread; ptxas may unroll further): the steps an iteration covers
 are its stores over the stores per step of the model, and every tensor must appear exactly that
 many times.
 
@@ -58,18 +58,17 @@ def test_time_loop_traffic_matches_the_model(measured, case):
     assert per_neuron_step == sum(model.loads) + sum(model.stores) + 4 * model.scalars / per_thread
 
 
-def test_lif_time_loops_hold_their_group_of_steps(measured):
-    """The LIF kernels' main loops cover their group of steps (or a multiple, if ptxas unrolls)
-    per iteration: four in the forward; in the backward GROUP, two at this config's two neurons
-    per thread (`_launch.steps_ahead`), so that four elements per tensor are in flight."""
+def test_time_loops_hold_their_group_of_steps(measured):
+    """Every kernel's main loop covers its group of steps (or a multiple, if ptxas unrolls) per
+    iteration: four in the forwards; in the backwards GROUP, two at this config's two neurons per
+    thread (`_launch.steps_ahead`), so that four elements per tensor are in flight."""
     from tritonsnn._launch import steps_ahead
 
     group = steps_ahead(aot.BLOCK, aot.NUM_WARPS)
     assert group * aot.BLOCK // (32 * aot.NUM_WARPS) == 4
     for case, model in aot.TRAFFIC_CASES.items():
-        if model.variant.kernel.startswith("lif_"):
-            want = 4 if model.variant.kernel == "lif_fwd_kernel" else group
-            assert _per_step(model, measured[case])[0] % want == 0, case
+        want = 4 if model.variant.kernel.endswith("_fwd_kernel") else group
+        assert _per_step(model, measured[case])[0] % want == 0, case
 
 
 def test_leaky_forward_plus_backward_bytes_per_neuron_step(measured):

@@ -15,10 +15,14 @@ class Variant:
     save: str = ""  # dtype of the stored state sequences (save_dtype), when not `dtype`
     spike: str = ""  # binary spike dtype ("bool", "u8"), when not `dtype`
     per_neuron: bool = False  # parameters (decays, threshold, ...) one per neuron, not scalars
+    # The largest power of two (up to 16) dividing N and the time strides: the launcher's N_DIV.
+    # At 16 Triton's JIT marks them divisible itself; below, only the kernel's hint says so.
+    n_div: int = 16
 
     def describe(self) -> str:
         stored = "".join(f", {k}={v}" for k, v in (("save", self.save), ("spike", self.spike),
-                                                    ("per_neuron", self.per_neuron)) if v)
+                                                    ("per_neuron", self.per_neuron),
+                                                    ("n_div", self.n_div if self.n_div != 16 else 0)) if v)
         return f"{self.kernel}[{self.dtype}{stored}, " + ", ".join(f"{k}={v}" for k, v in self.flags) + "]"
 
 
@@ -42,16 +46,17 @@ class KernelFlags:
     requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
 
     def variant(self, dtype: str, core: tuple, present=(), sg=None, save="", spike="",
-                per_neuron=False) -> Variant:
+                per_neuron=False, n_div=16) -> Variant:
         """The variant of this kernel with the `core` settings, the `present`
         optional tensors (a flag whose core flag is off stays off), surrogate `sg` (a registry
-        name; ATan by default), the stored dtypes and scalar or per-neuron parameters."""
+        name; ATan by default), the stored dtypes, scalar or per-neuron parameters, and the
+        divisibility of N and the time strides (`n_div`)."""
         flags = dict(zip(self.core, core))
         for name in self.presence:
             flags[name] = name in present and flags.get(self.requires.get(name), True)
         if self.surrogate:
             flags["SURROGATE"] = "ATan" if sg is None else sg  # SG_FN and STOCHASTIC in `aot.source`
-        return Variant(self.name, dtype, tuple(flags.items()), save, spike, per_neuron)
+        return Variant(self.name, dtype, tuple(flags.items()), save, spike, per_neuron, n_div)
 
 
 @dataclass(frozen=True)

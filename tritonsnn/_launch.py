@@ -51,14 +51,33 @@ def steps_ahead(block: int, warps: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _takes_group(kernel) -> bool:
-    return "GROUP" in kernel.arg_names  # read once per kernel: launches run on every single-step call
+def _takes(kernel, name: str) -> bool:
+    return name in kernel.arg_names  # read once per kernel: launches run on every single-step call
 
 
 def group_constexpr(kernel, block: int, warps: int) -> dict:
     """The GROUP constexpr (`steps_ahead`) for kernels that take one, as every launch and the
     static report's compile pass it."""
-    return {"GROUP": steps_ahead(block, warps)} if _takes_group(kernel) else {}
+    return {"GROUP": steps_ahead(block, warps)} if _takes(kernel, "GROUP") else {}
+
+
+# The divisibility hints a kernel can receive (N_DIV): Triton itself marks only multiples of 16.
+ALIGNMENTS = (16, 8, 4, 2)
+
+
+def alignment(args: dict) -> int:
+    """N_DIV: the largest of `ALIGNMENTS` (else 1) that divides the neuron count N and every time
+    stride `stride_<name>_t` whose tensor is read per neuron (a broadcast one, `<NAME>_BCAST`, is
+    one scalar per step). The kernels tell the compiler (`kernels.common.aligned`), so a layer of
+    13 x 100 neurons keeps full-width vector accesses. Comparisons only: N may be symbolic."""
+    values = [args["N"], *(v for k, v in args.items() if k.startswith("stride_") and k.endswith("_t")
+                           and not args.get(k[len("stride_"):-len("_t")].upper() + "_BCAST", False))]
+    return next((d for d in ALIGNMENTS if all(v % d == 0 for v in values)), 1)
+
+
+def layout_constexprs(kernel, args: dict) -> dict:
+    """N_DIV (`alignment`) for kernels that take it."""
+    return {"N_DIV": alignment(args)} if _takes(kernel, "N_DIV") else {}
 
 
 def autotune_enabled() -> bool:
@@ -159,7 +178,7 @@ def launch(kernel, device: torch.device, chunks: int = 0, **args) -> None:
     axis has that many programs per block of neurons (the chunked backward), at the heuristic's
     config: the layer is small, and a tuned BLOCK would change the grid under the chunk count."""
     n = args["N"]
-    args = {**presence_flags(kernel, args), **args}
+    args = {**presence_flags(kernel, args), **layout_constexprs(kernel, args), **args}
     if chunks:
         block, warps = heuristic_config(n, device)
         wrap_triton(kernel)[(triton.cdiv(n, block), chunks)](

@@ -58,7 +58,9 @@ def _unique(pairs) -> dict:
 
 KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS), *_BITS))
 TRAFFIC_CASES: dict[str, Traffic] = _unique(case for f in FAMILIES for case in f.TRAFFIC.items())
-_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}  # as the JIT marks them
+# The integer arguments the JIT marks divisible by 16 at a variant's n_div = 16 (a broadcast
+# gradient's time stride may not be, but it addresses one scalar per step: the mark changes nothing).
+_DIVISIBLE = {"N", "stride_x_t", "stride_gs_t", "stride_gm_t", "stride_gi_t", "stride_ge_t"}
 
 
 def variants() -> list[Variant]:
@@ -128,6 +130,8 @@ def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
     constexprs = dict(v.flags, BLOCK=block, **group_constexpr(fn, block, warps))
+    if "N_DIV" in fn.arg_names:
+        constexprs["N_DIV"] = v.n_div
     if "FP64" in fn.arg_names:
         constexprs["FP64"] = v.dtype == "fp64"
     constexprs.update({name: v.per_neuron for name in fn.arg_names if name.endswith("_PER_NEURON")})
@@ -149,7 +153,7 @@ def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
             attrs[(i,)] = [["tt.divisibility", 16]]
         else:
             signature[name] = "i32"
-            if name in _DIVISIBLE:
+            if name in _DIVISIBLE and v.n_div == 16:
                 attrs[(i,)] = [["tt.divisibility", 16]]
     return ASTSource(fn, signature, constexprs, attrs)
 

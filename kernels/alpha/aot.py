@@ -46,4 +46,7 @@ TRAFFIC = {
     "alpha_fwd_lengths": Traffic(FWD.variant("fp32", ALPHA, ("HAS_LEN",)), (4,), (4, 4, 4, 4)),
     # + E[t-1] and I[t-1] (learnable decays)
     "alpha_bwd_lengths": Traffic(BWD.variant("fp32", ALPHA, ("HAS_LEN", "DECAY_GRAD")), (4, 4, 4, 4), (4,)),
+    # N % 16 == 4: full-width vectors through the N_DIV hint (as kernels/lif/aot.py's _n4 cases).
+    "alpha_fwd_n4": Traffic(FWD.variant("fp32", ALPHA, n_div=4), (4,), (4, 4, 4, 4)),
+    "alpha_bwd_n4": Traffic(BWD.variant("fp32", ALPHA, ("HAS_GM",), n_div=4), (4, 4, 4), (4,)),
 }

@@ -86,4 +86,9 @@ TRAFFIC = {
     "leaky_bwd_chunked": Traffic(BWD.variant("fp32", LEAKY, ("HAS_MAPS",)), (4, 4), (4,)),
     "synaptic_bwd_lengths": Traffic(BWD.variant("fp32", SYNAPTIC, ("HAS_LEN", "HAS_GI", "ALPHA_GRAD")),
                                     (4, 4, 4, 4), (4,)),
+    # N % 16 == 4 (a last batch of 13 x 100 neurons): the kernels' N_DIV hint keeps every access a
+    # full-width vector, where Triton alone would split it into 4-byte ones.
+    "leaky_fwd_n4": Traffic(FWD.variant("fp32", LEAKY, n_div=4), (4,), (4, 4)),
+    "leaky_bwd_n4": Traffic(BWD.variant("fp32", LEAKY, n_div=4), (4, 4), (4,)),
+    "synaptic_bwd_map_n4": Traffic(BWD_MAP.variant("fp32", SYNAPTIC, ("HAS_GI",), n_div=4), (4, 4, 4), ()),
 }

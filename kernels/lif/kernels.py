@@ -23,15 +23,10 @@ step is the same either way (`_fwd_step`, `_bwd_step`).
 import triton
 import triton.language as tl
 
-from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, grad_ptrs, live, load_grad, neighbours, on_side,
-                      param, sample_lengths, spikes, state0, step_mask, step_offsets, stored)
+from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, grad_ptrs, live, load_grad,
+                      load_step, neighbours, on_side, param, sample_lengths, spikes, state0, step_mask, step_offsets,
+                      stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
-
-
-@triton.jit
-def _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN: tl.constexpr, FP64: tl.constexpr):
-    o_x = tl.cast(t, tl.int64) * stride_x_t + o_n
-    return acc(tl.load(x_ptr + o_x, mask=step_mask(m_n, t, b_tmax, HAS_LEN), other=0.0), FP64)
 
 
 @triton.jit
@@ -91,8 +86,10 @@ def lif_fwd_kernel(
     GSF_PER_NEURON: tl.constexpr,
     RESET: tl.constexpr, RESET_DELAY: tl.constexpr, RESET_INPUT: tl.constexpr,
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_LEN: tl.constexpr,
-    DIRECTED: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    DIRECTED: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr, N_DIV: tl.constexpr,
 ):
+    N = aligned(N, N_DIV)
+    stride_x_t = aligned(stride_x_t, N_DIV)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
@@ -113,10 +110,10 @@ def lif_fwd_kernel(
     if SYNAPTIC:
         b_alpha = param(alpha_ptr, o_n, m_n, ALPHA_PER_NEURON, FP64)
     for t in range(0, T - 3, 4):
-        b_x0 = _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
-        b_x1 = _load_x(x_ptr, t + 1, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
-        b_x2 = _load_x(x_ptr, t + 2, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
-        b_x3 = _load_x(x_ptr, t + 3, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x0 = load_step(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x1 = load_step(x_ptr, t + 1, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x2 = load_step(x_ptr, t + 2, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x3 = load_step(x_ptr, t + 3, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
         b_u, b_r, b_i = _fwd_step(b_x0, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
                                   b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
                                   RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
@@ -130,7 +127,7 @@ def lif_fwd_kernel(
                                   b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
                                   RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
     for t in range(T - T % 4, T):
-        b_x = _load_x(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
+        b_x = load_step(x_ptr, t, stride_x_t, o_n, m_n, b_tmax, HAS_LEN, FP64)
         b_u, b_r, b_i = _fwd_step(b_x, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N,
                                   b_len, b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
                                   RESET, RESET_DELAY, RESET_INPUT, SYNAPTIC, HAS_LEN, DIRECTED, FP64)
@@ -296,6 +293,7 @@ def lif_bwd_map_kernel(
     SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_GM: tl.constexpr, HAS_GI: tl.constexpr,
     GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr,
     SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr,
+    N_DIV: tl.constexpr,
 ):
     """Pass 1 of the chunked backward (see `lif_bwd_kernel`, HAS_MAPS): chunk k = program_id(1)
     + 1 composes its steps' carry maps into one, (c, c_i) at its bottom as an affine function of
@@ -303,6 +301,10 @@ def lif_bwd_map_kernel(
     c_bottom = a1 c + b1, c_i,bottom = a2 c + a3 c_i + b2. Chunk 0 needs no map. Time is walked
     in groups of GROUP steps, loads first, as in the scan."""
     tl.static_assert(GROUP == 2 or GROUP == 4)
+    N = aligned(N, N_DIV)
+    stride_gs_t = aligned_grad(stride_gs_t, GS_BCAST, N_DIV)
+    stride_gm_t = aligned_grad(stride_gm_t, GM_BCAST, N_DIV)
+    stride_gi_t = aligned(stride_gi_t, N_DIV)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     k = tl.program_id(1) + 1
@@ -400,12 +402,17 @@ def lif_bwd_kernel(
     HAS_GI: tl.constexpr, PARAM_GRAD: tl.constexpr, ALPHA_GRAD: tl.constexpr,
     GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, HAS_LEN: tl.constexpr, HAS_MAPS: tl.constexpr,
     SG_FN: tl.constexpr, STOCHASTIC: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr,
+    N_DIV: tl.constexpr,
 ):
     """The reverse-time scan. With HAS_MAPS it is pass 2 of the chunked backward, for layers too
     small to fill the GPU with neurons alone: time splits into num_programs(1) chunks, program
     (block, k) scans chunk k, starting from the carries its upper chunks' maps give
     (`lif_bwd_map_kernel`), and stores its parameter sums at row k for the launcher to add."""
     tl.static_assert(GROUP == 2 or GROUP == 4)
+    N = aligned(N, N_DIV)
+    stride_gs_t = aligned_grad(stride_gs_t, GS_BCAST, N_DIV)
+    stride_gm_t = aligned_grad(stride_gm_t, GM_BCAST, N_DIV)
+    stride_gi_t = aligned(stride_gi_t, N_DIV)
     o_n = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m_n = o_n < N
     b_decay = param(decay_ptr, o_n, m_n, DECAY_PER_NEURON, FP64)
