@@ -149,6 +149,27 @@ def load_step(ptr, t, stride_t, o_n, m_n, b_tmax, HAS_LEN: tl.constexpr, FP64: t
 
 
 @triton.jit
+def step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM: tl.constexpr,
+               GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, FP64: tl.constexpr):
+    """Step t's incoming gradients of the spikes and (HAS_GM) of the membrane, each a block or
+    one broadcast scalar (`grad_ptrs`); zeros for an absent membrane gradient."""
+    b_gs = load_grad(grad_ptrs(gs_ptr, t64, stride_gs_t, o_n, GS_BCAST), m_t, GS_BCAST, FP64)
+    b_gm = b_zero
+    if HAS_GM:
+        b_gm = load_grad(grad_ptrs(gm_ptr, t64, stride_gm_t, o_n, GM_BCAST), m_t, GM_BCAST, FP64)
+    return b_gs, b_gm
+
+
+@triton.jit
+def load_prev(ptr, o_t, N, t, m_prev, b_first, FP64: tl.constexpr):
+    """Step t - 1 of a contiguous `[T, N]` sequence (o_t: step t's offsets, m_prev its mask), or
+    b_first, the initial state, at t = 0: selected rather than branched to, so that a time loop's
+    body has no branch."""
+    return tl.where(t > 0, acc(tl.load(ptr + o_t - N, mask=tl.where(t > 0, m_prev, False), other=0.0), FP64),
+                    b_first)
+
+
+@triton.jit
 def sample_lengths(len_ptr, o_n, m_n, M, T, HAS_LEN: tl.constexpr):
     """(each neuron's sequence length, the block's longest) from the per-sample `lengths[B]`,
     clamped to [0, T]; placeholders (unused) without lengths."""

@@ -83,11 +83,9 @@ def test_small_layers_split_the_backward_over_time():
     assert _launch.backward_chunks(256, 1000, torch.device("cpu")) == 1
 
 
-def test_every_launch_names_fp_fusion(monkeypatch):
-    """Every kernel launch names `enable_fp_fusion` itself, so that Triton's default (off from
-    3.10) cannot change the bits of an eager run; the static report compiles with the same."""
-    from tritonsnn.kernels.lif import launch as lif_launch
-    seen = []
+def _record_launches(monkeypatch, record):
+    """Route every kernel launch through `record(kernel, kwargs)` before it runs."""
+    real = _launch.wrap_triton
 
     class Recorder:
         def __init__(self, kernel):
@@ -95,15 +93,22 @@ def test_every_launch_names_fp_fusion(monkeypatch):
 
         def __getitem__(self, grid):
             def run(**kwargs):
-                seen.append(kwargs.get("enable_fp_fusion"))
-                return _real(self.kernel)[grid](**kwargs)
+                record(self.kernel, kwargs)
+                return real(self.kernel)[grid](**kwargs)
             return run
 
-    _real = _launch.wrap_triton
+    monkeypatch.setattr(_launch, "wrap_triton", Recorder)
+
+
+def test_every_launch_names_fp_fusion(monkeypatch):
+    """Every kernel launch names `enable_fp_fusion` itself, so that Triton's default (off from
+    3.10) cannot change the bits of an eager run; the static report compiles with the same."""
+    from tritonsnn.kernels.lif import launch as lif_launch
+    seen = []
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("triton")
     try:
-        monkeypatch.setattr(_launch, "wrap_triton", Recorder)
+        _record_launches(monkeypatch, lambda kernel, kwargs: seen.append(kwargs.get("enable_fp_fusion")))
         _fwd_bwd()
         plain = len(seen)
         monkeypatch.setattr(lif_launch, "backward_chunks", lambda n, T, device: 3)
@@ -131,16 +136,6 @@ def test_launches_hint_the_layouts_alignment(monkeypatch):
     stride 40 = 8 x 5 over 32 neurons; the backward's tensors are contiguous)."""
     seen = []
 
-    class Recorder:
-        def __init__(self, kernel):
-            self.kernel = kernel
-
-        def __getitem__(self, grid):
-            def run(**kwargs):
-                seen.append(("fwd" in self.kernel.__name__, kwargs["N_DIV"]))
-                return _real(self.kernel)[grid](**kwargs)
-            return run
-
     def fwd_bwd(x, backend):
         previous = tritonsnn.get_backend()
         tritonsnn.set_backend(backend)
@@ -153,16 +148,15 @@ def test_launches_hint_the_layouts_alignment(monkeypatch):
         finally:
             tritonsnn.set_backend(previous)
 
-    _real = _launch.wrap_triton
     gen = torch.Generator().manual_seed(5)
     cases = [((7, 3, 100), None, 4, 4), ((7, 3, 37), None, 1, 1), ((7, 1, 40), 32, 8, 16)]
     for shape, width, fwd_div, bwd_div in cases:
         x = (torch.randn(shape, generator=gen) + 0.4).to(DEVICE)[..., :width]
         seen.clear()
         want = fwd_bwd(x, "torch")
-        monkeypatch.setattr(_launch, "wrap_triton", Recorder)
-        got = fwd_bwd(x, "triton")
-        monkeypatch.setattr(_launch, "wrap_triton", _real)
+        with monkeypatch.context() as m:
+            _record_launches(m, lambda kernel, kwargs: seen.append(("fwd" in kernel.__name__, kwargs["N_DIV"])))
+            got = fwd_bwd(x, "triton")
         assert sorted(set(seen)) == sorted({(True, fwd_div), (False, bwd_div)}) and len(seen) >= 6, (shape, seen)
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)

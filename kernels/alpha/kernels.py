@@ -14,8 +14,8 @@ before the first store; the arithmetic of each step is the same (`_fwd_step`, `_
 import triton
 import triton.language as tl
 
-from ..common import (RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, grad_ptrs, live, load_grad, load_step,
-                      neighbours, on_side, param, sample_lengths, spikes, state0, step_mask, step_offsets, stored)
+from ..common import (RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, live, load_prev, load_step, neighbours,
+                      on_side, param, sample_lengths, spikes, state0, step_grads, step_mask, step_offsets, stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
@@ -121,24 +121,20 @@ def _bwd_loads(
     m_t = step_mask(m_n, t, b_tmax, HAS_LEN)
     t64 = tl.cast(t, tl.int64)
     o_t = step_offsets(t, N, o_n)
-    b_gs = load_grad(grad_ptrs(gs_ptr, t64, stride_gs_t, o_n, GS_BCAST), m_t, GS_BCAST, FP64)
-    b_gm = b_zero
-    if HAS_GM:
-        b_gm = load_grad(grad_ptrs(gm_ptr, t64, stride_gm_t, o_n, GM_BCAST), m_t, GM_BCAST, FP64)
+    b_gs, b_gm = step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM, GS_BCAST,
+                            GM_BCAST, FP64)
     b_ge = b_zero
     if HAS_GE:
         b_ge = acc(tl.load(ge_ptr + t64 * stride_ge_t + o_n, mask=m_t, other=0.0), FP64)
     b_gi = b_zero
     if HAS_GI:
         b_gi = acc(tl.load(gi_ptr + t64 * stride_gi_t + o_n, mask=m_t, other=0.0), FP64)
-    m_prev = tl.where(t > 0, step_mask(m_n, t - 1, b_tmax, HAS_LEN), False)
-    b_p = tl.where(t > 0, acc(tl.load(mem_ptr + o_t - N, mask=m_prev, other=0.0), FP64), b_mem0)
+    b_p = load_prev(mem_ptr, o_t, N, t, step_mask(m_n, t - 1, b_tmax, HAS_LEN), b_mem0, FP64)
     b_eprev = b_zero
     b_iprev = b_zero
     if DECAY_GRAD:
-        m_tp = tl.where(t > 0, m_t, False)
-        b_eprev = tl.where(t > 0, acc(tl.load(exc_ptr + o_t - N, mask=m_tp, other=0.0), FP64), b_exc0)
-        b_iprev = tl.where(t > 0, acc(tl.load(inh_ptr + o_t - N, mask=m_tp, other=0.0), FP64), b_inh0)
+        b_eprev = load_prev(exc_ptr, o_t, N, t, m_t, b_exc0, FP64)
+        b_iprev = load_prev(inh_ptr, o_t, N, t, m_t, b_inh0, FP64)
     return b_gs, b_gm, b_ge, b_gi, b_p, b_eprev, b_iprev
 
 

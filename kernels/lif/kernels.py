@@ -23,8 +23,8 @@ step is the same either way (`_fwd_step`, `_bwd_step`).
 import triton
 import triton.language as tl
 
-from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, grad_ptrs, live, load_grad,
-                      load_step, neighbours, on_side, param, sample_lengths, spikes, state0, step_mask, step_offsets,
+from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, live, load_prev, load_step,
+                      neighbours, on_side, param, sample_lengths, spikes, state0, step_grads, step_mask, step_offsets,
                       stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
@@ -147,22 +147,19 @@ def _bwd_loads(
     m_t = step_mask(m_n, t, b_tmax, HAS_LEN)
     t64 = tl.cast(t, tl.int64)
     o_t = step_offsets(t, N, o_n)
-    b_gs = load_grad(grad_ptrs(gs_ptr, t64, stride_gs_t, o_n, GS_BCAST), m_t, GS_BCAST, FP64)
-    b_gm = b_zero
-    if HAS_GM:
-        b_gm = load_grad(grad_ptrs(gm_ptr, t64, stride_gm_t, o_n, GM_BCAST), m_t, GM_BCAST, FP64)
+    b_gs, b_gm = step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM, GS_BCAST,
+                            GM_BCAST, FP64)
     b_h = b_zero
     if not RESET_DELAY:
         b_h = acc(tl.load(h_ptr + o_t, mask=m_t, other=0.0), FP64)
-    m_prev = tl.where(t > 0, step_mask(m_n, t - 1, b_tmax, HAS_LEN), False)
-    b_p = tl.where(t > 0, acc(tl.load(mem_ptr + o_t - N, mask=m_prev, other=0.0), FP64), b_mem0)
+    b_p = load_prev(mem_ptr, o_t, N, t, step_mask(m_n, t - 1, b_tmax, HAS_LEN), b_mem0, FP64)
     b_gi = b_zero
     b_iprev = b_zero
     if SYNAPTIC:
         if HAS_GI:
             b_gi = acc(tl.load(gi_ptr + t64 * stride_gi_t + o_n, mask=m_t, other=0.0), FP64)
         if ALPHA_GRAD:
-            b_iprev = tl.where(t > 0, acc(tl.load(syn_ptr + o_t - N, mask=tl.where(t > 0, m_t, False), other=0.0), FP64), b_syn0)
+            b_iprev = load_prev(syn_ptr, o_t, N, t, m_t, b_syn0, FP64)
     return b_gs, b_gm, b_h, b_p, b_gi, b_iprev
 
 
