@@ -122,12 +122,15 @@ def test_alignment_is_what_divides_n_and_every_per_neuron_stride():
     """N_DIV, the divisibility the kernels hint (`kernels.common.aligned`): the largest power of
     two up to 16 dividing N and the time strides of the tensors read per neuron; a broadcast
     gradient's stride (one scalar per step) and an absent tensor's (0) do not lower it."""
-    assert _launch.alignment({"N": 1300, "stride_x_t": 1300}) == 4  # 13 x 100 neurons
-    assert _launch.alignment({"N": 96, "stride_x_t": 200}) == 8
-    assert _launch.alignment({"N": 4096, "stride_x_t": 4096}) == 16
-    assert _launch.alignment({"N": 111, "stride_x_t": 111}) == 1
-    assert _launch.alignment({"N": 64, "stride_gs_t": 1, "GS_BCAST": True, "stride_gm_t": 0, "GM_BCAST": False}) == 16
-    assert _launch.alignment({"N": 64, "stride_gs_t": 2, "GS_BCAST": False}) == 2
+    from tritonsnn.kernels.lif.kernels import lif_bwd_kernel, lif_fwd_kernel
+    assert _launch.alignment(lif_fwd_kernel, {"N": 1300, "stride_x_t": 1300}) == 4  # 13 x 100 neurons
+    assert _launch.alignment(lif_fwd_kernel, {"N": 96, "stride_x_t": 200}) == 8
+    assert _launch.alignment(lif_fwd_kernel, {"N": 4096, "stride_x_t": 4096}) == 16
+    assert _launch.alignment(lif_fwd_kernel, {"N": 111, "stride_x_t": 111}) == 1
+    bwd = {"N": 64, "stride_gs_t": 1, "GS_BCAST": True, "stride_gm_t": 0, "GM_BCAST": False, "stride_gi_t": 0}
+    assert _launch.alignment(lif_bwd_kernel, bwd) == 16
+    assert _launch.alignment(lif_bwd_kernel, {**bwd, "GS_BCAST": False}) == 1
+    assert _launch.alignment(lif_bwd_kernel, {**bwd, "stride_gs_t": 2, "GS_BCAST": False}) == 2
 
 
 def test_launches_hint_the_layouts_alignment(monkeypatch):

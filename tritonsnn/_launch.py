@@ -65,19 +65,27 @@ def group_constexpr(kernel, block: int, warps: int) -> dict:
 ALIGNMENTS = (16, 8, 4, 2)
 
 
-def alignment(args: dict) -> int:
+@functools.lru_cache(maxsize=None)
+def _time_strides(kernel) -> tuple[tuple[str, str], ...]:
+    """(stride_<name>_t, <NAME>_BCAST) for each time stride the kernel takes (read once per
+    kernel: the launch path runs on every single-step call)."""
+    return tuple((arg, arg[len("stride_"):-len("_t")].upper() + "_BCAST") for arg in kernel.arg_names
+                 if arg.startswith("stride_") and arg.endswith("_t"))
+
+
+def alignment(kernel, args: dict) -> int:
     """N_DIV: the largest of `ALIGNMENTS` (else 1) that divides the neuron count N and every time
-    stride `stride_<name>_t` whose tensor is read per neuron (a broadcast one, `<NAME>_BCAST`, is
-    one scalar per step). The kernels tell the compiler (`kernels.common.aligned`), so a layer of
-    13 x 100 neurons keeps full-width vector accesses. Comparisons only: N may be symbolic."""
-    values = [args["N"], *(v for k, v in args.items() if k.startswith("stride_") and k.endswith("_t")
-                           and not args.get(k[len("stride_"):-len("_t")].upper() + "_BCAST", False))]
+    stride `stride_<name>_t` of the kernel whose tensor is read per neuron (a broadcast one,
+    `<NAME>_BCAST`, is one scalar per step). The kernels tell the compiler
+    (`kernels.common.aligned`), so a layer of 13 x 100 neurons keeps full-width vector accesses.
+    Comparisons only: N may be symbolic."""
+    values = [args["N"], *(args[stride] for stride, bcast in _time_strides(kernel) if not args.get(bcast, False))]
     return next((d for d in ALIGNMENTS if all(v % d == 0 for v in values)), 1)
 
 
 def layout_constexprs(kernel, args: dict) -> dict:
     """N_DIV (`alignment`) for kernels that take it."""
-    return {"N_DIV": alignment(args)} if _takes(kernel, "N_DIV") else {}
+    return {"N_DIV": alignment(kernel, args)} if _takes(kernel, "N_DIV") else {}
 
 
 def autotune_enabled() -> bool:
