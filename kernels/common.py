@@ -149,6 +149,16 @@ def load_step(ptr, t, stride_t, o_n, m_n, b_tmax, HAS_LEN: tl.constexpr, FP64: t
 
 
 @triton.jit
+def step_or_zero(ptr, o, m, b_zero, PRESENT: tl.constexpr, FP64: tl.constexpr):
+    """One step of an optional sequence at offsets `o` (mask `m`), upcast; `b_zero` where the
+    variant does not read it (PRESENT false, `ptr` None)."""
+    if PRESENT:
+        return acc(tl.load(ptr + o, mask=m, other=0.0), FP64)
+    else:
+        return b_zero
+
+
+@triton.jit
 def step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM: tl.constexpr,
                GS_BCAST: tl.constexpr, GM_BCAST: tl.constexpr, FP64: tl.constexpr):
     """Step t's incoming gradients of the spikes and (HAS_GM) of the membrane, each a block or

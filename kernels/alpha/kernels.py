@@ -15,7 +15,8 @@ import triton
 import triton.language as tl
 
 from ..common import (RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, live, load_prev, load_step, neighbours,
-                      on_side, param, sample_lengths, spikes, state0, step_grads, step_mask, step_offsets, stored)
+                      on_side, param, sample_lengths, spikes, state0, step_grads, step_mask, step_offsets,
+                      step_or_zero, stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
@@ -123,12 +124,8 @@ def _bwd_loads(
     o_t = step_offsets(t, N, o_n)
     b_gs, b_gm = step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM, GS_BCAST,
                             GM_BCAST, FP64)
-    b_ge = b_zero
-    if HAS_GE:
-        b_ge = acc(tl.load(ge_ptr + t64 * stride_ge_t + o_n, mask=m_t, other=0.0), FP64)
-    b_gi = b_zero
-    if HAS_GI:
-        b_gi = acc(tl.load(gi_ptr + t64 * stride_gi_t + o_n, mask=m_t, other=0.0), FP64)
+    b_ge = step_or_zero(ge_ptr, t64 * stride_ge_t + o_n, m_t, b_zero, HAS_GE, FP64)
+    b_gi = step_or_zero(gi_ptr, t64 * stride_gi_t + o_n, m_t, b_zero, HAS_GI, FP64)
     b_p = load_prev(mem_ptr, o_t, N, t, step_mask(m_n, t - 1, b_tmax, HAS_LEN), b_mem0, FP64)
     b_eprev = b_zero
     b_iprev = b_zero

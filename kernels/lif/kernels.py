@@ -25,7 +25,7 @@ import triton.language as tl
 
 from ..common import (RESET_NONE, RESET_SUBTRACT, RESET_ZERO, acc, aligned, aligned_grad, live, load_prev, load_step,
                       neighbours, on_side, param, sample_lengths, spikes, state0, step_grads, step_mask, step_offsets,
-                      stored)
+                      step_or_zero, stored)
 from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
@@ -149,17 +149,12 @@ def _bwd_loads(
     o_t = step_offsets(t, N, o_n)
     b_gs, b_gm = step_grads(gs_ptr, gm_ptr, t64, stride_gs_t, stride_gm_t, o_n, m_t, b_zero, HAS_GM, GS_BCAST,
                             GM_BCAST, FP64)
-    b_h = b_zero
-    if not RESET_DELAY:
-        b_h = acc(tl.load(h_ptr + o_t, mask=m_t, other=0.0), FP64)
+    b_h = step_or_zero(h_ptr, o_t, m_t, b_zero, not RESET_DELAY, FP64)
     b_p = load_prev(mem_ptr, o_t, N, t, step_mask(m_n, t - 1, b_tmax, HAS_LEN), b_mem0, FP64)
-    b_gi = b_zero
+    b_gi = step_or_zero(gi_ptr, t64 * stride_gi_t + o_n, m_t, b_zero, SYNAPTIC and HAS_GI, FP64)
     b_iprev = b_zero
-    if SYNAPTIC:
-        if HAS_GI:
-            b_gi = acc(tl.load(gi_ptr + t64 * stride_gi_t + o_n, mask=m_t, other=0.0), FP64)
-        if ALPHA_GRAD:
-            b_iprev = load_prev(syn_ptr, o_t, N, t, m_t, b_syn0, FP64)
+    if SYNAPTIC and ALPHA_GRAD:
+        b_iprev = load_prev(syn_ptr, o_t, N, t, m_t, b_syn0, FP64)
     return b_gs, b_gm, b_h, b_p, b_gi, b_iprev
 
 
