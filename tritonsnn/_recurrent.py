@@ -26,6 +26,7 @@ from torch import nn
 from tritonsnn import _checks
 from tritonsnn._neuron import LIF
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.rlif import fused as rlif_fused
 from tritonsnn.kernels.rlif import torch_path as rlif_path
 
 RECURRENT_DEFAULTS = {"V": 1.0, "all_to_all": True, "linear_features": None, "conv2d_channels": None,
@@ -151,10 +152,18 @@ class RecurrentLIF(LIF):
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
+        starts3 = starts if len(starts) == 2 else (None, *starts)
+        if kind is nn.Linear and rlif_fused.applies(x, self.recurrent.weight, self._delayed(), self.save_dtype,
+                                                     self._surrogate()):
+            spk, syn, mem = rlif_fused.run(x, spk0, *starts3, self.recurrent.weight, self.recurrent.bias,
+                                           parameters.get("alpha"), parameters["decay"], parameters["threshold"],
+                                           parameters["gsf"], _checks.reset_code(self.reset_mechanism),
+                                           self._surrogate(), lengths)
+            return (spk, spk, mem) if syn is None else (spk, spk, syn, mem)
         if ((kind in (nn.Linear, RecurrentOneToOne) or kind is nn.Conv2d and _plain_conv(self.recurrent))
                 and rlif_path.applies(x, self._delayed(), self.save_dtype, self._surrogate(), lengths)):
             weight, bias = (self.recurrent.weight, self.recurrent.bias) if V is None else (None, None)
-            spk, syn, mem = rlif_path.run(x, spk0, *(starts if len(starts) == 2 else (None, *starts)), weight, bias,
+            spk, syn, mem = rlif_path.run(x, spk0, *starts3, weight, bias,
                                           V, parameters.get("alpha"), parameters["decay"], parameters["threshold"],
                                           parameters["gsf"], _checks.reset_code(self.reset_mechanism),
                                           self._surrogate(), lengths,

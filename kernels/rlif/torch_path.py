@@ -180,19 +180,19 @@ def _summed(ctx, dx, needs, ddecay, dthr, dgsf) -> tuple:
     padding = ctx.config[-1]
     dweight = dbias = dV = dalpha = None
     if needs[4]:
-        dweight = _term_weight_grad(dx, spk, spk0, weight, padding)
+        dweight = weight_grad(dx, spk, spk0, weight, padding)
     if needs[6]:
-        dV = to_param_shape(_times_previous(dx, spk, spk0), V)
+        dV = to_param_shape(times_previous(dx, spk, spk0), V)
     if needs[5]:  # summed over every dimension but the channels (the last, or a Conv2d's -3)
         channel = dx.dim() - (1 if padding is None else 3)
         dbias = dx.sum([d for d in range(dx.dim()) if d != channel])
     if needs[7]:
-        dalpha = to_param_shape(_times_previous(dx, syn, syn0), alpha) if alpha is not None else None
+        dalpha = to_param_shape(times_previous(dx, syn, syn0), alpha) if alpha is not None else None
     return (dweight, dbias, dV, dalpha, *(None if g is None else to_param_shape(g, p)
                                           for g, p in ((ddecay, decay), (dthr, threshold), (dgsf, gsf))), None)
 
 
-def _times_previous(dx: torch.Tensor, seq: torch.Tensor, first) -> torch.Tensor:
+def times_previous(dx: torch.Tensor, seq: torch.Tensor, first) -> torch.Tensor:
     """sum_t dx[t] * seq[t-1] per element of a step (seq[-1] = `first`, None: zeros)."""
     out = (dx[1:] * seq[:-1]).sum(0)
     return out if first is None else out.addcmul_(dx[0], first.to(dx.dtype))
@@ -211,7 +211,7 @@ def _term_input_grad(di, weight, padding):
     return torch.nn.grad.conv2d_input(batched.shape, weight, batched, padding=padding).reshape(di.shape)
 
 
-def _term_weight_grad(dx, spk, spk0, weight, padding):
+def weight_grad(dx, spk, spk0, weight, padding):
     """sum_t dI[t]ᵀ S[t-1] as one GEMM over steps 1.. (plus step 0's given spikes), or one Conv2d
     weight gradient over every step, the steps and samples as one batch."""
     if padding is None:

@@ -1,0 +1,111 @@
+"""Launchers of the recurrent LIF family's fused kernels (`kernels.py`): sequences as `[T, R, F]`,
+one program per BLOCK_R rows, parameters per neuron or scalar (`tritonsnn._launch.parameters`)."""
+from __future__ import annotations
+
+import torch
+import triton
+
+from tritonsnn._launch import FP_FUSION, parameters, per_sample, surrogate_constexprs, time_major
+from tritonsnn.kernels.rlif.kernels import rlif_bwd_kernel, rlif_fwd_kernel
+
+# Rows per program: tl.dot's smallest tile. The recurrence leaves the rows as a layer's only
+# parallelism, so a program takes as few as a tensor-core product allows.
+BLOCK_R = 16
+# Features per tile and per step of the product's reduction, warps, software-pipeline stages;
+# 16 features in the interpreter, so that small test layers span several tiles and a ragged one.
+# On sm_90 (triton 3.9, `tritonsnn.aot --report`) 32 x 32 tiles unpipelined take 96 (forward) to
+# 145 (RSynaptic backward with learnt parameters) registers and spill nothing; 64 x 64 tiles or
+# the default three stages pass 200 and spill. A program's registers hardly matter here: a layer
+# has only rows / BLOCK_R programs, far fewer than an SM holds.
+GPU_BLOCKS = (32, 32, 4, 1)  # BLOCK_F, BLOCK_K, num_warps, num_stages
+INTERPRETER_BLOCKS = (16, 16, 1, 1)
+# fp32 products on tensor cores in three passes (each operand split into a tf32 pair): the
+# spikes are 0 or gsf, so the forward's product loses only W's last bits, and the backward's
+# dI W stays within a few fp32 ulps of the torch path's GEMM.
+PRECISION = "tf32x3"
+
+
+def blocks(device: torch.device) -> tuple[int, int, int, int]:
+    return GPU_BLOCKS if device.type == "cuda" else INTERPRETER_BLOCKS
+
+
+def _grid(rows: int) -> tuple[int]:
+    return (triton.cdiv(rows, BLOCK_R),)
+
+
+def _shape(x: torch.Tensor) -> tuple[int, int, int]:
+    """(R, F, M): the rows of a step, its features, the rows per sample (dim 1) of `[T, B, ..., F]`."""
+    features = x.shape[-1]
+    return x.shape[1:-1].numel(), features, x.shape[2:-1].numel()
+
+
+def _state(s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """An initial state as the kernels read it: contiguous in the input's dtype."""
+    return None if s is None else s.to(x.dtype).reshape(-1).contiguous()
+
+
+def rlif_forward(x, weight, bias, spk0, syn0, mem0, alpha, decay, threshold, gsf, reset: int, lengths=None):
+    """(spk, syn or None, mem) over `x: [T, *rows, F]` (fp32): the recurrent current
+    `S[t-1] weightᵀ + bias` enters every step; per-sample `lengths` ([B], x's dim 1) end each
+    sample's outputs in zeros."""
+    rows, features, m = _shape(x)
+    synaptic = alpha is not None
+    spk, mem = torch.empty_like(x), torch.empty_like(x)
+    syn = torch.empty_like(x) if synaptic else None
+    x2, stride_x_t = time_major(x)
+    block_f, block_k, warps, stages = blocks(x.device)
+    lens, _ = per_sample(lengths, x.shape[1:])
+    rlif_fwd_kernel[_grid(rows)](
+        x_ptr=x2, w_ptr=weight.contiguous(), bias_ptr=bias, spk0_ptr=_state(spk0, x), syn0_ptr=_state(syn0, x),
+        mem0_ptr=_state(mem0, x), len_ptr=lens, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
+        **parameters(x.shape[1:], alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
+        T=x.shape[0], R=rows, F=features, M=m, stride_x_t=stride_x_t,
+        RESET=reset, SYNAPTIC=synaptic, HAS_BIAS=bias is not None, HAS_SPK0=spk0 is not None,
+        HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None, HAS_LEN=lengths is not None,
+        PRECISION=PRECISION, BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps,
+        num_stages=stages, enable_fp_fusion=FP_FUSION,
+    )
+    return spk, syn, mem
+
+
+def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, alpha, decay, threshold, gsf, reset: int, sg_id: int,
+                  sg_params, param_grad: bool, lengths=None):
+    """(dx, db0, ddecay, dthr, dgsf): dI_t for every step (= dL/dX_t), the membrane path's dB_0
+    (dL/dU_0 is decay times it), and the per-neuron parameter sums over time, shaped like a step
+    (None unless `param_grad`). Incoming gradients may be None (no gradient)."""
+    rows, features, m = _shape(mem)
+    synaptic = alpha is not None
+    dx = torch.empty_like(mem)
+    db = torch.empty((2, *mem.shape[1:]), dtype=mem.dtype, device=mem.device) if synaptic else None
+    ddecay, dthr, dgsf = (torch.zeros(mem.shape[1:], dtype=mem.dtype, device=mem.device) if param_grad else None
+                          for _ in range(3))
+    block_f, block_k, warps, stages = blocks(mem.device)
+    lens, _ = per_sample(lengths, mem.shape[1:])
+    rlif_bwd_kernel[_grid(rows)](
+        gs_ptr=_sequence(g_spk), gm_ptr=_sequence(g_mem), gi_ptr=_sequence(g_syn), w_ptr=weight.contiguous(),
+        mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
+        dx_ptr=dx, db_ptr=db, ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf,
+        **parameters(mem.shape[1:], alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
+        T=mem.shape[0], R=rows, F=features, M=m,
+        RESET=reset, SYNAPTIC=synaptic, HAS_GS=g_spk is not None, HAS_GM=g_mem is not None,
+        HAS_GI=g_syn is not None, HAS_MEM0=mem0 is not None, HAS_LEN=lengths is not None,
+        PARAM_GRAD=param_grad, **_deterministic(sg_id), PRECISION=PRECISION,
+        BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
+        enable_fp_fusion=FP_FUSION,
+    )
+    db0 = dx[0] if db is None else db[0]
+    return dx, db0, ddecay, dthr, dgsf
+
+
+def _sequence(g: torch.Tensor | None) -> torch.Tensor | None:
+    """An incoming gradient as the backward reads it: contiguous `[T, *rows, F]` (a broadcast one
+    from `.sum()` materialised)."""
+    return None if g is None else g.contiguous()
+
+
+def _deterministic(sg_id: int) -> dict:
+    """The surrogate's SG_FN; the kernels take no stochastic surrogate (`fused.applies`)."""
+    constexprs = surrogate_constexprs(sg_id)
+    if constexprs.pop("STOCHASTIC"):
+        raise ValueError("the fused recurrent backward takes deterministic surrogates only")
+    return constexprs

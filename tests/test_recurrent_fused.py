@@ -1,0 +1,119 @@
+"""The recurrent family's fused kernels (`kernels/rlif/kernels.py`: the Linear term's product
+inside the time loop) against the torch path's Function in fp64, at layers that span several
+feature tiles and row blocks with ragged ends: spikes equal; states, the final states and every
+gradient (x, W, bias, the initial spikes, current and membrane, alpha, beta, threshold, graded
+spikes factor) within 1e-5 relative; every reset, RLeaky and RSynaptic, per-sample lengths,
+extra dimensions between the batch and the features. Parity with snnTorch itself, through the
+modules, is tests/test_recurrent.py's (its Linear cases take this path on the triton backend)."""
+import pytest
+import torch
+
+import tritonsnn
+from tritonsnn.kernels.codes import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
+from tritonsnn.kernels.rlif import fused, torch_path
+from tritonsnn.surrogate import atan, fast_sigmoid
+from conftest import DEVICE
+from helpers import assert_close
+
+REL = 1e-5
+RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
+
+
+def _problem(synaptic, shape, per_neuron, seed):
+    """(x, spk0, syn0, mem0, W, bias, alpha, decay, threshold, gsf) in fp64 for steps `shape`."""
+    gen = torch.Generator().manual_seed(seed)
+    features = shape[-1]
+
+    def randn(*size, scale=1.0):
+        return torch.randn(size, generator=gen, dtype=torch.float64) * scale
+
+    params = (shape if per_neuron else ()) if per_neuron != "features" else (features,)
+    x = randn(7, *shape, scale=0.8) + 0.2
+    spk0 = (torch.rand(shape, generator=gen, dtype=torch.float64) > 0.6).double()
+    alpha = (torch.rand(params, generator=gen, dtype=torch.float64) * 0.9 if params else torch.tensor(0.7,
+             dtype=torch.float64)) if synaptic else None
+    decay = torch.rand(params, generator=gen, dtype=torch.float64) if params else torch.tensor(0.8, dtype=torch.float64)
+    threshold = 0.8 + torch.rand(params, generator=gen, dtype=torch.float64) if params else torch.tensor(
+        0.9, dtype=torch.float64)
+    gsf = 0.5 + torch.rand(params, generator=gen, dtype=torch.float64) if params else torch.tensor(
+        1.0, dtype=torch.float64)
+    return (x, spk0, randn(*shape) if synaptic else None, randn(*shape), randn(features, features, scale=0.4),
+            randn(features, scale=0.2), alpha, decay, threshold, gsf)
+
+
+def _run(function, leaves, reset, surrogate, lengths, dtype):
+    """Outputs and the gradients of every leaf of a loss on every output (spikes, membrane, and
+    RSynaptic's current), each weighted differently per step and feature."""
+    leaves = [None if t is None else t.to(device=DEVICE, dtype=dtype).requires_grad_() for t in leaves]
+    x, spk0, syn0, mem0, weight, bias, alpha, decay, threshold, gsf = leaves
+    middle = () if function is fused.run else (None,)  # the torch path's V
+    outputs = function(x, spk0, syn0, mem0, weight, bias, *middle, alpha, decay, threshold, gsf, reset, surrogate,
+                       lengths)
+    w = torch.linspace(-1.0, 1.0, x[0].numel(), dtype=dtype, device=DEVICE).reshape(x.shape[1:])
+    loss = sum((out * w * (i + 1)).sum() + 0.1 * (out ** 2).sum() for i, out in enumerate(outputs)
+               if out is not None)
+    given = [t for t in leaves if t is not None]
+    return outputs, torch.autograd.grad(loss, given)
+
+
+def _compare(synaptic, reset, shape=(19, 40), per_neuron=None, lengths=None, surrogate=None, seed=0):
+    leaves = _problem(synaptic, shape, per_neuron, seed)
+    surrogate = surrogate or atan()
+    previous = tritonsnn.get_backend()
+    try:
+        tritonsnn.set_backend("torch")
+        expected, expected_grads = _run(torch_path.run, leaves, RESETS[reset], surrogate, lengths, torch.float64)
+        tritonsnn.set_backend("triton")
+        got, got_grads = _run(fused.run, leaves, RESETS[reset], surrogate, lengths, torch.float32)
+    finally:
+        tritonsnn.set_backend(previous)
+    spk, *states = got
+    assert torch.equal(spk, expected[0].to(spk.dtype))
+    for a, b, what in zip(states, expected[1:], ("syn", "mem")):
+        if b is not None:
+            assert_close(a, b, REL, what)
+    names = [n for n, t in zip(("x", "spk0", "syn0", "mem0", "W", "bias", "alpha", "decay", "threshold", "gsf"),
+                               leaves) if t is not None]
+    for a, b, name in zip(got_grads, expected_grads, names):
+        assert_close(a, b, REL, f"d{name}")
+
+
+@pytest.mark.parametrize("reset", list(RESETS))
+@pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
+def test_fused_sequences_match_the_torch_path(synaptic, reset):
+    _compare(synaptic, reset)
+
+
+@pytest.mark.parametrize("per_neuron", ["features", "all"])
+@pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
+def test_per_neuron_parameters_and_graded_spikes(synaptic, per_neuron):
+    _compare(synaptic, "subtract", per_neuron=per_neuron if per_neuron == "features" else True,
+             surrogate=fast_sigmoid(slope=10.0), seed=1)
+
+
+@pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
+def test_lengths_and_rows_between_batch_and_features(synaptic):
+    """Per-sample lengths (one of 0, one full) over [T, B, 2, F]: each sample's two rows end
+    together."""
+    lengths = torch.tensor([7, 3, 0, 5, 1, 6, 2, 7, 4, 7])
+    _compare(synaptic, "zero", shape=(10, 2, 24), lengths=lengths.to(DEVICE), seed=2)
+
+
+def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
+    """RLeaky / RSynaptic modules with a Linear term over a whole sequence on the triton backend:
+    one FusedSequence, not a step at a time; a single step, and reset_delay=False, do not take it."""
+    calls = []
+    apply = fused.FusedSequence.apply
+    monkeypatch.setattr(fused.FusedSequence, "apply", lambda *a: calls.append(1) or apply(*a))
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        for cls, T, reset_delay, expected in ((tritonsnn.RLeaky, 4, True, 1), (tritonsnn.RSynaptic, 4, True, 1),
+                                              (tritonsnn.RLeaky, 1, True, 0), (tritonsnn.RLeaky, 4, False, 0)):
+            decays = dict(alpha=0.7, beta=0.8) if cls is tritonsnn.RSynaptic else dict(beta=0.8)
+            module = cls(**decays, linear_features=20, step_mode="multi", reset_delay=reset_delay).to(DEVICE)
+            calls.clear()
+            module(torch.rand(T, 3, 20, device=DEVICE))
+            assert len(calls) == expected, (cls, T, reset_delay)
+    finally:
+        tritonsnn.set_backend(previous)
