@@ -44,6 +44,12 @@ class KernelFlags:
     optional: tuple  # (flag, value, pointers absent when the flag has that value)
     surrogate: bool = False
     requires: dict = field(default_factory=dict)  # presence flag -> core flag it needs
+    dtypes: tuple = ("fp32", "fp16", "bf16", "fp64")  # the input dtypes its launcher passes it
+    storage: bool = True  # whether it takes the storage options (save_dtype, binary spikes)
+    # Constexprs and compile options the launcher fixes, for a kernel without the neuron
+    # families' BLOCK (the recurrent family's tiles, for one).
+    fixed: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
 
     def variant(self, dtype: str, core: tuple, present=(), sg=None, save="", spike="",
                 per_neuron=False, n_div=16) -> Variant:

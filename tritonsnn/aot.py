@@ -35,9 +35,12 @@ REPORT_ARCHS = (80, 90)
 REFERENCE_GPUS = {80: {"name": "A100 80GB", "sms": 108, "bandwidth": 2.0e12},
                   90: {"name": "H200", "sms": 132, "bandwidth": 4.8e12}}
 
+# Families whose neurons the catalogue does not hold: the recurrent ones' term is a layer of
+# their module, not a parameter of a functional form.
+UNCATALOGUED = ("rlif",)
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
-                 for family in dict.fromkeys(n.family for n in NEURONS.values()))
-"""Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
+                 for family in (*dict.fromkeys(n.family for n in NEURONS.values()), *UNCATALOGUED))
+"""Each family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
 
 # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
 _BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
@@ -76,28 +79,36 @@ def variants() -> list[Variant]:
     every context that changes its types or control flow, without compiling the full product
     (thousands of variants)."""
     out = []
-    for kernel, spec in KERNELS.items():
-        per_neuron = any(name.endswith("_PER_NEURON") for name in _kernel_fn(spec).arg_names)
-        for core in itertools.product(*spec.core.values()):
-            out.append(spec.variant("fp32", core, spec.presence))
-            out.append(spec.variant("fp32", core, ()))
-            if per_neuron:
-                out.append(spec.variant("fp32", core, spec.presence, per_neuron=True))
-        for default in spec.defaults:
-            out.extend(spec.variant("fp32", default, (name,)) for name in spec.presence)
-            out.extend(spec.variant(dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
-            if per_neuron:
-                out.append(spec.variant("fp64", default, spec.presence, per_neuron=True))
-                out.append(spec.variant("fp32", default, spec.presence, save="bf16", per_neuron=True))
-            if "state" in spec.pointers.values():
-                out.append(spec.variant("fp32", default, spec.presence, save="bf16"))
-                out.append(spec.variant("fp16", default, spec.presence, save="fp32"))
-            if "spk_ptr" in spec.pointers:
-                out.extend(spec.variant("fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
+    for spec in KERNELS.values():
+        out.extend(v for v in _kernel_variants(spec)
+                   if v.dtype in spec.dtypes and (spec.storage or not (v.save or v.spike)))
     lif_bwd = KERNELS["lif_bwd_kernel"]
     for dtype, delay, sg in itertools.product(("fp32", "fp64"), (True, False), SURROGATES):
         out.append(lif_bwd.variant(dtype, (RESET_SUBTRACT, delay, False, False), lif_bwd.presence, sg))
     return list(dict.fromkeys(out))
+
+
+def _kernel_variants(spec: KernelFlags) -> list[Variant]:
+    """`variants`' combinations for one kernel, before its dtypes and storage options filter them."""
+    out = []
+    per_neuron = any(name.endswith("_PER_NEURON") for name in _kernel_fn(spec).arg_names)
+    for core in itertools.product(*spec.core.values()):
+        out.append(spec.variant("fp32", core, spec.presence))
+        out.append(spec.variant("fp32", core, ()))
+        if per_neuron:
+            out.append(spec.variant("fp32", core, spec.presence, per_neuron=True))
+    for default in spec.defaults:
+        out.extend(spec.variant("fp32", default, (name,)) for name in spec.presence)
+        out.extend(spec.variant(dtype, default, spec.presence) for dtype in ("fp16", "bf16", "fp64"))
+        if per_neuron:
+            out.append(spec.variant("fp64", default, spec.presence, per_neuron=True))
+            out.append(spec.variant("fp32", default, spec.presence, save="bf16", per_neuron=True))
+        if "state" in spec.pointers.values():
+            out.append(spec.variant("fp32", default, spec.presence, save="bf16"))
+            out.append(spec.variant("fp16", default, spec.presence, save="fp32"))
+        if "spk_ptr" in spec.pointers:
+            out.extend(spec.variant("fp32", default, spec.presence, spike=s) for s in SPIKE_DTYPES)
+    return out
 
 
 def _kernel_fn(spec: KernelFlags):
@@ -112,7 +123,7 @@ def _absent(v: Variant) -> set[str]:
     for flag, value, pointers in spec.optional:
         if flags[flag] == value:
             absent.update(pointers)
-    if spec.surrogate and not registry._REGISTRY[flags["SURROGATE"]].stochastic:
+    if spec.surrogate and "seed_ptr" in spec.pointers and not registry._REGISTRY[flags["SURROGATE"]].stochastic:
         absent.add("seed_ptr")
     return absent
 
@@ -129,7 +140,8 @@ def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
     fn = _kernel_fn(spec)
     pointers = spec.pointers
     acc = "fp64" if v.dtype == "fp64" else "fp32"
-    constexprs = dict(v.flags, BLOCK=block, **group_constexpr(fn, block, warps))
+    constexprs = dict(v.flags, **({"BLOCK": block} if "BLOCK" in fn.arg_names else {}),
+                      **group_constexpr(fn, block, warps), **spec.fixed)
     if "N_DIV" in fn.arg_names:
         constexprs["N_DIV"] = v.n_div
     if "FP64" in fn.arg_names:
@@ -139,7 +151,9 @@ def source(v: Variant, config: tuple[int, int] = (BLOCK, NUM_WARPS)):
         constexprs["DIRECTED"] = v.save not in ("", v.dtype, "fp64")
     if "SURROGATE" in constexprs:  # the surrogate's gradient, inlined as every surrogate's is
         sg = registry._REGISTRY[constexprs.pop("SURROGATE")]
-        constexprs.update(SG_FN=sg.jit_grad, STOCHASTIC=sg.stochastic)
+        constexprs["SG_FN"] = sg.jit_grad
+        if "STOCHASTIC" in fn.arg_names:  # a kernel without it takes deterministic surrogates only
+            constexprs["STOCHASTIC"] = sg.stochastic
     constexprs.update({name: None for name in _absent(v)})
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
@@ -166,8 +180,8 @@ def compile_variant(v: Variant, arch: int, config: tuple[int, int] = (BLOCK, NUM
 
     from tritonsnn._launch import FP_FUSION
 
-    return triton.compile(source(v, config), target=GPUTarget("cuda", arch, 32),
-                          options={"num_warps": config[1], "enable_fp_fusion": FP_FUSION})
+    options = {"num_warps": config[1], **KERNELS[v.kernel].options, "enable_fp_fusion": FP_FUSION}
+    return triton.compile(source(v, config), target=GPUTarget("cuda", arch, 32), options=options)
 
 
 def _compile_ok(job: tuple[Variant, int]) -> str | None:

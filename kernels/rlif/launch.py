@@ -13,10 +13,11 @@ from tritonsnn.kernels.rlif.kernels import rlif_bwd_kernel, rlif_fwd_kernel
 BLOCK_R = 16
 # Features per tile and per step of the product's reduction, warps, software-pipeline stages;
 # 16 features in the interpreter, so that small test layers span several tiles and a ragged one.
-# On sm_90 (triton 3.9, `tritonsnn.aot --report`) 32 x 32 tiles unpipelined take 96 (forward) to
-# 145 (RSynaptic backward with learnt parameters) registers and spill nothing; 64 x 64 tiles or
-# the default three stages pass 200 and spill. A program's registers hardly matter here: a layer
-# has only rows / BLOCK_R programs, far fewer than an SM holds.
+# Compiled for sm_90 (triton 3.9, every variant `tritonsnn.aot` builds, registers from the
+# cubin), 32 x 32 tiles unpipelined take 96 to 182 registers (sm_80: 127 to 168), and only the
+# heaviest RSynaptic variants (every optional tensor, lengths) spill 8-16 bytes; 64 x 64 tiles or
+# the default three stages reach 255 and spill hundreds of bytes. Registers hardly matter for
+# occupancy here: a layer has only rows / BLOCK_R programs, far fewer than the SMs hold.
 GPU_BLOCKS = (32, 32, 4, 1)  # BLOCK_F, BLOCK_K, num_warps, num_stages
 INTERPRETER_BLOCKS = (16, 16, 1, 1)
 # fp32 products on tensor cores in three passes (each operand split into a tf32 pair): the
