@@ -14,7 +14,11 @@ Phases, each timed and recorded even if another fails:
    shape, forward+backward, against SpikingJelly 2.0's Triton LIF when it is installed, paired
    as the zero reset with delay against its hard reset with detach_reset=True (the same
    equations: their spikes are compared too);
-5. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
+5. recurrent layers (RLeaky with a Linear term, SpyTorch's SHD layer [100, 256, 200] and a
+   sparch-like [100, 256, 128]), forward+backward: the fused kernels against the same module
+   stepped (the recurrent term and one fused step launch per step) and cuDNN's `nn.RNN` of the
+   same size as a practical floor, and the fused outputs and gradients against the torch path;
+6. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
    time-vs-T / time-vs-neurons plot.
 It writes OUT_DIR/gpu_check.json (GPU name, versions, commit, every phase's results) and
 OUT_DIR/bench.png; copy them to perf/results/ to keep them.
@@ -189,6 +193,72 @@ def shd_layers(rounds: int = 20) -> list[dict]:
     return out
 
 
+def _median_ms(fns: dict, rounds: int) -> dict:
+    """Median forward+backward ms of each `fn()` (which returns a loss), timed in turn round by
+    round with CUDA events after three warm-up rounds."""
+    times = {name: [] for name in fns}
+    for _ in range(3 + rounds):
+        for name, fn in fns.items():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn().backward()
+            end.record()
+            torch.cuda.synchronize()
+            times[name].append(start.elapsed_time(end))
+    return {name: sorted(t[3:])[len(t[3:]) // 2] for name, t in times.items()}
+
+
+def recurrent_layers(rounds: int = 10) -> list[dict]:
+    """RLeaky (Linear term) layers, forward+backward: fused kernels, the same module stepped, and
+    cuDNN's tanh RNN of the same size; and the fused results against the torch path's."""
+    import tritonsnn
+    from tritonsnn.kernels.rlif import fused
+
+    out = []
+    for T, B, F in ((100, 256, 200), (100, 256, 128)):
+        torch.manual_seed(0)
+        layer = tritonsnn.RLeaky(beta=0.9, linear_features=F, step_mode="multi", learn_beta=True).cuda()
+        rnn = torch.nn.RNN(F, F).cuda()
+        x = (torch.randn(T, B, F, device="cuda") * 0.6 + 0.3).requires_grad_()
+
+        def fused_loss():
+            return _loss(layer(x))
+
+        def stepped_loss():
+            applies, fused.applies = fused.applies, lambda *a: False
+            try:
+                return _loss(layer(x))
+            finally:
+                fused.applies = applies
+
+        row = {"shape": [T, B, F], "median_ms": _median_ms(
+            {"fused": fused_loss, "stepped": stepped_loss, "cudnn_rnn": lambda: rnn(x)[0].sum()}, rounds)}
+        row["fused_vs_stepped"] = row["median_ms"]["stepped"] / row["median_ms"]["fused"]
+        row["fused_us_per_step"] = row["median_ms"]["fused"] * 1e3 / T
+        row["cudnn_rnn_us_per_step"] = row["median_ms"]["cudnn_rnn"] * 1e3 / T
+        results = {}
+        for backend in ("triton", "torch"):
+            tritonsnn.set_backend(backend)
+            layer.zero_grad()
+            x.grad = None
+            spk, mem = layer(x)
+            _loss((spk, mem)).backward()
+            results[backend] = [spk.detach(), mem.detach(), x.grad.clone(),
+                                *(p.grad.clone() for p in layer.parameters())]
+        tritonsnn.set_backend("auto")
+        got, want = results["triton"], results["torch"]
+        row["spikes_differing"] = int((got[0] != want[0]).sum())
+        row["max_rel_diff"] = [float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+                               for a, b in zip(got[1:], want[1:])]
+        out.append(row)
+    return out
+
+
+def _loss(outputs):
+    spk, mem = outputs
+    return spk.sum() + 0.01 * mem.square().sum()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -223,6 +293,7 @@ def main() -> int:
     phase("large_shapes", large_shapes)
     phase("int64_offsets", int64_offsets)
     phase("shd_layers", shd_layers)
+    phase("recurrent_layers", recurrent_layers)
     phase("bench", lambda: bench.run_suite(device, full=True, rounds=5,
                                            seconds=max(60.0, args.budget_s - (time.time() - start) - 40)))
     phase("plot", lambda: bench.plot(device, str(args.out / "bench.png"), rounds=3))
