@@ -10,8 +10,9 @@ a learnt V also as ``recurrent.V``), so state_dicts load both ways. At the first
 previous spikes are zeros, so a Linear or Conv2d term starts as its bias, as in snnTorch.
 
 On the torch path a whole sequence is one autograd Function (`kernels/rlif/torch_path.py`: the
-recurrent GEMM or convolution inside its loop, a hand-written backward).
-Anywhere else each step is the recurrent term and then the LIF family's fused single step on
+recurrent GEMM or convolution inside its loop, a hand-written backward); on the Triton backend a
+whole sequence with a Linear term is one Function around two fused kernels (`kernels/rlif/fused.py`:
+the recurrent product inside the kernels' time loops). Anywhere else each step is the recurrent term and then the LIF family's fused single step on
 ``input + recurrent(spikes)`` (`RecurrentLIF._run`): the recurrence makes every step's input
 depend on the step before, so the sequence is walked step by step. A settled single-step call
 (`tritonsnn._step`) is the recurrent term and the LIF family's settled step (`RecurrentStep`).

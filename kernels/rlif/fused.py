@@ -23,6 +23,7 @@ def applies(x: torch.Tensor, weight: torch.Tensor, reset_delay: bool, save_dtype
     single step does not: it is the recurrent term and the LIF family's step, bitwise what a
     settled single-step call computes (`tritonsnn._recurrent.RecurrentStep`)."""
     return (reset_delay and surrogate.fused and not surrogate.spec.stochastic and x.dim() >= 2 and x.shape[0] > 1
+            and x.numel() > 0
             and x.dtype == torch.float32 and weight.dtype == torch.float32 and save_dtype in (None, torch.float32)
             and not torch.compiler.is_compiling() and uses_triton(x.device, get_backend()))
 
