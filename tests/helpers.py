@@ -130,3 +130,12 @@ def run_leaky(fn, x, beta, mem0, threshold, gsf, g_spk, g_mem, **kwargs):
 
 
 NAMES = ["spk", "mem", "dx", "dmem0", "dbeta", "dthreshold", "dgsf"]
+
+
+def count_applies(monkeypatch, function) -> list:
+    """A list that gets one entry per call of the autograd Function `function` (its `apply`
+    wrapped for the test)."""
+    calls = []
+    apply = function.apply
+    monkeypatch.setattr(function, "apply", lambda *a: calls.append(1) or apply(*a))
+    return calls

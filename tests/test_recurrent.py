@@ -12,7 +12,7 @@ import tritonsnn
 from tritonsnn import _step
 from tritonsnn._recurrent import RecurrentStep
 from conftest import DEVICE
-from helpers import assert_close, snntorch_surrogate
+from helpers import assert_close, count_applies, snntorch_surrogate
 
 T, B, F = 6, 3, 5
 RECURRENT = {
@@ -394,9 +394,7 @@ def test_a_whole_sequence_is_one_function_on_the_torch_path(recurrent, monkeypat
     not a step at a time (per-step calls are for what it does not cover, e.g. reset_delay=False)."""
     from tritonsnn.kernels.rlif import torch_path
 
-    calls = []
-    apply = torch_path.RecurrentSequence.apply
-    monkeypatch.setattr(torch_path.RecurrentSequence, "apply", lambda *a: calls.append(1) or apply(*a))
+    calls = count_applies(monkeypatch, torch_path.RecurrentSequence)
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("torch")
     try:

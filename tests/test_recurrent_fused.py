@@ -13,7 +13,7 @@ from tritonsnn.kernels.codes import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.rlif import fused, torch_path
 from tritonsnn.surrogate import atan, fast_sigmoid
 from conftest import DEVICE
-from helpers import assert_close
+from helpers import assert_close, count_applies
 
 REL = 1e-5
 RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
@@ -102,9 +102,7 @@ def test_lengths_and_rows_between_batch_and_features(synaptic):
 def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
     """RLeaky / RSynaptic modules with a Linear term over a whole sequence on the triton backend:
     one FusedSequence, not a step at a time; a single step, and reset_delay=False, do not take it."""
-    calls = []
-    apply = fused.FusedSequence.apply
-    monkeypatch.setattr(fused.FusedSequence, "apply", lambda *a: calls.append(1) or apply(*a))
+    calls = count_applies(monkeypatch, fused.FusedSequence)
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("triton")
     try:

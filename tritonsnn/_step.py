@@ -209,6 +209,14 @@ def surrogate_now(sg_id: int, sg_params: torch.Tensor, floats) -> tuple:
     return surrogate_floats(sg_id, with_module_slope(sg_id, sg_params)) if floats is None else floats
 
 
+def keep_for_backward(ctx, config, *tensors) -> None:
+    """What a torch-path or scan Function's forward keeps: `tensors` saved, `config` (its
+    constants) on ctx, and incoming gradients left None where absent (`one_step_backward`)."""
+    ctx.save_for_backward(*tensors)
+    ctx.config = config
+    ctx.set_materialize_grads(False)
+
+
 def one_step_backward(gradients, ctx, *incoming) -> tuple:
     """`gradients(ctx, *incoming)` as a torch-path Function's backward (its grads materialised
     as None): no gradient for any input when nothing comes in; under create_graph=True computed

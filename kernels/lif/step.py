@@ -17,7 +17,7 @@ import torch
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import one_step_applies, one_step_backward, surrogate_config, surrogate_now
+from tritonsnn._step import keep_for_backward, one_step_applies, one_step_backward, surrogate_config, surrogate_now
 from tritonsnn.backend import is_one
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
@@ -73,9 +73,7 @@ class TorchStep(torch.autograd.Function):
         if not is_one(gsf):
             spk.mul_(_as(gsf, acc))
         ctx.alpha_grad = alpha is not None and alpha.requires_grad
-        ctx.save_for_backward(mem, mem0, syn0, alpha, decay, threshold, gsf)
-        ctx.config = config
-        ctx.set_materialize_grads(False)
+        keep_for_backward(ctx, config, mem, mem0, syn0, alpha, decay, threshold, gsf)
         return spk, mem, syn
 
     @staticmethod

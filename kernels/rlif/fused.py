@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 
 from tritonsnn._registration import to_param_shape, with_module_slope
-from tritonsnn._step import one_step_backward
+from tritonsnn._step import keep_for_backward, one_step_backward
 from tritonsnn.backend import get_backend, uses_triton
 from tritonsnn.kernels.rlif import torch_path
-from tritonsnn.kernels.rlif.launch import rlif_backward, rlif_forward
 
 
 def applies(x: torch.Tensor, weight: torch.Tensor, reset_delay: bool, save_dtype, surrogate) -> bool:
@@ -42,11 +41,11 @@ class FusedSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, spk0, syn0, mem0, weight, bias, alpha, decay, threshold, gsf, config):
+        from tritonsnn.kernels.rlif.launch import rlif_forward  # imports Triton, an optional dependency
+
         reset, lengths = config[0], config[-1]
         spk, syn, mem = rlif_forward(x, weight, bias, spk0, syn0, mem0, alpha, decay, threshold, gsf, reset, lengths)
-        ctx.save_for_backward(spk, syn, mem, spk0, syn0, mem0, weight, alpha, decay, threshold, gsf)
-        ctx.config = config
-        ctx.set_materialize_grads(False)
+        keep_for_backward(ctx, config, spk, syn, mem, spk0, syn0, mem0, weight, alpha, decay, threshold, gsf)
         return spk, syn, mem
 
     @staticmethod
@@ -55,6 +54,8 @@ class FusedSequence(torch.autograd.Function):
 
 
 def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
+    from tritonsnn.kernels.rlif.launch import rlif_backward
+
     spk, syn, mem, spk0, syn0, mem0, weight, alpha, decay, threshold, gsf = ctx.saved_tensors
     reset, sg_id, sg_params, lengths = ctx.config
     needs = ctx.needs_input_grad

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from tritonsnn._ends import past_end
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import one_step_applies, one_step_backward, surrogate_config, surrogate_now
+from tritonsnn._step import keep_for_backward, one_step_applies, one_step_backward, surrogate_config, surrogate_now
 from tritonsnn.backend import is_one
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
@@ -83,9 +83,7 @@ class RecurrentSequence(torch.autograd.Function):
             if ended is not None:  # past its end a sample's outputs, and so its carried states, are 0
                 for out in (s, u) if alpha is None else (s, u, i):
                     out.masked_fill_(ended[t], 0.0)
-        ctx.save_for_backward(spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf)
-        ctx.config = config
-        ctx.set_materialize_grads(False)
+        keep_for_backward(ctx, config, spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf)
         return spk, syn, mem
 
     @staticmethod
