@@ -35,12 +35,13 @@ REPORT_ARCHS = (80, 90)
 REFERENCE_GPUS = {80: {"name": "A100 80GB", "sms": 108, "bandwidth": 2.0e12},
                   90: {"name": "H200", "sms": 132, "bandwidth": 4.8e12}}
 
-# Families whose neurons the catalogue does not hold: the recurrent ones' term is a layer of
-# their module, not a parameter of a functional form.
-UNCATALOGUED = ("rlif",)
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
-                 for family in (*dict.fromkeys(n.family for n in NEURONS.values()), *UNCATALOGUED))
-"""Each family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
+                 for family in dict.fromkeys(n.family for n in NEURONS.values()))
+"""Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
+RECURRENT = importlib.import_module("tritonsnn.kernels.rlif.aot")
+"""The recurrent family's KERNELS (its neurons' term is a layer of their module, not a parameter
+of a functional form, so the catalogue does not hold them). Compiled like the others; no traffic
+cases: the time loop's loads are the product's tiles, not one access per neuron and step."""
 
 # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
 _BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
@@ -59,7 +60,8 @@ def _unique(pairs) -> dict:
     return out
 
 
-KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS), *_BITS))
+KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS),
+                                                                  *RECURRENT.KERNELS, *_BITS))
 TRAFFIC_CASES: dict[str, Traffic] = _unique(case for f in FAMILIES for case in f.TRAFFIC.items())
 # The integer arguments the JIT marks divisible by 16 at a variant's n_div = 16 (a broadcast
 # gradient's time stride may not be, but it addresses one scalar per step: the mark changes nothing).

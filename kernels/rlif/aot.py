@@ -1,7 +1,6 @@
 """The recurrent LIF family's kernels for ahead-of-time compilation (`python -m tritonsnn.aot`):
 the flags their variants are formed from, at the tiles and options the launcher fixes. fp32 only,
-and no storage options: that is what `fused.applies` sends them. No traffic cases yet (their
-time loop's loads are the product's tiles, not one per neuron and step)."""
+and no storage options: that is what `fused.applies` sends them."""
 from tritonsnn._aot_spec import KernelFlags
 from tritonsnn.kernels.codes import RESET_CODES, RESET_SUBTRACT
 from tritonsnn.kernels.rlif.launch import BLOCK_R, GPU_BLOCKS, PRECISION
@@ -37,4 +36,3 @@ BWD = KernelFlags(
               ("HAS_LEN", False, ("len_ptr",)), ("PARAM_GRAD", False, ("ddecay_ptr", "dthr_ptr", "dgsf_ptr"))),
     **_TILES)
 KERNELS = (FWD, BWD)
-TRAFFIC = {}
