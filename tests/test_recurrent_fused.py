@@ -1,9 +1,9 @@
-"""The recurrent family's fused kernels (`kernels/rlif/kernels.py`: the Linear term's product
-inside the time loop) against the torch path's Function in fp64, at layers that span several
-feature tiles and row blocks with ragged ends: spikes equal; states, the final states and every
-gradient (x, W, bias, the initial spikes, current and membrane, alpha, beta, threshold, graded
-spikes factor) within 1e-5 relative; every reset, RLeaky and RSynaptic, per-sample lengths,
-extra dimensions between the batch and the features. Parity with snnTorch itself, through the
+"""The recurrent family's fused kernels (`kernels/rlif/kernels.py`: the Linear term's product, or
+the one-to-one term, inside the time loop) against the torch path's Function in fp64, at layers
+that span several feature tiles and row blocks with ragged ends: spikes equal; states, the final
+states and every gradient (x, W, bias or V, the initial spikes, current and membrane, alpha,
+beta, threshold, graded spikes factor) within 1e-5 relative; every reset, RLeaky and RSynaptic,
+per-sample lengths, extra dimensions between the batch and the features. Parity with snnTorch itself, through the
 modules, is tests/test_recurrent.py's (its Linear cases take this path on the triton backend)."""
 import pytest
 import torch
@@ -19,8 +19,10 @@ REL = 1e-5
 RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
 
 
-def _problem(synaptic, shape, per_neuron, seed):
-    """(x, spk0, syn0, mem0, W, bias, alpha, decay, threshold, gsf) in fp64 for steps `shape`."""
+def _problem(synaptic, shape, per_neuron, seed, term):
+    """(x, spk0, syn0, mem0, W, bias, V, alpha, decay, threshold, gsf) in fp64 for steps `shape`:
+    W and bias for the Linear `term`, V (per neuron, or a 0-d one with `per_neuron` None) for
+    the one-to-one one."""
     gen = torch.Generator().manual_seed(seed)
     features = shape[-1]
 
@@ -37,18 +39,19 @@ def _problem(synaptic, shape, per_neuron, seed):
         0.9, dtype=torch.float64)
     gsf = 0.5 + torch.rand(params, generator=gen, dtype=torch.float64) if params else torch.tensor(
         1.0, dtype=torch.float64)
-    return (x, spk0, randn(*shape) if synaptic else None, randn(*shape), randn(features, features, scale=0.4),
-            randn(features, scale=0.2), alpha, decay, threshold, gsf)
+    linear = term == "linear"
+    V = None if linear else randn(*params, scale=0.5) if params else torch.tensor(0.6, dtype=torch.float64)
+    return (x, spk0, randn(*shape) if synaptic else None, randn(*shape),
+            randn(features, features, scale=0.4) if linear else None, randn(features, scale=0.2) if linear else None,
+            V, alpha, decay, threshold, gsf)
 
 
 def _run(function, leaves, reset, surrogate, lengths, dtype):
     """Outputs and the gradients of every leaf of a loss on every output (spikes, membrane, and
     RSynaptic's current), each weighted differently per step and feature."""
     leaves = [None if t is None else t.to(device=DEVICE, dtype=dtype).requires_grad_() for t in leaves]
-    x, spk0, syn0, mem0, weight, bias, alpha, decay, threshold, gsf = leaves
-    middle = () if function is fused.run else (None,)  # the torch path's V
-    outputs = function(x, spk0, syn0, mem0, weight, bias, *middle, alpha, decay, threshold, gsf, reset, surrogate,
-                       lengths)
+    outputs = function(*leaves, reset, surrogate, lengths)
+    x = leaves[0]
     w = torch.linspace(-1.0, 1.0, x[0].numel(), dtype=dtype, device=DEVICE).reshape(x.shape[1:])
     loss = sum((out * w * (i + 1)).sum() + 0.1 * (out ** 2).sum() for i, out in enumerate(outputs)
                if out is not None)
@@ -56,8 +59,8 @@ def _run(function, leaves, reset, surrogate, lengths, dtype):
     return outputs, torch.autograd.grad(loss, given)
 
 
-def _compare(synaptic, reset, shape=(19, 40), per_neuron=None, lengths=None, surrogate=None, seed=0):
-    leaves = _problem(synaptic, shape, per_neuron, seed)
+def _compare(synaptic, reset, term="linear", shape=(19, 40), per_neuron=None, lengths=None, surrogate=None, seed=0):
+    leaves = _problem(synaptic, shape, per_neuron, seed, term)
     surrogate = surrogate or atan()
     previous = tritonsnn.get_backend()
     try:
@@ -72,46 +75,58 @@ def _compare(synaptic, reset, shape=(19, 40), per_neuron=None, lengths=None, sur
     for a, b, what in zip(states, expected[1:], ("syn", "mem")):
         if b is not None:
             assert_close(a, b, REL, what)
-    names = [n for n, t in zip(("x", "spk0", "syn0", "mem0", "W", "bias", "alpha", "decay", "threshold", "gsf"),
+    names = [n for n, t in zip(("x", "spk0", "syn0", "mem0", "W", "bias", "V", "alpha", "decay", "threshold", "gsf"),
                                leaves) if t is not None]
     for a, b, name in zip(got_grads, expected_grads, names):
         assert_close(a, b, REL, f"d{name}")
 
 
+TERMS = ["linear", "one-to-one"]
+
+
+@pytest.mark.parametrize("term", TERMS)
 @pytest.mark.parametrize("reset", list(RESETS))
 @pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
-def test_fused_sequences_match_the_torch_path(synaptic, reset):
-    _compare(synaptic, reset)
+def test_fused_sequences_match_the_torch_path(synaptic, reset, term):
+    _compare(synaptic, reset, term)
 
 
+@pytest.mark.parametrize("term", TERMS)
 @pytest.mark.parametrize("per_neuron", ["features", "all"])
 @pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
-def test_per_neuron_parameters_and_graded_spikes(synaptic, per_neuron):
-    _compare(synaptic, "subtract", per_neuron=per_neuron if per_neuron == "features" else True,
+def test_per_neuron_parameters_and_graded_spikes(synaptic, per_neuron, term):
+    _compare(synaptic, "subtract", term, per_neuron=per_neuron if per_neuron == "features" else True,
              surrogate=fast_sigmoid(slope=10.0), seed=1)
 
 
+@pytest.mark.parametrize("term", TERMS)
 @pytest.mark.parametrize("synaptic", [False, True], ids=["rleaky", "rsynaptic"])
-def test_lengths_and_rows_between_batch_and_features(synaptic):
+def test_lengths_and_rows_between_batch_and_features(synaptic, term):
     """Per-sample lengths (one of 0, one full) over [T, B, 2, F]: each sample's two rows end
     together."""
     lengths = torch.tensor([7, 3, 0, 5, 1, 6, 2, 7, 4, 7])
-    _compare(synaptic, "zero", shape=(10, 2, 24), lengths=lengths.to(DEVICE), seed=2)
+    _compare(synaptic, "zero", term, shape=(10, 2, 24), lengths=lengths.to(DEVICE), seed=2)
 
 
 def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
-    """RLeaky / RSynaptic modules with a Linear term over a whole sequence on the triton backend:
-    one FusedSequence, not a step at a time; a single step, and reset_delay=False, do not take it."""
+    """RLeaky / RSynaptic modules with a Linear or one-to-one term over a whole sequence on the
+    triton backend: one FusedSequence, not a step at a time; a single step, reset_delay=False and
+    a Conv2d term do not take it."""
     calls = count_applies(monkeypatch, fused.FusedSequence)
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("triton")
     try:
-        for cls, T, reset_delay, expected in ((tritonsnn.RLeaky, 4, True, 1), (tritonsnn.RSynaptic, 4, True, 1),
-                                              (tritonsnn.RLeaky, 1, True, 0), (tritonsnn.RLeaky, 4, False, 0)):
+        linear, one_to_one, conv = (dict(linear_features=4), dict(all_to_all=False, V=0.5),
+                                    dict(conv2d_channels=4, kernel_size=1))
+        for cls, term, T, reset_delay, expected in (
+                (tritonsnn.RLeaky, linear, 4, True, 1), (tritonsnn.RSynaptic, linear, 4, True, 1),
+                (tritonsnn.RLeaky, one_to_one, 4, True, 1), (tritonsnn.RSynaptic, one_to_one, 4, True, 1),
+                (tritonsnn.RLeaky, linear, 1, True, 0), (tritonsnn.RLeaky, linear, 4, False, 0),
+                (tritonsnn.RLeaky, conv, 4, True, 0)):
             decays = dict(alpha=0.7, beta=0.8) if cls is tritonsnn.RSynaptic else dict(beta=0.8)
-            module = cls(**decays, linear_features=20, step_mode="multi", reset_delay=reset_delay).to(DEVICE)
+            module = cls(**decays, **term, step_mode="multi", reset_delay=reset_delay).to(DEVICE)
             calls.clear()
-            module(torch.rand(T, 3, 20, device=DEVICE))
-            assert len(calls) == expected, (cls, T, reset_delay)
+            module(torch.rand(T, 3, 4, 1, 1, device=DEVICE) if term is conv else torch.rand(T, 3, 4, device=DEVICE))
+            assert len(calls) == expected, (cls, term, T, reset_delay)
     finally:
         tritonsnn.set_backend(previous)

@@ -11,8 +11,9 @@ previous spikes are zeros, so a Linear or Conv2d term starts as its bias, as in 
 
 On the torch path a whole sequence is one autograd Function (`kernels/rlif/torch_path.py`: the
 recurrent GEMM or convolution inside its loop, a hand-written backward); on the Triton backend a
-whole sequence with a Linear term is one Function around two fused kernels (`kernels/rlif/fused.py`:
-the recurrent product inside the kernels' time loops). Anywhere else each step is the recurrent term and then the LIF family's fused single step on
+whole sequence with a Linear or one-to-one term is one Function around two fused kernels
+(`kernels/rlif/fused.py`: the recurrent term inside the kernels' time loops). Anywhere else each
+step is the recurrent term and then the LIF family's fused single step on
 ``input + recurrent(spikes)`` (`RecurrentLIF._run`): the recurrence makes every step's input
 depend on the step before, so the sequence is walked step by step. A settled single-step call
 (`tritonsnn._step`) is the recurrent term and the LIF family's settled step (`RecurrentStep`).
@@ -154,9 +155,10 @@ class RecurrentLIF(LIF):
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
         starts3 = starts if len(starts) == 2 else (None, *starts)
-        if kind is nn.Linear and rlif_fused.applies(x, self.recurrent.weight, self._delayed(), self.save_dtype,
-                                                     self._surrogate()):
-            spk, syn, mem = rlif_fused.run(x, spk0, *starts3, self.recurrent.weight, self.recurrent.bias,
+        if kind in (nn.Linear, RecurrentOneToOne) and rlif_fused.applies(
+                x, self.recurrent.weight if V is None else V, self._delayed(), self.save_dtype, self._surrogate()):
+            weight, bias = (self.recurrent.weight, self.recurrent.bias) if V is None else (None, None)
+            spk, syn, mem = rlif_fused.run(x, spk0, *starts3, weight, bias, V,
                                            parameters.get("alpha"), parameters["decay"], parameters["threshold"],
                                            parameters["gsf"], _checks.reset_code(self.reset_mechanism),
                                            self._surrogate(), lengths)

@@ -1,5 +1,6 @@
-"""Fused kernels of the recurrent LIF family (RLeaky, RSynaptic) with a Linear recurrent term:
-the recurrent product inside the time loop, one launch for the forward, one for the backward.
+"""Fused kernels of the recurrent LIF family (RLeaky, RSynaptic) with a Linear recurrent term
+(or, ONE_TO_ONE, the spikes times V): the recurrent term inside the time loop, one launch for the
+forward, one for the backward.
 
 Layout: a sequence is `[T, R, F]`, R rows (samples, and any dimensions between the batch and the
 features) of F features, contiguous. A program owns BLOCK_R rows and every feature of them, and
@@ -68,13 +69,26 @@ def _row_lengths(len_ptr, o_r, m_r, M, T, HAS_LEN: tl.constexpr):
         return T
 
 
+@triton.jit
+def _features(F, ONE_TO_ONE: tl.constexpr, BLOCK_F: tl.constexpr):
+    """The range of feature tiles a program walks: all of them for a Linear term, whose product
+    reads every feature's spikes; with the one-to-one term (ONE_TO_ONE: spikes times V) no
+    feature reads another's, so a program owns one tile (the grid's second axis)."""
+    if ONE_TO_ONE:
+        f_first = tl.program_id(1) * BLOCK_F
+        return f_first, f_first + 1
+    else:
+        return 0, F
+
+
 @triton.jit(do_not_specialize=["T"])
 def rlif_fwd_kernel(
-    x_ptr, w_ptr, bias_ptr, spk0_ptr, syn0_ptr, mem0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, len_ptr,
+    x_ptr, w_ptr, bias_ptr, v_ptr, spk0_ptr, syn0_ptr, mem0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, len_ptr,
     spk_ptr, syn_ptr, mem_ptr,
     T, R, F, M, stride_x_t,
-    ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
-    GSF_PER_NEURON: tl.constexpr, RESET: tl.constexpr, SYNAPTIC: tl.constexpr, HAS_BIAS: tl.constexpr,
+    V_PER_NEURON: tl.constexpr, ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr,
+    THR_PER_NEURON: tl.constexpr, GSF_PER_NEURON: tl.constexpr, RESET: tl.constexpr, SYNAPTIC: tl.constexpr,
+    ONE_TO_ONE: tl.constexpr, HAS_BIAS: tl.constexpr,
     HAS_SPK0: tl.constexpr, HAS_SYN0: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_LEN: tl.constexpr,
     PRECISION: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -82,22 +96,26 @@ def rlif_fwd_kernel(
     m_r = o_r < R
     N = R.to(tl.int64) * F
     b_len = _row_lengths(len_ptr, o_r, m_r, M, T, HAS_LEN)
+    f_first, f_end = _features(F, ONE_TO_ONE, BLOCK_F)
     for t in range(0, T):
         t64 = tl.cast(t, tl.int64)
         tl.debug_barrier()  # step t - 1's stores, by every thread, are read below
-        for f0 in range(0, F, BLOCK_F):
+        for f0 in range(f_first, f_end, BLOCK_F):
             o_f, m_f, o, m = _tile(o_r, m_r, f0, F, BLOCK_F)
             o_t = t64 * N + o
             b_zero = tl.zeros([BLOCK_R, BLOCK_F], dtype=tl.float32)
             # The recurrent current of the previous spikes: zeros before the first step unless given.
-            if t > 0:
+            if ONE_TO_ONE:
+                b_s = load_prev(spk_ptr, o_t, N, t, m, step_or_zero(spk0_ptr, o, m, b_zero, HAS_SPK0, False), False)
+                b_in = param(v_ptr, o, m, V_PER_NEURON, False) * b_s
+            elif t > 0:
                 b_in = _product(b_zero, spk_ptr + (t64 - 1) * N, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION,
                                 BLOCK_K)
             elif HAS_SPK0:
                 b_in = _product(b_zero, spk0_ptr, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
             else:
                 b_in = b_zero
-            if HAS_BIAS:
+            if not ONE_TO_ONE and HAS_BIAS:
                 b_in += acc(tl.load(bias_ptr + o_f, mask=m_f, other=0.0), False)[None, :]
             b_in += acc(tl.load(x_ptr + t64 * stride_x_t + o, mask=m, other=0.0), False)
             b_decay = param(decay_ptr, o, m, DECAY_PER_NEURON, False)
@@ -123,11 +141,12 @@ def rlif_fwd_kernel(
 
 @triton.jit(do_not_specialize=["T"])
 def rlif_bwd_kernel(
-    gs_ptr, gm_ptr, gi_ptr, w_ptr, mem_ptr, mem0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr, len_ptr,
-    dx_ptr, db_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
+    gs_ptr, gm_ptr, gi_ptr, w_ptr, v_ptr, mem_ptr, mem0_ptr, alpha_ptr, decay_ptr, thr_ptr, gsf_ptr, sg_ptr,
+    len_ptr, dx_ptr, db_ptr, ddecay_ptr, dthr_ptr, dgsf_ptr,
     T, R, F, M,
-    ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr, THR_PER_NEURON: tl.constexpr,
-    GSF_PER_NEURON: tl.constexpr, RESET: tl.constexpr, SYNAPTIC: tl.constexpr, HAS_GS: tl.constexpr,
+    V_PER_NEURON: tl.constexpr, ALPHA_PER_NEURON: tl.constexpr, DECAY_PER_NEURON: tl.constexpr,
+    THR_PER_NEURON: tl.constexpr, GSF_PER_NEURON: tl.constexpr, RESET: tl.constexpr, SYNAPTIC: tl.constexpr,
+    ONE_TO_ONE: tl.constexpr, HAS_GS: tl.constexpr,
     HAS_GM: tl.constexpr, HAS_GI: tl.constexpr, HAS_MEM0: tl.constexpr, HAS_LEN: tl.constexpr,
     PARAM_GRAD: tl.constexpr, SG_FN: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -140,18 +159,23 @@ def rlif_bwd_kernel(
     N = R.to(tl.int64) * F
     b_len = _row_lengths(len_ptr, o_r, m_r, M, T, HAS_LEN)
     p0, p1 = surrogate_params(sg_ptr, False)
+    f_first, f_end = _features(F, ONE_TO_ONE, BLOCK_F)
     for s in range(0, T):
         t = T - 1 - s
         t64 = tl.cast(t, tl.int64)
         later = t < T - 1
         tl.debug_barrier()  # step t + 1's dI, by every thread, is read below
-        for f0 in range(0, F, BLOCK_F):
+        for f0 in range(f_first, f_end, BLOCK_F):
             o_f, m_f, o, m = _tile(o_r, m_r, f0, F, BLOCK_F)
             o_t = t64 * N + o
             b_zero = tl.zeros([BLOCK_R, BLOCK_F], dtype=tl.float32)
-            m_next = tl.where(later, m, False)
+            # dI_{t+1} (zeros at the last step): what step t + 1's input sends back through the
+            # recurrent term (here through V, below through W), and RLeaky's dB_{t+1}.
+            b_di_next = tl.load(dx_ptr + (t64 + 1) * N + o, mask=tl.where(later, m, False), other=0.0)
             b_gs = step_or_zero(gs_ptr, o_t, m, b_zero, HAS_GS, False)
-            if later:  # what step t + 1's input sends back through the recurrent term
+            if ONE_TO_ONE:
+                b_gs += b_di_next * param(v_ptr, o, m, V_PER_NEURON, False)
+            elif later:
                 b_gs = _product(b_gs, dx_ptr + (t64 + 1) * N, o_r, m_r, F, w_ptr, o_f, m_f, False, PRECISION,
                                 BLOCK_K)
             b_gs = live(b_gs, t, b_len, HAS_LEN)
@@ -161,10 +185,9 @@ def rlif_bwd_kernel(
             b_u = acc(tl.load(mem_ptr + o_t, mask=m, other=0.0), False)
             b_gsg = b_gs * surrogate_grad(b_u - b_thr, p0, p1, 0, o_t, SG_FN, False) * b_gsf
             # dB_{t+1}, whose decay times is the membrane gradient carried to step t.
+            b_db_next = b_di_next
             if SYNAPTIC:
-                b_db_next = tl.load(db_ptr + ((t64 + 1) % 2) * N + o, mask=m_next, other=0.0)
-            else:
-                b_db_next = tl.load(dx_ptr + (t64 + 1) * N + o, mask=m_next, other=0.0)
+                b_db_next = tl.load(db_ptr + ((t64 + 1) % 2) * N + o, mask=tl.where(later, m, False), other=0.0)
             b_gu = b_gsg + step_or_zero(gm_ptr, o_t, m, b_zero, HAS_GM, False) + b_decay * b_db_next
             b_gu = live(b_gu, t, b_len, HAS_LEN)
             b_up = load_prev(mem_ptr, o_t, N, t, m, step_or_zero(mem0_ptr, o, m, b_zero, HAS_MEM0, False), False)
@@ -183,7 +206,6 @@ def rlif_bwd_kernel(
             b_di = b_db
             if SYNAPTIC:
                 b_alpha = param(alpha_ptr, o, m, ALPHA_PER_NEURON, False)
-                b_di_next = tl.load(dx_ptr + (t64 + 1) * N + o, mask=m_next, other=0.0)
                 b_di = b_db + step_or_zero(gi_ptr, o_t, m, b_zero, HAS_GI, False) + b_alpha * b_di_next
                 b_di = live(b_di, t, b_len, HAS_LEN)
                 tl.store(db_ptr + (t64 % 2) * N + o, b_db, mask=m)

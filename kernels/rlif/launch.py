@@ -14,10 +14,11 @@ BLOCK_R = 16
 # Features per tile and per step of the product's reduction, warps, software-pipeline stages;
 # 16 features in the interpreter, so that small test layers span several tiles and a ragged one.
 # Compiled for sm_90 (triton 3.9, every variant `tritonsnn.aot` builds, registers from the
-# cubin), 32 x 32 tiles unpipelined take 96 to 182 registers (sm_80: 127 to 168), and only the
-# heaviest RSynaptic variants (every optional tensor, lengths) spill 8-16 bytes; 64 x 64 tiles or
-# the default three stages reach 255 and spill hundreds of bytes. Registers hardly matter for
-# occupancy here: a layer has only rows / BLOCK_R programs, far fewer than the SMs hold.
+# cubin), 32 x 32 tiles unpipelined take 96 to 180 registers with a Linear term (sm_80: 127 to
+# 168) and 40 to 168 with the one-to-one term, and only one variant spills (16 bytes on sm_90:
+# the RSynaptic forward with per-neuron parameters and every optional tensor); 64 x 64 tiles or
+# the default three stages reach 255 registers and spill hundreds of bytes. With a Linear term
+# registers hardly matter for occupancy: a layer has only rows / BLOCK_R programs.
 GPU_BLOCKS = (32, 32, 4, 1)  # BLOCK_F, BLOCK_K, num_warps, num_stages
 INTERPRETER_BLOCKS = (16, 16, 1, 1)
 # fp32 products on tensor cores in three passes (each operand split into a tf32 pair): the
@@ -30,8 +31,9 @@ def blocks(device: torch.device) -> tuple[int, int, int, int]:
     return GPU_BLOCKS if device.type == "cuda" else INTERPRETER_BLOCKS
 
 
-def _grid(rows: int) -> tuple[int]:
-    return (triton.cdiv(rows, BLOCK_R),)
+def _grid(rows: int, features: int, one_to_one: bool, block_f: int) -> tuple[int, int]:
+    """Programs over blocks of rows, and with the one-to-one term over tiles of features too."""
+    return triton.cdiv(rows, BLOCK_R), triton.cdiv(features, block_f) if one_to_one else 1
 
 
 def _shape(x: torch.Tensor) -> tuple[int, int, int]:
@@ -45,10 +47,10 @@ def _state(s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     return None if s is None else s.to(x.dtype).reshape(-1).contiguous()
 
 
-def rlif_forward(x, weight, bias, spk0, syn0, mem0, alpha, decay, threshold, gsf, reset: int, lengths=None):
+def rlif_forward(x, weight, bias, V, spk0, syn0, mem0, alpha, decay, threshold, gsf, reset: int, lengths=None):
     """(spk, syn or None, mem) over `x: [T, *rows, F]` (fp32): the recurrent current
-    `S[t-1] weightᵀ + bias` enters every step; per-sample `lengths` ([B], x's dim 1) end each
-    sample's outputs in zeros."""
+    `S[t-1] weightᵀ + bias`, or `S[t-1] V` where `weight` is None, enters every step; per-sample
+    `lengths` ([B], x's dim 1) end each sample's outputs in zeros."""
     rows, features, m = _shape(x)
     synaptic = alpha is not None
     spk, mem = torch.empty_like(x), torch.empty_like(x)
@@ -56,12 +58,12 @@ def rlif_forward(x, weight, bias, spk0, syn0, mem0, alpha, decay, threshold, gsf
     x2, stride_x_t = time_major(x)
     block_f, block_k, warps, stages = blocks(x.device)
     lens, _ = per_sample(lengths, x.shape[1:])
-    rlif_fwd_kernel[_grid(rows)](
-        x_ptr=x2, w_ptr=weight.contiguous(), bias_ptr=bias, spk0_ptr=_state(spk0, x), syn0_ptr=_state(syn0, x),
+    rlif_fwd_kernel[_grid(rows, features, weight is None, block_f)](
+        x_ptr=x2, w_ptr=_contiguous(weight), bias_ptr=bias, spk0_ptr=_state(spk0, x), syn0_ptr=_state(syn0, x),
         mem0_ptr=_state(mem0, x), len_ptr=lens, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
-        **parameters(x.shape[1:], alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
+        **parameters(x.shape[1:], v=V, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
         T=x.shape[0], R=rows, F=features, M=m, stride_x_t=stride_x_t,
-        RESET=reset, SYNAPTIC=synaptic, HAS_BIAS=bias is not None, HAS_SPK0=spk0 is not None,
+        RESET=reset, SYNAPTIC=synaptic, ONE_TO_ONE=weight is None, HAS_BIAS=bias is not None, HAS_SPK0=spk0 is not None,
         HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None, HAS_LEN=lengths is not None,
         PRECISION=PRECISION, BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps,
         num_stages=stages, enable_fp_fusion=FP_FUSION,
@@ -69,7 +71,7 @@ def rlif_forward(x, weight, bias, spk0, syn0, mem0, alpha, decay, threshold, gsf
     return spk, syn, mem
 
 
-def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, alpha, decay, threshold, gsf, reset: int, sg_id: int,
+def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, threshold, gsf, reset: int, sg_id: int,
                   sg_params, param_grad: bool, lengths=None):
     """(dx, db0, ddecay, dthr, dgsf): dI_t for every step (= dL/dX_t), the membrane path's dB_0
     (dL/dU_0 is decay times it), and the per-neuron parameter sums over time, shaped like a step
@@ -82,13 +84,13 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, alpha, decay, threshol
                           for _ in range(3))
     block_f, block_k, warps, stages = blocks(mem.device)
     lens, _ = per_sample(lengths, mem.shape[1:])
-    rlif_bwd_kernel[_grid(rows)](
-        gs_ptr=_sequence(g_spk), gm_ptr=_sequence(g_mem), gi_ptr=_sequence(g_syn), w_ptr=weight.contiguous(),
+    rlif_bwd_kernel[_grid(rows, features, weight is None, block_f)](
+        gs_ptr=_sequence(g_spk), gm_ptr=_sequence(g_mem), gi_ptr=_sequence(g_syn), w_ptr=_contiguous(weight),
         mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
         dx_ptr=dx, db_ptr=db, ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf,
-        **parameters(mem.shape[1:], alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
+        **parameters(mem.shape[1:], v=V, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
         T=mem.shape[0], R=rows, F=features, M=m,
-        RESET=reset, SYNAPTIC=synaptic, HAS_GS=g_spk is not None, HAS_GM=g_mem is not None,
+        RESET=reset, SYNAPTIC=synaptic, ONE_TO_ONE=weight is None, HAS_GS=g_spk is not None, HAS_GM=g_mem is not None,
         HAS_GI=g_syn is not None, HAS_MEM0=mem0 is not None, HAS_LEN=lengths is not None,
         PARAM_GRAD=param_grad, **_deterministic(sg_id), PRECISION=PRECISION,
         BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
@@ -96,6 +98,10 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, alpha, decay, threshol
     )
     db0 = dx[0] if db is None else db[0]
     return dx, db0, ddecay, dthr, dgsf
+
+
+def _contiguous(weight: torch.Tensor | None) -> torch.Tensor | None:
+    return None if weight is None else weight.contiguous()
 
 
 def _sequence(g: torch.Tensor | None) -> torch.Tensor | None:

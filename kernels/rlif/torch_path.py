@@ -167,15 +167,15 @@ def _gradients(ctx, g_spk, g_syn, g_mem) -> tuple:
         if t or needs[1]:
             d_s = di * V if weight is None else _term_input_grad(di, weight, padding)
     return (dx if needs[0] else None, d_s if needs[1] else None, d_i if needs[2] else None,
-            d_u if needs[3] else None, *_summed(ctx, dx, needs, ddecay, dthr, dgsf))
+            d_u if needs[3] else None, *summed(ctx.saved_tensors, dx, needs, ddecay, dthr, dgsf, padding))
 
 
-def _summed(ctx, dx, needs, ddecay, dthr, dgsf) -> tuple:
+def summed(saved, dx, needs, ddecay, dthr, dgsf, padding) -> tuple:
     """The gradients of weight, bias, V, alpha, decay, threshold and gsf: per-step terms summed
     over the sequence (`dx` holds dI[t] for every step; the scan summed decay's, threshold's and
-    gsf's per neuron)."""
-    spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf = ctx.saved_tensors
-    padding = ctx.config[-1]
+    gsf's per neuron), from the `saved` tensors of `RecurrentSequence` (or the fused
+    Function's, in the same order) and a Conv2d term's padding (None for the others)."""
+    spk, syn, mem, spk0, syn0, mem0, weight, V, alpha, decay, threshold, gsf = saved
     dweight = dbias = dV = dalpha = None
     if needs[4]:
         dweight = weight_grad(dx, spk, spk0, weight, padding)
