@@ -76,11 +76,43 @@ def test_opcheck(delay, mem0, stochastic, synaptic, lengths, backend_name):
         torch.library.opcheck(torch.ops.tritonsnn.lif_fwd_torch, inner)
 
 
+@pytest.mark.parametrize("synaptic,one_to_one,lengths", [
+    (False, False, False), (True, False, True), (False, True, True), (True, True, False)])
+def test_opcheck_rlif(synaptic, one_to_one, lengths):
+    """The recurrent family's ops (the Triton backend's only: `kernels/rlif/op.py`), RLeaky and
+    RSynaptic, Linear and one-to-one terms, with every initial state, and their backward with
+    and without the parameters' sums."""
+    gen = torch.Generator().manual_seed(2)
+
+    def randn(*shape, grad=True):
+        return torch.randn(shape, generator=gen).to(DEVICE).requires_grad_(grad)
+    T, B, F = 5, 3, 4
+    x = randn(T, B, F)
+    spk0 = (torch.rand(B, F, generator=gen) > 0.5).float().to(DEVICE)
+    syn0, alpha = (randn(B, F), torch.tensor(0.7, device=DEVICE, requires_grad=True)) if synaptic else (None, None)
+    weight, bias, V = (None, None, randn(F)) if one_to_one else (randn(F, F), randn(F), None)
+    decay, thr = (torch.tensor(v, device=DEVICE, requires_grad=True) for v in (0.8, 0.5))
+    atan = surrogate.atan()
+    lens = torch.tensor([5, 2, 0], device=DEVICE) if lengths else None
+    args = (x, spk0, syn0, randn(B, F), weight, bias, V, alpha, decay, thr, torch.tensor(1.0, device=DEVICE), 0,
+            atan.kernel_id, atan.kernel_params(x), lens)
+    utils = _opcheck_utils("triton")
+    torch.library.opcheck(torch.ops.tritonsnn.rlif_fwd, args, test_utils=utils)
+    detached = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+    with torch.no_grad():
+        spk, syn, mem = torch.ops.tritonsnn.rlif_fwd(*detached)
+    x, spk0, syn0, mem0, weight, bias, V, alpha, decay, thr, gsf, reset, sg_id, sg_params, lens = detached
+    for param_grad in (True, False):
+        bwd = (torch.randn_like(spk), torch.randn_like(syn) if synaptic else None, torch.randn_like(mem), mem, mem0,
+               weight, V, alpha, decay, thr, gsf, reset, sg_id, sg_params, param_grad, lens)
+        torch.library.opcheck(torch.ops.tritonsnn.rlif_bwd, bwd, test_utils=utils)
+
+
 def test_every_op_is_opchecked():
     """The ops in the namespace are exactly the ones the opcheck tests here cover."""
     ops = {n for n in dir(torch.ops.tritonsnn) if isinstance(getattr(torch.ops.tritonsnn, n), torch._ops.OpOverloadPacket)}
     assert ops == {"lif_fwd", "lif_bwd", "lif_fwd_torch", "lif_bwd_torch",
-                   "alpha_fwd", "alpha_bwd", "alpha_fwd_torch", "alpha_bwd_torch"}
+                   "alpha_fwd", "alpha_bwd", "alpha_fwd_torch", "alpha_bwd_torch", "rlif_fwd", "rlif_bwd"}
 
 
 def test_saved_for_backward_is_the_membrane_only(backend):

@@ -110,9 +110,9 @@ def test_lengths_and_rows_between_batch_and_features(synaptic, term):
 
 def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
     """RLeaky / RSynaptic modules with a Linear or one-to-one term over a whole sequence on the
-    triton backend: one FusedSequence, not a step at a time; a single step, reset_delay=False and
+    triton backend: one fused Function, not a step at a time; a single step, reset_delay=False and
     a Conv2d term do not take it."""
-    calls = count_applies(monkeypatch, fused.FusedSequence)
+    calls = count_applies(monkeypatch, fused.Eager)
     previous = tritonsnn.get_backend()
     tritonsnn.set_backend("triton")
     try:
@@ -130,3 +130,30 @@ def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
             assert len(calls) == expected, (cls, term, T, reset_delay)
     finally:
         tritonsnn.set_backend(previous)
+
+
+@pytest.mark.skipif(DEVICE.type != "cuda", reason="needs a CUDA device (the interpreter cannot trace fake tensors)")
+@pytest.mark.parametrize("cls", [tritonsnn.RLeaky, tritonsnn.RSynaptic])
+def test_compiled_sequences_give_the_eager_numbers(cls):
+    """torch.compile(fullgraph=True) of a multi-step recurrent layer traces the `rlif_fwd` op
+    (the kernels through `wrap_triton`) and its backward: eager's spikes, states and gradients."""
+    decays = dict(alpha=0.7, beta=0.8) if cls is tritonsnn.RSynaptic else dict(beta=0.8)
+    torch.manual_seed(0)
+    module = cls(**decays, linear_features=48, step_mode="multi", learn_beta=True).to(DEVICE)
+    x = (torch.randn(9, 20, 48, device=DEVICE) * 0.6 + 0.3).requires_grad_()
+
+    def loss(m):
+        outputs = m(x)
+        return sum((out * (i + 1)).sum() for i, out in enumerate(outputs)), outputs
+
+    results = []
+    for fn in (loss, torch.compile(loss, fullgraph=True)):
+        module.zero_grad()
+        x.grad = None
+        total, outputs = fn(module)
+        total.backward()
+        results.append([o.detach() for o in outputs] + [x.grad.clone()] + [p.grad.clone() for p in module.parameters()])
+    eager, compiled = results
+    assert torch.equal(eager[0], compiled[0])
+    for a, b in zip(compiled[1:], eager[1:]):
+        assert_close(a, b, REL)

@@ -44,7 +44,8 @@ def register() -> None:
     if not triton_installed():
         log.setLevel(logging.ERROR)
     try:
-        for family in sorted({n.family for n in NEURONS.values()}):
+        # The recurrent family's neurons are not catalogued (their term is a layer of the module).
+        for family in (*sorted({n.family for n in NEURONS.values()}), "rlif"):
             importlib.import_module(f"tritonsnn.kernels.{family}.op")
     except BaseException:
         _registered = False

@@ -1,9 +1,12 @@
 """Launchers of the recurrent LIF family's fused kernels (`kernels.py`): sequences as `[T, R, F]`,
-one program per BLOCK_R rows, parameters per neuron or scalar (`tritonsnn._launch.parameters`)."""
+one program per BLOCK_R rows, parameters per neuron or scalar (`tritonsnn._launch.parameters`);
+launched through `wrap_triton`, so that a compiler tracing the `rlif_fwd` / `rlif_bwd` ops sees the
+kernels themselves."""
 from __future__ import annotations
 
 import torch
 import triton
+from torch.library import wrap_triton
 
 from tritonsnn._launch import FP_FUSION, parameters, per_sample, surrogate_constexprs, time_major
 from tritonsnn.kernels.rlif.kernels import rlif_bwd_kernel, rlif_fwd_kernel
@@ -58,7 +61,7 @@ def rlif_forward(x, weight, bias, V, spk0, syn0, mem0, alpha, decay, threshold, 
     x2, stride_x_t = time_major(x)
     block_f, block_k, warps, stages = blocks(x.device)
     lens, _ = per_sample(lengths, x.shape[1:])
-    rlif_fwd_kernel[_grid(rows, features, weight is None, block_f)](
+    wrap_triton(rlif_fwd_kernel)[_grid(rows, features, weight is None, block_f)](
         x_ptr=x2, w_ptr=_contiguous(weight), bias_ptr=bias, spk0_ptr=_state(spk0, x), syn0_ptr=_state(syn0, x),
         mem0_ptr=_state(mem0, x), len_ptr=lens, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
         **parameters(x.shape[1:], v=V, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
@@ -84,7 +87,7 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, thres
                           for _ in range(3))
     block_f, block_k, warps, stages = blocks(mem.device)
     lens, _ = per_sample(lengths, mem.shape[1:])
-    rlif_bwd_kernel[_grid(rows, features, weight is None, block_f)](
+    wrap_triton(rlif_bwd_kernel)[_grid(rows, features, weight is None, block_f)](
         gs_ptr=_sequence(g_spk), gm_ptr=_sequence(g_mem), gi_ptr=_sequence(g_syn), w_ptr=_contiguous(weight),
         mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
         dx_ptr=dx, db_ptr=db, ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf,
@@ -96,7 +99,7 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, thres
         BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
         enable_fp_fusion=FP_FUSION,
     )
-    db0 = dx[0] if db is None else db[0]
+    db0 = dx[0].clone() if db is None else db[0]  # not a view of dx: an op's outputs may not alias
     return dx, db0, ddecay, dthr, dgsf
 
 
