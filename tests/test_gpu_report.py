@@ -61,3 +61,18 @@ def test_report_states_traffic_and_predictions(report):
     assert "static predictions" in report["kind"]
     for arch, shapes in report["predicted_fwd_bwd_us"].items():
         assert all(t > 0 for t in shapes.values()), arch
+
+
+def test_report_covers_the_recurrent_kernels(report):
+    """Every default recurrent variant (RLeaky and RSynaptic, Linear and one-to-one, forward and
+    backward) on both architectures, without spills; and the programs their SHD-sized layers
+    launch: one per 16 rows with a Linear term (16 at B = 256), times the feature tiles with V."""
+    rows = report["recurrent_rows"]
+    assert sorted((r["name"], r["arch"]) for r in rows) == sorted(
+        (name, arch) for name in aot.recurrent_variants() for arch in aot.REPORT_ARCHS)
+    assert [f"{r['name']} sm_{r['arch']}" for r in rows if r["spill_bytes"]] == []
+    assert all(0 < r["occupancy"] <= 1 for r in rows)
+    sms = aot.REFERENCE_GPUS[90]["sms"]
+    programs = report["recurrent_programs_per_sm"]["sm_90"]
+    assert programs["B=256 F=200 linear"] * sms == 16
+    assert programs["B=256 F=200 one_to_one"] * sms == 16 * 7

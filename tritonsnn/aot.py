@@ -227,6 +227,36 @@ def _report_row(job: tuple[str, Variant, int, tuple[int, int]]) -> dict:
             "bytes_in_flight_per_sm": round(threads * main["bytes_before_store"])}
 
 
+def recurrent_variants() -> dict[str, Variant]:
+    """The recurrent family's variants users run by default: RLeaky's and RSynaptic's forward and
+    backward, with a Linear and with the one-to-one term (fp32, scalar parameters)."""
+    return {f"{neuron}_{term}_{kind}": spec.variant("fp32", (RESET_SUBTRACT, synaptic, one_to_one))
+            for neuron, synaptic in (("rleaky", False), ("rsynaptic", True))
+            for term, one_to_one in (("linear", False), ("one_to_one", True))
+            for kind, spec in (("fwd", RECURRENT.FWD), ("bwd", RECURRENT.BWD))}
+
+
+def _recurrent_row(job: tuple[str, Variant, int]) -> dict:
+    name, v, arch = job
+    res = _cubin.resources(compile_variant(v, arch).asm["cubin"])
+    warps = RECURRENT.NUM_WARPS
+    return {"name": name, "variant": v.describe(), "arch": arch, "num_warps": warps, "registers": res.registers,
+            "spill_bytes": res.spill_bytes, "shared": res.shared, "occupancy": _cubin.occupancy(res, warps, arch)}
+
+
+def recurrent_programs(sms: int) -> dict:
+    """Programs per SM the recurrent kernels launch (`kernels/rlif/launch._grid`) for SpyTorch's
+    SHD layer (B = 256, F = 200) and a sparch-like one (B = 256, F = 128), per term."""
+    from tritonsnn.kernels.rlif.launch import _grid
+
+    out = {}
+    for features in (200, 128):
+        for term, one_to_one in (("linear", False), ("one_to_one", True)):
+            rows, tiles = _grid(256, features, one_to_one, RECURRENT.BLOCK_F)
+            out[f"B=256 F={features} {term}"] = rows * tiles / sms
+    return out
+
+
 def _bytes_per_neuron_step(case: Traffic) -> float:
     return sum(case.loads) + sum(case.stores) + 4 * case.scalars / (BLOCK // (32 * NUM_WARPS))
 
@@ -251,13 +281,17 @@ def report(jobs: int = 1) -> dict:
     time loop issues before its first store and the bytes those put in flight per SM at that
     occupancy (what hides the memory latency: Little's law); each traffic case's bytes per neuron-step (its
     model, which tests/test_traffic.py holds the SASS to); the programs per SM an SHD-sized layer
-    launches; and predicted times at the stated bandwidths. Static predictions, not measurements."""
+    launches; the recurrent kernels' registers, spills and occupancy per default variant and the
+    programs per SM their SHD-sized layers launch; and predicted times at the stated bandwidths.
+    Static predictions, not measurements."""
     from tritonsnn._launch import CONFIGS
 
     cases = {**default_variants(), **{name: case.variant for name, case in TRAFFIC_CASES.items()}}
     work = [(name, v, arch, config) for name, v in cases.items() for arch in REPORT_ARCHS for config in CONFIGS]
+    recurrent = [(name, v, arch) for name, v in recurrent_variants().items() for arch in REPORT_ARCHS]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         rows = list(pool.map(_report_row, work, chunksize=4))
+        recurrent_rows = list(pool.map(_recurrent_row, recurrent))
     shd = 32 * 256
     fwd_bwd = _bytes_per_neuron_step(TRAFFIC_CASES["leaky_fwd"]) + _bytes_per_neuron_step(TRAFFIC_CASES["leaky_bwd"])
     shapes = {"Leaky [25,128,1000]": (25, 128 * 1000), "Leaky SHD [100,32,256]": (100, shd),
@@ -267,6 +301,10 @@ def report(jobs: int = 1) -> dict:
         "configs": [list(c) for c in CONFIGS], "archs": list(REPORT_ARCHS), "rows": rows,
         "bytes_per_neuron_step": {name: _bytes_per_neuron_step(case) for name, case in TRAFFIC_CASES.items()},
         "shd_layer": {f"sm_{arch}": shd_programs(REFERENCE_GPUS[arch]["sms"]) for arch in REPORT_ARCHS},
+        # The recurrent kernels, at the launcher's one tile config: a program owns 16 rows.
+        "recurrent_rows": recurrent_rows,
+        "recurrent_programs_per_sm": {f"sm_{arch}": recurrent_programs(REFERENCE_GPUS[arch]["sms"])
+                                      for arch in REPORT_ARCHS},
         "predicted_fwd_bwd_us": {f"sm_{arch} ({gpu['name']}) at {gpu['bandwidth'] / 1e12:g} TB/s": {
             shape: round(fwd_bwd * T * n / gpu["bandwidth"] * 1e6, 1) for shape, (T, n) in shapes.items()}
             for arch, gpu in ((a, REFERENCE_GPUS[a]) for a in REPORT_ARCHS)},
