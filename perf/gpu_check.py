@@ -14,10 +14,11 @@ Phases, each timed and recorded even if another fails:
    shape, forward+backward, against SpikingJelly 2.0's Triton LIF when it is installed, paired
    as the zero reset with delay against its hard reset with detach_reset=True (the same
    equations: their spikes are compared too);
-5. recurrent layers (RLeaky with a Linear term, SpyTorch's SHD layer [100, 256, 200] and a
-   sparch-like [100, 256, 128]), forward+backward: the fused kernels against the same module
-   stepped (the recurrent term and one fused step launch per step) and cuDNN's `nn.RNN` of the
-   same size as a practical floor, and the fused outputs and gradients against the torch path;
+5. recurrent layers (RLeaky with a Linear term, SpyTorch's SHD layer [100, 256, 200], a
+   sparch-like [100, 256, 128], and F = 512 and 1024), forward+backward: the fused kernels
+   against the same module stepped (the recurrent term and one fused step launch per step) and
+   cuDNN's `nn.RNN` of the same size as a practical floor, and the fused outputs and gradients
+   against the torch path;
 6. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
    time-vs-T / time-vs-neurons plot.
 It writes OUT_DIR/gpu_check.json (GPU name, versions, commit, every phase's results) and
@@ -215,7 +216,10 @@ def recurrent_layers(rounds: int = 10) -> list[dict]:
     from tritonsnn.kernels.rlif import fused
 
     out = []
-    for T, B, F in ((100, 256, 200), (100, 256, 128)):
+    # SpyTorch's SHD layer, a sparch-like one, and wider ones: with a Linear term each program
+    # re-reads W (4 F^2 bytes) every step, so somewhere above F = 200 cuBLAS's per-step GEMM
+    # should win; these rows say where.
+    for T, B, F in ((100, 256, 200), (100, 256, 128), (100, 256, 512), (100, 256, 1024)):
         torch.manual_seed(0)
         layer = tritonsnn.RLeaky(beta=0.9, linear_features=F, step_mode="multi", learn_beta=True).cuda()
         rnn = torch.nn.RNN(F, F).cuda()

@@ -27,8 +27,10 @@ class RLeaky(RecurrentLIF):
     ``spk_seq, mem_seq = rlif(x_seq, spk0, mem0)`` over a time-major ``x_seq: [T, *neurons]``;
     state handling, ``init_hidden``, ``output`` and per-sample ``lengths`` as for
     :class:`tritonsnn.Leaky`. ``learn_recurrent`` (default True) makes the recurrent weights
-    (or V) learnable. Each step runs the recurrent GEMM (or convolution) and then the fused
-    update; ``graded_spikes_factor`` is an addition to snnTorch's signature.
+    (or V) learnable. A whole sequence with a Linear term or V runs as one fused kernel on a GPU
+    (the recurrent product inside its time loop) and as one Function on the CPU; otherwise each
+    step runs the recurrent term and then the fused update. ``graded_spikes_factor`` is an
+    addition to snnTorch's signature.
 
     Example::
 
