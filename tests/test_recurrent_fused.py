@@ -108,6 +108,37 @@ def test_lengths_and_rows_between_batch_and_features(synaptic, term):
     _compare(synaptic, "zero", term, shape=(10, 2, 24), lengths=lengths.to(DEVICE), seed=2)
 
 
+@pytest.mark.parametrize("term", [dict(linear_features=20), dict(all_to_all=False, V=torch.linspace(0.1, 1, 20))],
+                         ids=TERMS)
+@pytest.mark.parametrize("cls", [tritonsnn.RLeaky, tritonsnn.RSynaptic])
+def test_initial_states_that_broadcast_to_the_step(cls, term):
+    """Initial states shaped `[F]` or `[1, F]` for a `[T, B, F]` input, as the modules accept
+    them: each is expanded over the batch, as the torch path broadcasts it (outputs and the
+    states' gradients, summed back to their shapes)."""
+    decays = dict(alpha=0.8, beta=0.9) if cls is tritonsnn.RSynaptic else dict(beta=0.9)
+    module = cls(**decays, **term, step_mode="multi").to(DEVICE)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(6, 3, 20, generator=gen).to(DEVICE)
+    starts = [torch.ones(20), torch.rand(1, 20, generator=gen), torch.rand(20, generator=gen)]
+    starts = starts[:len(module.state_names)]
+    results = []
+    previous = tritonsnn.get_backend()
+    try:
+        for backend in ("triton", "torch"):
+            tritonsnn.set_backend(backend)
+            given = [s.to(DEVICE).requires_grad_() for s in starts]
+            outputs = module(x, *given)
+            (outputs[0].sum() + outputs[-1].square().sum()).backward()
+            results.append([*outputs, *(s.grad for s in given)])
+    finally:
+        tritonsnn.set_backend(previous)
+    fused, torch_path_ = results
+    assert torch.equal(fused[0], torch_path_[0])
+    for a, b in zip(fused[1:], torch_path_[1:]):
+        assert a.shape == b.shape
+        assert_close(a, b, REL)
+
+
 def test_a_whole_linear_sequence_is_one_fused_function(monkeypatch):
     """RLeaky / RSynaptic modules with a Linear or one-to-one term over a whole sequence on the
     triton backend: one fused Function, not a step at a time; a single step, reset_delay=False and

@@ -245,14 +245,14 @@ def _recurrent_row(job: tuple[str, Variant, int]) -> dict:
 
 
 def recurrent_programs(sms: int) -> dict:
-    """Programs per SM the recurrent kernels launch (`kernels/rlif/launch._grid`) for SpyTorch's
+    """Programs per SM the recurrent kernels launch (`kernels/rlif/launch.grid`) for SpyTorch's
     SHD layer (B = 256, F = 200) and a sparch-like one (B = 256, F = 128), per term."""
-    from tritonsnn.kernels.rlif.launch import _grid
+    from tritonsnn.kernels.rlif.launch import grid
 
     out = {}
     for features in (200, 128):
         for term, one_to_one in (("linear", False), ("one_to_one", True)):
-            rows, tiles = _grid(256, features, one_to_one, RECURRENT.BLOCK_F)
+            rows, tiles = grid(256, features, one_to_one, RECURRENT.BLOCK_F)
             out[f"B=256 F={features} {term}"] = rows * tiles / sms
     return out
 

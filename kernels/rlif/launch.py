@@ -34,7 +34,7 @@ def blocks(device: torch.device) -> tuple[int, int, int, int]:
     return GPU_BLOCKS if device.type == "cuda" else INTERPRETER_BLOCKS
 
 
-def _grid(rows: int, features: int, one_to_one: bool, block_f: int) -> tuple[int, int]:
+def grid(rows: int, features: int, one_to_one: bool, block_f: int) -> tuple[int, int]:
     """Programs over blocks of rows, and with the one-to-one term over tiles of features too."""
     return triton.cdiv(rows, BLOCK_R), triton.cdiv(features, block_f) if one_to_one else 1
 
@@ -46,8 +46,9 @@ def _shape(x: torch.Tensor) -> tuple[int, int, int]:
 
 
 def _state(s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
-    """An initial state as the kernels read it: contiguous in the input's dtype."""
-    return None if s is None else s.to(x.dtype).reshape(-1).contiguous()
+    """An initial state as the kernels read it: one value per neuron of a step of `x`
+    (a state that broadcasts to the step, e.g. `[F]`, expanded), contiguous, in x's dtype."""
+    return None if s is None else s.to(x.dtype).expand(x.shape[1:]).reshape(-1).contiguous()
 
 
 def rlif_forward(x, weight, bias, V, spk0, syn0, mem0, alpha, decay, threshold, gsf, reset: int, lengths=None):
@@ -61,7 +62,7 @@ def rlif_forward(x, weight, bias, V, spk0, syn0, mem0, alpha, decay, threshold, 
     x2, stride_x_t = time_major(x)
     block_f, block_k, warps, stages = blocks(x.device)
     lens, _ = per_sample(lengths, x.shape[1:])
-    wrap_triton(rlif_fwd_kernel)[_grid(rows, features, weight is None, block_f)](
+    wrap_triton(rlif_fwd_kernel)[grid(rows, features, weight is None, block_f)](
         x_ptr=x2, w_ptr=_contiguous(weight), bias_ptr=bias, spk0_ptr=_state(spk0, x), syn0_ptr=_state(syn0, x),
         mem0_ptr=_state(mem0, x), len_ptr=lens, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
         **parameters(x.shape[1:], v=V, alpha=alpha, decay=decay, thr=threshold, gsf=gsf),
@@ -87,7 +88,7 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, thres
                           for _ in range(3))
     block_f, block_k, warps, stages = blocks(mem.device)
     lens, _ = per_sample(lengths, mem.shape[1:])
-    wrap_triton(rlif_bwd_kernel)[_grid(rows, features, weight is None, block_f)](
+    wrap_triton(rlif_bwd_kernel)[grid(rows, features, weight is None, block_f)](
         gs_ptr=_sequence(g_spk), gm_ptr=_sequence(g_mem), gi_ptr=_sequence(g_syn), w_ptr=_contiguous(weight),
         mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
         dx_ptr=dx, db_ptr=db, ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf,
