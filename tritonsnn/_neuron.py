@@ -90,9 +90,7 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                 "inhibition=True is not implemented by tritonsnn's fused neurons yet"
             )
         if o["state_quant"]:
-            raise NotImplementedError(
-                "state_quant is not implemented by tritonsnn's fused neurons yet"
-            )
+            self._check_state_quant(o)
         if o["step_mode"] not in STEP_MODES:
             raise ValueError(f"step_mode must be 'single' or 'multi', got {o['step_mode']!r}")
         # As in snnTorch: None means atan(). FastSigmoid.apply and its kin read the module-level
@@ -150,6 +148,24 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
+    # Whether the neuron takes snnTorch's state_quant (then it runs its naive loop, `_run`).
+    takes_state_quant: bool = False
+
+    def _check_state_quant(self, o: dict) -> None:
+        """snnTorch's state_quant, a function applied to the states every step: a Python function
+        cannot enter a kernel, so a neuron given one runs its plain torch loop (the oracle's,
+        autograd through every step), which keeps the states in the input's dtype."""
+        name = type(self).__name__
+        if not self.takes_state_quant:
+            raise NotImplementedError(f"{name}: state_quant is not implemented yet (Leaky, Synaptic and Lapicque "
+                                      "take it)")
+        if not callable(o["state_quant"]):
+            raise TypeError(f"{name}: state_quant must be a function of a state tensor, such as "
+                            f"snntorch.functional.quant.state_quant(num_bits=8); got {o['state_quant']!r}")
+        if o["spike_dtype"] is not None or o["save_dtype"] is not None:
+            raise ValueError(f"{name}: state_quant runs the neuron's plain torch loop, which takes no spike_dtype "
+                             "or save_dtype")
+
     # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.key`).
     step_settings: tuple[str, ...] = ("_reset_mechanism", "_resolved_surrogate", "spike_dtype", "save_dtype")
     # The attributes `_step_parameters` derives the step's parameters from (`_step.parameters`).
@@ -183,8 +199,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     def _settled_step(self, x: torch.Tensor):
         """How single steps like `x: [1, *neurons]` run once settled (`_step_plan`), or None
         where they always take the checked path: binary spikes, whose checks read the call's
-        values."""
-        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES:
+        values, and a state_quant function (the naive loop, `_run`)."""
+        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES or self.state_quant:
             return None
         return self._step_plan(x, _checks.storage_dtypes(x, None, self.save_dtype, None, ()))
 

@@ -7,6 +7,7 @@ from tritonsnn import _checks
 from tritonsnn._ends import past_end
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.lif import naive
 from tritonsnn.surrogate import resolve
 
 
@@ -182,8 +183,12 @@ class Lapicque(LIF):
         arguments["x"] = _scaled(x, parameters["scale"])
         return arguments
 
+    takes_state_quant = True
+
     def _run(self, x, mem0, lengths):
-        return lapicque(x, mem=mem0, time_step=self.time_step, threshold=self.threshold,
-                        spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                        graded_spikes_factor=self.graded_spikes_factor, **self._storage(), **self._circuit_given(),
-                        lengths=lengths)
+        arguments = dict(mem=mem0, time_step=self.time_step, threshold=self.threshold, spike_grad=self._surrogate(),
+                         reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
+                         **self._circuit_given(), lengths=lengths)
+        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.lapicque`)
+            return naive.lapicque(x, **arguments, state_quant=self.state_quant)
+        return lapicque(x, **arguments, **self._storage())

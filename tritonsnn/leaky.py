@@ -7,6 +7,7 @@ import torch
 from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.lif import naive
 from tritonsnn.surrogate import resolve
 
 
@@ -108,7 +109,10 @@ class Leaky(LIF):
     with ``init_hidden=True`` is each sample's state after its own last step. Parameters given
     with ``learn_*=True`` are ``nn.Parameter``s and receive gradients; beta, threshold and
     graded_spikes_factor may be scalars or per-neuron tensors that broadcast to the neuron shape.
-    ``inhibition`` and ``state_quant`` are not implemented yet (NotImplementedError).
+    ``state_quant`` (snnTorch's: a function applied to the membrane every step, e.g.
+    ``snntorch.functional.quant.state_quant(num_bits=8)``) runs the plain torch loop of
+    :func:`tritonsnn.reference.leaky` instead of the fused neuron: a Python function cannot enter
+    a kernel. ``inhibition`` is not implemented yet (NotImplementedError).
 
     Example::
 
@@ -144,10 +148,15 @@ class Leaky(LIF):
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (mem,), self._run, lengths)
 
+    takes_state_quant = True
+
     def _run(self, x, mem0, lengths):
-        return leaky(x, self.beta, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
-                     reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                     graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
+        arguments = dict(mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                         reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
+                         graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)
+        if self.state_quant:
+            return naive.leaky(x, self.beta, **arguments, state_quant=self.state_quant)
+        return leaky(x, self.beta, **arguments, **self._storage())
 
     def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),

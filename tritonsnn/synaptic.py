@@ -8,6 +8,7 @@ from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.leaky import _parameters as leaky_parameters
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.lif import naive
 from tritonsnn.surrogate import LIFHeaviside, resolve
 
 
@@ -127,11 +128,15 @@ class Synaptic(LIF):
     def _step_parameters(self, x):
         return _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
 
+    takes_state_quant = True
+
     def _run(self, x, syn0, mem0, lengths):
-        return synaptic(x, self.alpha, self.beta, syn=syn0, mem=mem0, threshold=self.threshold,
-                        spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                        reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor,
-                        **self._storage(), lengths=lengths)
+        arguments = dict(syn=syn0, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                         reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
+                         graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)
+        if self.state_quant:  # the current and the membrane, each step (`tritonsnn.reference.synaptic`)
+            return naive.synaptic(x, self.alpha, self.beta, **arguments, state_quant=self.state_quant)
+        return synaptic(x, self.alpha, self.beta, **arguments, **self._storage())
 
 
 class Stein(Synaptic):

@@ -12,8 +12,11 @@ from tritonsnn.surrogate import resolve
 
 
 def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
-          reset_delay=True, graded_spikes_factor=1.0, lengths=None):
-    """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop.
+          reset_delay=True, graded_spikes_factor=1.0, lengths=None, state_quant=None):
+    """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop;
+    `state_quant` (snnTorch's option: a function of the membrane, e.g.
+    ``snntorch.functional.quant.state_quant(num_bits=4)``) is applied to each new membrane
+    before it fires and is carried, as snnTorch's Leaky applies it.
 
     Example::
 
@@ -36,13 +39,17 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
         return b * u + x_t
 
     spk, mems = _run(x.to(acc), mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype,
-                     _checks.lengths(lengths, x))
+                     _checks.lengths(lengths, x), state_quant)
     return spk, mems
 
 
 def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
-             reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0, lengths=None):
-    """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop.
+             reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0, lengths=None,
+             state_quant=None):
+    """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop;
+    `state_quant` (as for :func:`leaky`) is applied to each new current and membrane after both
+    are computed, as snnTorch's Synaptic applies it: the step's membrane takes the current before
+    it is quantised, the next step the quantised one.
 
     Example::
 
@@ -60,11 +67,13 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
     b = beta.to(acc).clamp(0, 1)
     lengths = _checks.lengths(lengths, x)
     current = torch.zeros(x.shape[1:], dtype=acc, device=x.device) if syn is None else syn.to(acc)
-    currents = []
+    currents, kept = [], []  # each step's current as the membrane takes it, and as it is carried
     for t, x_t in enumerate(x.to(acc)):
         live = _naive.running(lengths, t, x_t)
-        current = _naive.frozen(live, a * current + x_t, current)   # I_t = a I_{t-1} + X_t, never reset
-        currents.append(_naive.frozen(live, current, 0.0))
+        new = a * current + x_t                                     # I_t = a I_{t-1} + X_t, never reset
+        currents.append(_naive.frozen(live, new, 0.0))
+        current = _naive.frozen(live, new if state_quant is None else state_quant(new), current)
+        kept.append(_naive.frozen(live, current, 0.0))
 
     def membrane(u, i_t, reset):
         base = b * u + i_t
@@ -75,13 +84,15 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
         return base
 
     inputs = torch.stack(currents) if currents else x.to(acc)
-    spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype, lengths)
-    return spk, inputs.to(x.dtype), mems
+    spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype, lengths,
+                     state_quant)
+    return spk, (torch.stack(kept) if kept else inputs).to(x.dtype), mems
 
 
 def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.0, spike_grad=None,
-             reset_mechanism="subtract", graded_spikes_factor=1.0, lengths=None):
-    """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop.
+             reset_mechanism="subtract", graded_spikes_factor=1.0, lengths=None, state_quant=None):
+    """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop;
+    `state_quant` as for :func:`leaky`.
 
     Example::
 
@@ -105,13 +116,13 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
 
     # X dt / C rounded to the input's dtype, as the fused neuron feeds it to its kernels.
     return _run((x * scale).to(x.dtype).to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype,
-                _checks.lengths(lengths, x))
+                _checks.lengths(lengths, x), state_quant)
 
 
-def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype, lengths):
-    """The time loop every LIF shares: reset signal, membrane update, spike, optional same-step
-    reset; a sample past its length keeps its state and outputs zeros. Returns (spikes, membrane
-    sequence) in `dtype`."""
+def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype, lengths, state_quant=None):
+    """The time loop every LIF shares: reset signal, membrane update (quantised by `state_quant`
+    where given), spike, optional same-step reset; a sample past its length keeps its state and
+    outputs zeros. Returns (spikes, membrane sequence) in `dtype`."""
     acc = inputs.dtype
     thr, gsf = thr.to(acc), gsf.to(acc)
     u = torch.zeros(inputs.shape[1:], dtype=acc, device=inputs.device) if mem is None else mem.to(acc)
@@ -120,6 +131,8 @@ def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtyp
     for t, x_t in enumerate(inputs):
         reset = spike_fn(u_stored - thr).detach()    # r_t = H(U_{t-1} - thr), no gradient
         u_new = membrane(u, x_t, reset)
+        if state_quant is not None:
+            u_new = state_quant(u_new)
         spk = spike_fn(_naive.stored(u_new, dtype) - thr) * gsf
         if not reset_delay:
             do_reset = spk / gsf - reset              # not detached, as in snnTorch
