@@ -139,8 +139,6 @@ def test_buffers_follow_snntorch_names():
 def test_unsupported_options_say_so():
     with pytest.raises(NotImplementedError, match="inhibition"):
         snn.Leaky(beta=0.5, inhibition=True)
-    with pytest.raises(NotImplementedError, match="Alpha: state_quant is not implemented"):
-        snn.Alpha(alpha=0.9, beta=0.8, state_quant=lambda u: u)
     with pytest.raises(TypeError, match="state_quant must be a function"):
         snn.Leaky(beta=0.5, state_quant=True)
     with pytest.raises(ValueError, match="state_quant runs the neuron's plain torch loop"):

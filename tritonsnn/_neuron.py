@@ -148,17 +148,11 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
-    # Whether the neuron takes snnTorch's state_quant (then it runs its naive loop, `_run`).
-    takes_state_quant: bool = False
-
     def _check_state_quant(self, o: dict) -> None:
         """snnTorch's state_quant, a function applied to the states every step: a Python function
         cannot enter a kernel, so a neuron given one runs its plain torch loop (the oracle's,
-        autograd through every step), which keeps the states in the input's dtype."""
+        autograd through every step, `_run`), which keeps the states in the input's dtype."""
         name = type(self).__name__
-        if not self.takes_state_quant:
-            raise NotImplementedError(f"{name}: state_quant is not implemented yet (Leaky, Synaptic and Lapicque "
-                                      "take it)")
         if not callable(o["state_quant"]):
             raise TypeError(f"{name}: state_quant must be a function of a state tensor, such as "
                             f"snntorch.functional.quant.state_quant(num_bits=8); got {o['state_quant']!r}")

@@ -154,6 +154,11 @@ class RecurrentLIF(LIF):
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
+        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.rleaky` / `rsynaptic`)
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: state_quant with per-sample lengths is not supported yet")
+            spk, *sequences = self._naive(x, lambda s: self._recurrent_term(s, V), spk0, starts)
+            return (spk, spk, *sequences)
         starts3 = starts if len(starts) == 2 else (None, *starts)
         if kind in (nn.Linear, RecurrentOneToOne) and rlif_fused.applies(
                 x, self.recurrent.weight if V is None else V, self._delayed(), self.save_dtype, self._surrogate()):
@@ -207,6 +212,11 @@ class RecurrentLIF(LIF):
     def _delayed(self) -> bool:
         """Whether the reset waits for the next step (snnTorch's reset_delay, as it acts)."""
         return bool(self.reset_delay)
+
+    def _naive(self, x: torch.Tensor, term, spk0, starts: tuple) -> tuple:
+        """`(spk, *state sequences)` of the oracle's loop (`kernels/rlif/naive.py`) with the
+        neuron's state_quant, `term` the recurrent term of the previous spikes."""
+        raise NotImplementedError
 
     def _cell(self, cur: torch.Tensor, starts: tuple, lengths, parameters: dict) -> tuple:
         """`(spk, *state sequences)` of the neuron's fused steps on the input `cur: [T, *neurons]`."""

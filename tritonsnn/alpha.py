@@ -7,6 +7,7 @@ import torch
 from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.kernels.alpha import dispatch as alpha_family
+from tritonsnn.kernels.alpha import naive
 from tritonsnn.surrogate import resolve
 
 
@@ -126,6 +127,9 @@ class Alpha(LIF):
         return parameters
 
     def _run(self, x, exc0, inh0, mem0, lengths):
-        return alpha(x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0, mem=mem0, threshold=self.threshold,
-                     spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                     graded_spikes_factor=self.graded_spikes_factor, **self._storage(), lengths=lengths)
+        arguments = dict(syn_exc=exc0, syn_inh=inh0, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                         reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
+                         lengths=lengths)
+        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.alpha`)
+            return naive.alpha(x, self.alpha, self.beta, **arguments, state_quant=self.state_quant)
+        return alpha(x, self.alpha, self.beta, **arguments, **self._storage())

@@ -27,9 +27,9 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
     Any other snnTorch module (``SConv2dLSTM``, a subclass of a neuron wherever it is
-    defined, ...) and any option tritonsnn does not implement (``inhibition``; ``state_quant``
-    except on Leaky, Synaptic and Lapicque, which keep the function) is refused with a TypeError
-    naming the module's path, rather than converted approximately.
+    defined, ...) and any option tritonsnn does not implement (``inhibition``) is refused with a
+    TypeError naming the module's path, rather than converted approximately; a ``state_quant``
+    function is kept.
 
     Example::
 
@@ -79,9 +79,6 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
             "replace it by hand")
     if getattr(module, "inhibition", False):
         raise TypeError(f"cannot convert {path}: inhibition=True is not implemented by tritonsnn's fused neurons")
-    if getattr(module, "state_quant", False) and not fused_class.takes_state_quant:
-        raise TypeError(f"cannot convert {path}: state_quant is not implemented for {fused_class.__name__} yet "
-                        "(Leaky, Synaptic and Lapicque take it)")
     try:
         fused = fused_class(**_arguments(fused_class, module))
     except (TypeError, ValueError) as e:

@@ -183,8 +183,6 @@ class Lapicque(LIF):
         arguments["x"] = _scaled(x, parameters["scale"])
         return arguments
 
-    takes_state_quant = True
-
     def _run(self, x, mem0, lengths):
         arguments = dict(mem=mem0, time_step=self.time_step, threshold=self.threshold, spike_grad=self._surrogate(),
                          reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,

@@ -110,9 +110,9 @@ class Leaky(LIF):
     with ``learn_*=True`` are ``nn.Parameter``s and receive gradients; beta, threshold and
     graded_spikes_factor may be scalars or per-neuron tensors that broadcast to the neuron shape.
     ``state_quant`` (snnTorch's: a function applied to the membrane every step, e.g.
-    ``snntorch.functional.quant.state_quant(num_bits=8)``) runs the plain torch loop of
-    :func:`tritonsnn.reference.leaky` instead of the fused neuron: a Python function cannot enter
-    a kernel. ``inhibition`` is not implemented yet (NotImplementedError).
+    ``snntorch.functional.quant.state_quant(num_bits=8)``; every neuron takes it) runs the plain
+    torch loop of :func:`tritonsnn.reference.leaky` instead of the fused neuron: a Python function
+    cannot enter a kernel. ``inhibition`` is not implemented yet (NotImplementedError).
 
     Example::
 
@@ -147,8 +147,6 @@ class Leaky(LIF):
 
     def forward(self, input_: torch.Tensor, mem: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
         return self._forward_states(input_, (mem,), self._run, lengths)
-
-    takes_state_quant = True
 
     def _run(self, x, mem0, lengths):
         arguments = dict(mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),

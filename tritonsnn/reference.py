@@ -11,8 +11,8 @@ there are zeros (`torch.where`, so no gradient flows from those steps).
 
 Each family's loop lives beside its kernels (`tritonsnn.kernels.lif.naive`,
 `tritonsnn.kernels.alpha.naive`, `tritonsnn.kernels.rlif.naive`); this module is their public face, with the signatures of
-`tritonsnn.functional`. `leaky`, `synaptic` and `lapicque` also take snnTorch's `state_quant` (a
-function applied to the states each step), which the modules run through them.
+`tritonsnn.functional`. Each also takes snnTorch's `state_quant` (a function applied to the
+states each step), which the modules run through them.
 """
 from tritonsnn.kernels.alpha.naive import alpha
 from tritonsnn.kernels.lif.naive import lapicque, leaky, synaptic

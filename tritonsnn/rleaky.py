@@ -7,6 +7,7 @@ from tritonsnn import _checks
 from tritonsnn._neuron import constructor
 from tritonsnn._recurrent import RECURRENT_DEFAULTS, RecurrentLIF
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.rlif import naive
 from tritonsnn.leaky import _parameters
 
 
@@ -62,6 +63,13 @@ class RLeaky(RecurrentLIF):
 
     def _lif_parameters(self, x):
         return _parameters(x, self.beta, self.threshold, self.graded_spikes_factor)
+
+    def _naive(self, x, term, spk0, starts):
+        (mem0,) = starts
+        return naive.rleaky(x, self.beta, term, spk=spk0, mem=mem0, threshold=self.threshold,
+                            spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                            reset_delay=self._delayed(), graded_spikes_factor=self.graded_spikes_factor,
+                            state_quant=self.state_quant)
 
     def _cell(self, cur, starts, lengths, parameters):
         (mem0,) = starts

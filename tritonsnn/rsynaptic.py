@@ -7,6 +7,7 @@ from tritonsnn import _checks
 from tritonsnn._neuron import constructor
 from tritonsnn._recurrent import RECURRENT_DEFAULTS, RecurrentLIF
 from tritonsnn.kernels.lif import dispatch as lif_family
+from tritonsnn.kernels.rlif import naive
 from tritonsnn.synaptic import _parameters
 
 
@@ -66,6 +67,12 @@ class RSynaptic(RecurrentLIF):
 
     def _delayed(self):
         return True  # snnTorch's reset_delay=False resets copies it then drops (see the class)
+
+    def _naive(self, x, term, spk0, starts):
+        syn0, mem0 = starts
+        return naive.rsynaptic(x, self.alpha, self.beta, term, spk=spk0, syn=syn0, mem=mem0, threshold=self.threshold,
+                               spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                               graded_spikes_factor=self.graded_spikes_factor, state_quant=self.state_quant)
 
     def _cell(self, cur, starts, lengths, parameters):
         syn0, mem0 = starts

@@ -128,8 +128,6 @@ class Synaptic(LIF):
     def _step_parameters(self, x):
         return _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
 
-    takes_state_quant = True
-
     def _run(self, x, syn0, mem0, lengths):
         arguments = dict(syn=syn0, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
                          reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,

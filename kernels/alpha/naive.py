@@ -11,9 +11,11 @@ from tritonsnn.surrogate import resolve
 
 
 def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, spike_grad=None,
-          reset_mechanism="zero", graded_spikes_factor=1.0, lengths=None):
+          reset_mechanism="zero", graded_spikes_factor=1.0, lengths=None, state_quant=None):
     """Same signature and results as :func:`tritonsnn.functional.alpha`, by a naive loop that
-    follows snnTorch 1.0.0's `Alpha` line by line.
+    follows snnTorch 1.0.0's `Alpha` line by line; `state_quant` (snnTorch's option, a function
+    of a state) is applied to the two currents and the membrane after each step's update and
+    reset, before the spike, as snnTorch's Alpha applies it.
 
     Example::
 
@@ -45,6 +47,8 @@ def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, s
             new_exc, new_inh, u = exc_base - exc_base * reset, inh_base - inh_base * reset, u - u * reset
         else:
             new_exc, new_inh = exc_base, inh_base
+        if state_quant is not None:
+            new_exc, new_inh, u = state_quant(new_exc), state_quant(new_inh), state_quant(u)
         live = _naive.running(lengths, t, x_t)
         exc, inh = _naive.frozen(live, new_exc, exc), _naive.frozen(live, new_inh, inh)
         u_stored = _naive.frozen(live, _naive.stored(u, x.dtype), u_stored)

@@ -10,10 +10,11 @@ from tritonsnn.surrogate import resolve
 
 
 def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
-           reset_delay=True, graded_spikes_factor=1.0):
+           reset_delay=True, graded_spikes_factor=1.0, state_quant=None):
     """`(spk, mem)` sequences of :class:`tritonsnn.RLeaky` over `x: [T, *neurons]` by a naive
     loop; `recurrent` is the recurrent term, a function of the previous spikes (the module's
-    ``recurrent`` layer, or ``lambda s: s * V``).
+    ``recurrent`` layer, or ``lambda s: s * V``); `state_quant` (snnTorch's option, a function of
+    a state) is applied to each new membrane before it fires, as snnTorch's RLeaky applies it.
 
     Example::
 
@@ -34,6 +35,8 @@ def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=Non
         r = fire(u - thr).detach()
         base = b * u + x_t + recurrent(s)
         u = base - r * thr if reset == RESET_SUBTRACT else base - r * base if reset == RESET_ZERO else base
+        if state_quant is not None:
+            u = state_quant(u)
         s = fire(u - thr) * gsf
         if not reset_delay:  # the step's own spike resets it at once, not twice
             again = s / gsf - r
@@ -44,9 +47,11 @@ def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=Non
 
 
 def rsynaptic(x, alpha, beta, recurrent, spk=None, syn=None, mem=None, threshold=1.0, spike_grad=None,
-              reset_mechanism="subtract", graded_spikes_factor=1.0):
+              reset_mechanism="subtract", graded_spikes_factor=1.0, state_quant=None):
     """`(spk, syn, mem)` sequences of :class:`tritonsnn.RSynaptic` over `x: [T, *neurons]` by a
-    naive loop (`recurrent` as for :func:`rleaky`; snnTorch's reset_delay has no effect here).
+    naive loop (`recurrent` as for :func:`rleaky`; snnTorch's reset_delay has no effect here);
+    `state_quant` is applied to each new current and membrane after both are computed, as
+    snnTorch's RSynaptic applies it.
 
     Example::
 
@@ -70,6 +75,8 @@ def rsynaptic(x, alpha, beta, recurrent, spk=None, syn=None, mem=None, threshold
         i = a * i + x_t + recurrent(s)   # the current is never reset
         base = b * u + i
         u = base - r * thr if reset == RESET_SUBTRACT else base - r * base if reset == RESET_ZERO else base
+        if state_quant is not None:
+            i, u = state_quant(i), state_quant(u)
         s = fire(u - thr) * gsf
         spikes.append(s)
         syns.append(i)
