@@ -35,7 +35,7 @@ def register() -> None:
     if _registered:
         return
     _registered = True  # before the imports: they import torch._dynamo, whose hook calls back here
-    from tritonsnn.catalogue import NEURONS
+    from tritonsnn.catalogue import NEURONS, RECURRENT_FAMILY
 
     # Without Triton (macOS, Windows) torch logs that it finds no kernels in each triton_op: true,
     # and expected, since those ops then run the torch path.
@@ -44,8 +44,7 @@ def register() -> None:
     if not triton_installed():
         log.setLevel(logging.ERROR)
     try:
-        # The recurrent family's neurons are not catalogued (their term is a layer of the module).
-        for family in (*sorted({n.family for n in NEURONS.values()}), "rlif"):
+        for family in (*sorted({n.family for n in NEURONS.values()}), RECURRENT_FAMILY):
             importlib.import_module(f"tritonsnn.kernels.{family}.op")
     except BaseException:
         _registered = False

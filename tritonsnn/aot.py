@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from tritonsnn import _cubin
 from tritonsnn._aot_spec import KernelFlags, Traffic, Variant
-from tritonsnn.catalogue import NEURONS
+from tritonsnn.catalogue import NEURONS, RECURRENT_FAMILY
 from tritonsnn.kernels.codes import RESET_SUBTRACT
 from tritonsnn.surrogate import registry
 from tritonsnn.surrogate.builtins import BUILT_IN as SURROGATES
@@ -38,10 +38,9 @@ REFERENCE_GPUS = {80: {"name": "A100 80GB", "sms": 108, "bandwidth": 2.0e12},
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
                  for family in dict.fromkeys(n.family for n in NEURONS.values()))
 """Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
-RECURRENT = importlib.import_module("tritonsnn.kernels.rlif.aot")
-"""The recurrent family's KERNELS (its neurons' term is a layer of their module, not a parameter
-of a functional form, so the catalogue does not hold them). Compiled like the others; no traffic
-cases: the time loop's loads are the product's tiles, not one access per neuron and step."""
+RECURRENT = importlib.import_module(f"tritonsnn.kernels.{RECURRENT_FAMILY}.aot")
+"""The recurrent family's KERNELS (`catalogue.RECURRENT_FAMILY`), compiled like the others; no
+traffic cases: the time loop's loads are the product's tiles, not one access per neuron and step."""
 
 # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
 _BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),

@@ -83,6 +83,11 @@ NEURONS = {n.name: n for n in (
 )}
 """Every neuron tritonsnn fuses, by functional name."""
 
+RECURRENT_FAMILY = "rlif"
+"""The kernel folder of RLeaky and RSynaptic, which the catalogue does not hold: their recurrent
+term is a layer of the module, not a parameter of a functional form. Its ops and kernels are
+registered and compiled beside the catalogued families' (`tritonsnn._ops`, `tritonsnn.aot`)."""
+
 RESETS = ("subtract", "zero", "none")
 
 
