@@ -130,6 +130,14 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     def _surrogate(self) -> Surrogate:
         return self._resolved_surrogate
 
+    def _fused_or_quantised(self, functional, reference, *args, **arguments):
+        """The neuron over a sequence: `functional(*args, **arguments)` with its storage options
+        (the fused neuron), or, given a state_quant function, the oracle's loop `reference` with
+        it, since a Python function cannot enter a kernel (`_check_state_quant`)."""
+        if self.state_quant:
+            return reference(*args, **arguments, state_quant=self.state_quant)
+        return functional(*args, **arguments, **self._storage())
+
     def _storage(self) -> dict:
         """The dtypes of the spikes and of the stored states (see `tritonsnn.functional.leaky`)."""
         return {"spike_dtype": self.spike_dtype, "save_dtype": self.save_dtype}

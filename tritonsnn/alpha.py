@@ -127,9 +127,7 @@ class Alpha(LIF):
         return parameters
 
     def _run(self, x, exc0, inh0, mem0, lengths):
-        arguments = dict(syn_exc=exc0, syn_inh=inh0, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
-                         reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
-                         lengths=lengths)
-        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.alpha`)
-            return naive.alpha(x, self.alpha, self.beta, **arguments, state_quant=self.state_quant)
-        return alpha(x, self.alpha, self.beta, **arguments, **self._storage())
+        return self._fused_or_quantised(alpha, naive.alpha, x, self.alpha, self.beta, syn_exc=exc0, syn_inh=inh0,
+                                        mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
+                                        reset_mechanism=self.reset_mechanism,
+                                        graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)

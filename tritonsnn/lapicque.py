@@ -184,9 +184,8 @@ class Lapicque(LIF):
         return arguments
 
     def _run(self, x, mem0, lengths):
-        arguments = dict(mem=mem0, time_step=self.time_step, threshold=self.threshold, spike_grad=self._surrogate(),
-                         reset_mechanism=self.reset_mechanism, graded_spikes_factor=self.graded_spikes_factor,
-                         **self._circuit_given(), lengths=lengths)
-        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.lapicque`)
-            return naive.lapicque(x, **arguments, state_quant=self.state_quant)
-        return lapicque(x, **arguments, **self._storage())
+        return self._fused_or_quantised(lapicque, naive.lapicque, x, mem=mem0, time_step=self.time_step,
+                                        threshold=self.threshold, spike_grad=self._surrogate(),
+                                        reset_mechanism=self.reset_mechanism,
+                                        graded_spikes_factor=self.graded_spikes_factor, **self._circuit_given(),
+                                        lengths=lengths)

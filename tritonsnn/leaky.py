@@ -149,12 +149,10 @@ class Leaky(LIF):
         return self._forward_states(input_, (mem,), self._run, lengths)
 
     def _run(self, x, mem0, lengths):
-        arguments = dict(mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
-                         reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                         graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)
-        if self.state_quant:
-            return naive.leaky(x, self.beta, **arguments, state_quant=self.state_quant)
-        return leaky(x, self.beta, **arguments, **self._storage())
+        return self._fused_or_quantised(leaky, naive.leaky, x, self.beta, mem=mem0, threshold=self.threshold,
+                                        spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
+                                        reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor,
+                                        lengths=lengths)
 
     def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),

@@ -129,12 +129,10 @@ class Synaptic(LIF):
         return _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
 
     def _run(self, x, syn0, mem0, lengths):
-        arguments = dict(syn=syn0, mem=mem0, threshold=self.threshold, spike_grad=self._surrogate(),
-                         reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
-                         graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)
-        if self.state_quant:  # the current and the membrane, each step (`tritonsnn.reference.synaptic`)
-            return naive.synaptic(x, self.alpha, self.beta, **arguments, state_quant=self.state_quant)
-        return synaptic(x, self.alpha, self.beta, **arguments, **self._storage())
+        return self._fused_or_quantised(synaptic, naive.synaptic, x, self.alpha, self.beta, syn=syn0, mem=mem0,
+                                        threshold=self.threshold, spike_grad=self._surrogate(),
+                                        reset_mechanism=self.reset_mechanism, reset_delay=self.reset_delay,
+                                        graded_spikes_factor=self.graded_spikes_factor, lengths=lengths)
 
 
 class Stein(Synaptic):
