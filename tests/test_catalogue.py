@@ -11,19 +11,20 @@ import torch
 import tritonsnn
 from tritonsnn import aot
 from tritonsnn.bench import suite
-from tritonsnn.catalogue import NEURONS
+from tritonsnn.catalogue import INTEGRATORS, NEURONS, SNNTORCH_CLASSES
 from conftest import DEVICE
 
 F = tritonsnn.functional
 
 
 def test_every_functional_neuron_is_catalogued():
-    assert set(NEURONS) == set(F.__all__) - {"final_state"}
+    assert set(NEURONS) | set(INTEGRATORS) == set(F.__all__) - {"final_state"}
+    assert not set(NEURONS) & set(INTEGRATORS)
     for n in NEURONS.values():  # the module carries the states the functional form returns, by the same names
         assert n.module.state_names == n.states
     # The recurrent neurons have no functional form or op yet (their own tests: test_recurrent.py).
-    assert set(NEURONS) == set(tritonsnn.reference.__all__) - {"rleaky", "rsynaptic"}
-    assert {n.module.__name__ for n in NEURONS.values()} <= set(tritonsnn.__all__)
+    assert set(NEURONS) | set(INTEGRATORS) == set(tritonsnn.reference.__all__) - {"rleaky", "rsynaptic"}
+    assert {cls.__name__ for cls in SNNTORCH_CLASSES.values()} <= set(tritonsnn.__all__)
 
 
 def test_each_neuron_names_its_own_snntorch_class():
@@ -31,6 +32,8 @@ def test_each_neuron_names_its_own_snntorch_class():
 
     classes = [getattr(snntorch, n.snntorch) for n in NEURONS.values()]
     assert len(set(classes)) == len(classes)  # from_snntorch maps each to one fused neuron
+    for name, cls in SNNTORCH_CLASSES.items():  # under snnTorch's name, tritonsnn's class of that name
+        assert getattr(snntorch, name).__name__ == cls.__name__ == name
 
 
 def test_a_name_two_families_declare_for_ahead_of_time_compilation_is_refused():

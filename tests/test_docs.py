@@ -28,7 +28,9 @@ MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.
            tritonsnn._neuron, tritonsnn.nn, tritonsnn.backend, importlib.import_module("tritonsnn.alpha"),
            importlib.import_module("tritonsnn.kernels.lif.naive"), importlib.import_module("tritonsnn.kernels.alpha.naive"),
            tritonsnn.utils, tritonsnn._snntorch_api, tritonsnn.bntt, tritonsnn.graded_spikes, tritonsnn.rleaky,
-           tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive")]
+           tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive"),
+           importlib.import_module("tritonsnn.stateleaky"), importlib.import_module("tritonsnn.deltaleaky"),
+           importlib.import_module("tritonsnn.kernels.lif.naive_integrators")]
 
 
 def _run(tests) -> int:

@@ -9,12 +9,14 @@ from tritonsnn._ops import register as register_ops
 from tritonsnn.alpha import Alpha
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.bntt import BatchNormTT1d, BatchNormTT2d
+from tritonsnn.deltaleaky import DeltaLeaky
 from tritonsnn.graded_spikes import GradedSpikes
 from tritonsnn.interop import from_snntorch
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
+from tritonsnn.stateleaky import LinearLeaky, StateLeaky
 from tritonsnn.synaptic import Stein, Synaptic
 from tritonsnn.utils import detach as detach_hidden
 
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 _ops.install()
 _snntorch_helpers.install()
 
-__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "GradedSpikes", "LIF", "Lapicque", "Leaky", "RLeaky",
-           "RSynaptic", "SpikingNeuron", "Stein", "Synaptic", "detach_hidden", "from_snntorch", "functional",
-           "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate", "utils"]
+__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF", "Lapicque", "Leaky",
+           "LinearLeaky", "RLeaky", "RSynaptic", "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden",
+           "from_snntorch", "functional", "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate",
+           "utils"]

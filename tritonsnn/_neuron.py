@@ -32,14 +32,15 @@ ADDITIONS = {"step_mode": "single", "spike_dtype": None, "save_dtype": None}
 """tritonsnn's own constructor options, after snnTorch's parameters in every neuron."""
 
 
-def constructor(*names: str, **defaults) -> inspect.Signature:
+def constructor(*names: str, additions: tuple[str, ...] = tuple(ADDITIONS), **defaults) -> inspect.Signature:
     """A neuron constructor's signature: snnTorch's parameters `names`, in snnTorch's order (a
-    name without a default in `defaults` or DEFAULTS is required), then ADDITIONS. Each class
+    name without a default in `defaults` or DEFAULTS is required), then the ADDITIONS named in
+    `additions` (all of them unless the neuron lacks single steps or storage options). Each class
     declares its own, so positional calls bind as in snnTorch and `help()` shows the real list."""
     known = {**DEFAULTS, **defaults}
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     parameters = [inspect.Parameter(name, kind, default=known.get(name, inspect.Parameter.empty)) for name in names]
-    parameters += [inspect.Parameter(name, kind, default=value) for name, value in ADDITIONS.items()]
+    parameters += [inspect.Parameter(name, kind, default=ADDITIONS[name]) for name in additions]
     return inspect.Signature(parameters)
 
 
@@ -107,6 +108,12 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         self._register("threshold", o["threshold"], o["learn_threshold"])
         self._register("graded_spikes_factor", o["graded_spikes_factor"], o["learn_graded_spikes_factor"])
         self.reset_mechanism = o["reset_mechanism"]
+
+    @classmethod
+    def snntorch_arguments(cls, module: nn.Module) -> dict:
+        """Constructor arguments `tritonsnn.from_snntorch` reads from snnTorch's neuron `module`
+        otherwise than as the attribute of the same name (see `interop._arguments`); none here."""
+        return {}
 
     def _register(self, name: str, value, learnable: bool) -> None:
         value = _as_tensor(value)

@@ -131,6 +131,13 @@ class RecurrentLIF(LIF):
         if not self.all_to_all:
             self.step_inputs = type(self).step_inputs + ("V",)
 
+    @classmethod
+    def snntorch_arguments(cls, module: nn.Module) -> dict:
+        """Whether snnTorch's `module` learns its recurrent term (its layer's weights, or V)."""
+        learnt = (any(p.requires_grad for p in module.recurrent.parameters()) if module.all_to_all
+                  else isinstance(module.V, nn.Parameter))
+        return {"learn_recurrent": learnt}
+
     def _recurrent_term(self, spk: torch.Tensor, V: torch.Tensor | None) -> torch.Tensor:
         """The recurrent input of the previous spikes: `spk * V` for the one-to-one term (V checked,
         read from the neuron, which `.to()` moves even where it is a buffer), else the layer's

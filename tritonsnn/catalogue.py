@@ -21,8 +21,12 @@ from types import ModuleType
 import torch
 
 from tritonsnn.alpha import Alpha
+from tritonsnn.deltaleaky import DeltaLeaky
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
+from tritonsnn.rleaky import RLeaky
+from tritonsnn.rsynaptic import RSynaptic
+from tritonsnn.stateleaky import LinearLeaky, StateLeaky
 from tritonsnn.synaptic import Synaptic
 
 
@@ -82,6 +86,17 @@ NEURONS = {n.name: n for n in (
            "alpha", ("alpha_fwd", "alpha_bwd"), "Alpha", (20, 12), reset_delay=False),
 )}
 """Every neuron tritonsnn fuses, by functional name."""
+
+INTEGRATORS = {"state_leaky": StateLeaky, "delta_leaky": DeltaLeaky}
+"""The neurons without a reset, by functional name: their time loop is the LIF family's membrane
+with reset "none" (`kernels.lif.dispatch.integrate`), their spikes elementwise functions of it
+computed after it. They take no reset, per-sample lengths or storage options, so they are not in
+NEURONS, whose entries every cross-cutting test runs with those."""
+
+SNNTORCH_CLASSES = {**{n.snntorch: n.module for n in NEURONS.values()}, "RLeaky": RLeaky, "RSynaptic": RSynaptic,
+                    "StateLeaky": StateLeaky, "LinearLeaky": LinearLeaky, "DeltaLeaky": DeltaLeaky}
+"""Every snnTorch 1.0.0 neuron tritonsnn has, by snnTorch's class name, and its tritonsnn class
+(what `tritonsnn.from_snntorch` converts)."""
 
 RECURRENT_FAMILY = "rlif"
 """The kernel folder of RLeaky and RSynaptic, which the catalogue does not hold: their recurrent

@@ -12,11 +12,13 @@ import torch
 from tritonsnn import _checks
 from tritonsnn._ends import last_steps
 from tritonsnn.alpha import alpha
+from tritonsnn.deltaleaky import delta_leaky
 from tritonsnn.lapicque import lapicque
 from tritonsnn.leaky import leaky
+from tritonsnn.stateleaky import state_leaky
 from tritonsnn.synaptic import synaptic
 
-__all__ = ["alpha", "final_state", "lapicque", "leaky", "synaptic"]
+__all__ = ["alpha", "delta_leaky", "final_state", "lapicque", "leaky", "state_leaky", "synaptic"]
 
 
 def final_state(

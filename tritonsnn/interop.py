@@ -8,18 +8,20 @@ import torch
 from torch import nn
 
 from tritonsnn._neuron import ADDITIONS
-from tritonsnn.catalogue import NEURONS
+from tritonsnn.catalogue import SNNTORCH_CLASSES
 from tritonsnn.graded_spikes import GradedSpikes
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
+from tritonsnn.stateleaky import LinearLeaky
 
 __all__ = ["from_snntorch"]
 
 
 def from_snntorch(model: nn.Module) -> nn.Module:
-    """A copy of an snnTorch 1.0.0 model whose neurons (``Leaky``, ``Synaptic``, ``Alpha``,
-    ``Lapicque``: each in `tritonsnn.catalogue.NEURONS`; ``RLeaky`` and ``RSynaptic`` with their
-    recurrent weights or V) are replaced by tritonsnn's fused ones, with the same parameters
+    """A copy of an snnTorch 1.0.0 model whose neurons (each in `tritonsnn.catalogue.SNNTORCH_CLASSES`:
+    ``Leaky``, ``Synaptic``, ``Alpha``, ``Lapicque``; ``RLeaky`` and ``RSynaptic`` with their
+    recurrent weights or V; ``StateLeaky``, ``LinearLeaky`` with its linear layer, and
+    ``DeltaLeaky``) are replaced by tritonsnn's fused ones, with the same parameters
     (values, and whether each is learnable), options and surrogate gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
     way; the original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
     ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
@@ -41,8 +43,7 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     """
     import snntorch
 
-    converters = {getattr(snntorch, n.snntorch): n.module for n in NEURONS.values()}
-    converters.update({snntorch.RLeaky: RLeaky, snntorch.RSynaptic: RSynaptic})
+    converters = {getattr(snntorch, name): cls for name, cls in SNNTORCH_CLASSES.items()}
     if type(model) in converters or _is_snntorch(model):
         return _convert(model, "the model", converters)
     # Each neuron's replacement enters the copy in its place (deepcopy's memo), shared as it was;
@@ -85,19 +86,20 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
         raise TypeError(f"cannot convert {path} ({type(module).__name__}): {e}") from e
     _copy_tensors(module, fused)
     if isinstance(fused, (RLeaky, RSynaptic)):
-        _copy_recurrent(module, fused)
+        if fused.all_to_all:
+            _copy_layer(module.recurrent, fused.recurrent)
+        else:  # a one-to-one term holds the neuron's own V, as snnTorch's does
+            fused.recurrent.V = fused.V
+    if isinstance(fused, LinearLeaky):
+        _copy_layer(module.linear, fused.linear)
     return fused.to(_device_of(module))
 
 
-def _copy_recurrent(src: nn.Module, dst: nn.Module) -> None:
-    """The recurrent term's weights (and whether they are learnt); a one-to-one term holds the
-    neuron's own V, as snnTorch's does."""
-    if dst.all_to_all:
-        dst.recurrent.load_state_dict(src.recurrent.state_dict())
-        for mine, theirs in zip(dst.recurrent.parameters(), src.recurrent.parameters()):
-            mine.requires_grad_(theirs.requires_grad)
-    else:
-        dst.recurrent.V = dst.V
+def _copy_layer(src: nn.Module, dst: nn.Module) -> None:
+    """A layer's weights, and whether each is learnt."""
+    dst.load_state_dict(src.state_dict())
+    for mine, theirs in zip(dst.parameters(), src.parameters()):
+        mine.requires_grad_(theirs.requires_grad)
 
 
 def _copy_tensors(src: nn.Module, dst: nn.Module) -> None:
@@ -119,16 +121,15 @@ def _arguments(cls: type, module: nn.Module) -> dict:
     """The arguments of `cls`'s constructor that rebuild the snnTorch neuron `module`: for each of
     the parameters cls shares with snnTorch, a copy of the tensor module holds under that name
     (beta, threshold, ...), whether it is learnable (``learn_<name>``), or the option's value
-    (an option module lacks keeps cls's default); the surrogate, unless module disables it."""
+    (an option module lacks keeps cls's default); the surrogate, unless module disables it; and
+    what cls reads from snnTorch's neuron in its own way (`SpikingNeuron.snntorch_arguments`)."""
     disabled = bool(getattr(module, "surrogate_disable", False))
-    arguments = {"surrogate_disable": disabled, "spike_grad": None if disabled else module.spike_grad}
+    arguments = {"surrogate_disable": disabled, "spike_grad": None if disabled else module.spike_grad,
+                 **cls.snntorch_arguments(module)}
     for name, parameter in cls.__signature__.parameters.items():
         if name in arguments or name in ADDITIONS or name in cls.derived_from_others:
             continue
-        if name == "learn_recurrent":
-            arguments[name] = (any(p.requires_grad for p in module.recurrent.parameters()) if module.all_to_all
-                               else isinstance(module.V, nn.Parameter))
-        elif name.startswith("learn_"):
+        if name.startswith("learn_"):
             arguments[name] = isinstance(getattr(module, name[len("learn_"):], None), nn.Parameter)
         elif isinstance(getattr(module, name, None), torch.Tensor):
             arguments[name] = getattr(module, name).detach().clone()

@@ -9,9 +9,11 @@ import torch
 
 from tritonsnn import _forward_ad
 from tritonsnn._ops import ops, traced
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn._registration import Inputs, surrogate_seed, to_param_shape
 from tritonsnn._step import Step
 from tritonsnn.backend import get_backend
+from tritonsnn.kernels.codes import RESET_NONE
 from tritonsnn.kernels.lif import fused, torch_path
 from tritonsnn.kernels.lif import step as torch_step
 from tritonsnn.surrogate import DISABLED, custom_grad, warn_unfused
@@ -38,6 +40,20 @@ def run(x, mem0, syn0, alpha, decay, threshold, gsf, reset, reset_delay, reset_i
                                  (reset, reset_delay, reset_input, surrogate, seed, lengths))
     spk, mem_seq, _, syn_seq = outputs
     return spk, mem_seq, syn_seq
+
+
+def integrate(x, mem0, decay):
+    """The LIF family's membrane without a reset, U_t = decay U_{t-1} + X_t from U_0 = mem0 (None:
+    zeros), over a checked time-major `x` with `decay` as used (not clamped): the fused time loop
+    of StateLeaky and DeltaLeaky, whose spikes are elementwise functions of the membrane sequence
+    it returns (so it is stored in the math dtype, fp32 for 2-byte inputs). The kernel's own
+    spikes are not used, so they take the disabled surrogate."""
+    no_spikes = torch.ones((), dtype=decay.dtype, device=x.device)
+    dtypes = (x.dtype, acc_dtype(x.dtype))
+    _, mem_seq, _ = run(x=x, mem0=mem0, syn0=None, alpha=None, decay=decay, threshold=no_spikes, gsf=no_spikes,
+                        reset=RESET_NONE, reset_delay=True, reset_input=False, dtypes=dtypes,
+                        surrogate=DISABLED, lengths=None)
+    return mem_seq
 
 
 STATE_INPUTS = {"mem": ("mem0", 1), "syn": ("syn0", 3)}
