@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tritonsnn import _checks
+from tritonsnn._dtypes import acc_dtype
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.kernels.codes import RESET_NONE
 from tritonsnn.kernels.lif import dispatch as lif_family
@@ -93,7 +94,10 @@ def _taps(kernel_truncation_steps, x: torch.Tensor) -> int | None:
 
 def _truncated(x: torch.Tensor, decay: torch.Tensor, taps: int) -> torch.Tensor:
     """U_t = F_t - d^K F_{t-K} in the math dtype, F the fused full-kernel membrane (kept in that
-    dtype too, so the difference does not inherit a 2-byte rounding)."""
+    dtype too, so the difference does not inherit a 2-byte rounding). One tap, h[0] = 1, keeps
+    the input itself: exactly, with no gradient for tau (the difference would leave rounding)."""
+    if taps == 1:
+        return x.to(acc_dtype(x.dtype))
     full = lif_family.integrate(x, None, decay)
     return torch.cat([full[:taps], full[taps:] - decay.pow(taps) * full[:-taps]])
 
