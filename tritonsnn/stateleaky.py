@@ -3,14 +3,16 @@ snnTorch's leaky integrator without a reset, whose membrane is the input filtere
 exponential kernel (optionally truncated to its last K taps).
 
 snnTorch computes the membrane as a depthwise causal convolution over the whole sequence, O(T)
-work per step. The same filter is a recurrence, O(1) per step: with d = exp(-1/tau),
+work per step (O(K) truncated). The same filter is a recurrence, O(1) per step: with
+d = exp(-1/tau),
 
-    full kernel:      U_t = d U_{t-1} + X_t                      (the LIF family, reset "none")
-    truncated to K:   U_t = F_t - d^K F_{t-K},  F the full-kernel membrane
+    full kernel:      U_t = d U_{t-1} + X_t
+    truncated to K:   U_t = d U_{t-1} + X_t - d^K X_{t-K}
 
-(the K taps of step t are F_t's newest K terms; F_{t-K} d^K is the rest). The full kernel runs as
-the LIF family's fused time loop, spikes included; a truncated one subtracts the delayed
-sequence elementwise after it and fires there."""
+(each step the oldest tap, d^K X_{t-K}, leaves the window). Both run as the LIF family's fused
+time loop with reset "none", spikes included; the truncated one over the input
+X_t - d^K X_{t-K}, formed in one elementwise pass before it. One tap (K = 1) is the loop with
+d = 0: the membrane is the input itself."""
 from __future__ import annotations
 
 from warnings import warn
@@ -51,55 +53,45 @@ def state_leaky(x: torch.Tensor, tau, threshold=1.0, spike_grad=None, graded_spi
     Example::
 
         >>> import torch, tritonsnn
-        >>> spk, mem = tritonsnn.functional.state_leaky(torch.tensor([[1.0], [0.0], [0.0]]), tau=1.0,
+        >>> spk, mem = tritonsnn.functional.state_leaky(torch.tensor([[1.0], [0.5], [0.0]]), tau=1.0,
         ...                                            threshold=0.3, kernel_truncation_steps=2)
-        >>> mem.flatten(), spk.flatten()
-        (tensor([1.0000, 0.3679, 0.0000]), tensor([1., 1., 0.]))
+        >>> mem.flatten(), spk.flatten()   # the third step holds only the last two inputs
+        (tensor([1.0000, 0.8679, 0.1839]), tensor([1., 1., 0.]))
     """
     surrogate = resolve(spike_grad)
     x = _checks.time_major_input(x)
-    decay = _decay(tau, x)
     threshold = _checks.parameter(threshold, x, "threshold")
     gsf = _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor")
-    taps = _taps(kernel_truncation_steps, x)
-    if taps is None:
-        dtypes = _checks.storage_dtypes(x, None, None, gsf, ())
-        spk, mem, _ = lif_family.run(x=x, mem0=None, syn0=None, alpha=None, decay=decay, threshold=threshold,
-                                     gsf=gsf, reset=RESET_NONE, reset_delay=True, reset_input=False, dtypes=dtypes,
-                                     surrogate=surrogate, lengths=None)
-        return spk, mem
-    mem = _truncated(x, decay, taps)
-    return (surrogate(mem - threshold) * gsf).to(x.dtype), mem.to(x.dtype)
+    drive, decay = _recurrence(x, tau, kernel_truncation_steps)
+    dtypes = _checks.storage_dtypes(drive, None, None, gsf, ())
+    spk, mem, _ = lif_family.run(x=drive, mem0=None, syn0=None, alpha=None, decay=decay, threshold=threshold, gsf=gsf,
+                                 reset=RESET_NONE, reset_delay=True, reset_input=False, dtypes=dtypes,
+                                 surrogate=surrogate, lengths=None)
+    return spk.to(x.dtype), mem.to(x.dtype)
 
 
 def membrane(x: torch.Tensor, tau, kernel_truncation_steps: int | None = None) -> torch.Tensor:
     """The membrane of :func:`state_leaky` alone (no spikes), in x's dtype."""
     x = _checks.time_major_input(x)
-    decay, taps = _decay(tau, x), _taps(kernel_truncation_steps, x)
-    mem = lif_family.integrate(x, None, decay) if taps is None else _truncated(x, decay, taps)
-    return mem.to(x.dtype)
+    drive, decay = _recurrence(x, tau, kernel_truncation_steps)
+    return lif_family.integrate(drive, None, decay).to(x.dtype)
 
 
-def _decay(tau, x: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-1 / _checks.parameter(tau, x, "tau"))
-
-
-def _taps(kernel_truncation_steps, x: torch.Tensor) -> int | None:
-    """K, or None where the kernel covers the whole sequence (no truncation, or K >= T)."""
+def _recurrence(x: torch.Tensor, tau, kernel_truncation_steps) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, decay) of the recurrence that filters x with StateLeaky's kernel (the module
+    docstring): x and d = exp(-1/tau); with K taps below T, the input X_t - d^K X_{t-K}, in the
+    math dtype (a 2-byte x is not rounded again); with one tap, x and a decay of 0 (h = [1] does
+    not depend on tau, so tau gets no gradient)."""
+    decay = torch.exp(-1 / _checks.parameter(tau, x, "tau"))
     if kernel_truncation_steps is None:
-        return None
+        return x, decay
     taps = _checks.positive_int(kernel_truncation_steps, "kernel_truncation_steps")
-    return None if taps >= x.shape[0] else taps
-
-
-def _truncated(x: torch.Tensor, decay: torch.Tensor, taps: int) -> torch.Tensor:
-    """U_t = F_t - d^K F_{t-K} in the math dtype, F the fused full-kernel membrane (kept in that
-    dtype too, so the difference does not inherit a 2-byte rounding). One tap, h[0] = 1, keeps
-    the input itself: exactly, with no gradient for tau (the difference would leave rounding)."""
+    if taps >= x.shape[0]:
+        return x, decay
     if taps == 1:
-        return x.to(acc_dtype(x.dtype))
-    full = lif_family.integrate(x, None, decay)
-    return torch.cat([full[:taps], full[taps:] - decay.pow(taps) * full[:-taps]])
+        return x, torch.zeros_like(decay)
+    x = x.to(acc_dtype(x.dtype))
+    return torch.cat([x[:taps], x[taps:] - decay.pow(taps) * x[:-taps]]), decay
 
 
 class StateLeaky(LIF):

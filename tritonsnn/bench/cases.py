@@ -230,6 +230,37 @@ def recurrent_layer_impls(features: int, device: torch.device, kernel_size: int 
     return impls
 
 
+def state_leaky_impls(channels: int, truncation: int | None, device: torch.device) -> dict[str, Runner]:
+    """A StateLeaky layer (beta 0.9, `truncation` taps or all) over x: [T, B, channels]:
+    tritonsnn's (the recurrence, fused), the reference (the kernel's sum, step by step) and
+    snnTorch's (a causal convolution over the whole sequence)."""
+    ours = tritonsnn.StateLeaky(beta=0.9, channels=channels, kernel_truncation_steps=truncation).to(device)
+    impls = {SUBJECT: lambda x: ours(x)[0],
+             REFERENCE: lambda x: reference.state_leaky(x, ours.tau, kernel_truncation_steps=truncation)[0]}
+    try:
+        import snntorch
+    except ImportError:
+        return impls
+    theirs = snntorch.StateLeaky(beta=0.9, channels=channels, kernel_truncation_steps=truncation).to(device)
+    impls["snntorch"] = lambda x: theirs(x)[0]
+    return impls
+
+
+def delta_leaky_impls(device: torch.device) -> dict[str, Runner]:
+    """A DeltaLeaky layer (beta 0.9, delta threshold 0.5) over x: [T, ...]: tritonsnn's over the
+    whole sequence, the reference loop and snnTorch's per-step loop (its only form)."""
+    ours = tritonsnn.DeltaLeaky(beta=0.9, delta_threshold=0.5, step_mode="multi").to(device)
+    impls = {SUBJECT: lambda x: ours(x, (None, None))[0],
+             REFERENCE: lambda x: reference.delta_leaky(x, 0.9, delta_threshold=0.5)[0]}
+    try:
+        import snntorch
+    except ImportError:
+        return impls
+    theirs = snntorch.DeltaLeaky(beta=0.9, delta_threshold=0.5).to(device)
+    impls["snntorch"] = _stepped(lambda x_t, states: theirs(x_t, states[0] if states else (None, None)))
+    return impls
+
+
 def recurrent_impls(sizes: tuple[int, ...], device: torch.device) -> dict[str, Runner]:
     """The recurrent network `sizes` with each implementation, the same initial weights."""
     impls = {SUBJECT: _RecurrentNet(sizes, SUBJECT).to(device), REFERENCE: _RecurrentNet(sizes, REFERENCE).to(device)}
@@ -315,6 +346,11 @@ def suite(device: torch.device, full: bool) -> list[Case]:
         name = f"rleaky {label} fwd+bwd B={B} T={T}"
         cases.append(Case(name, name, "fwd+bwd", (T, B, sizes[0]), torch.float32, recurrent_impls(sizes, device),
                           T * B * sum(sizes[1:-1])))
+    T, B, n = (512, 64, 1024) if gpu else (100, 32, 256)
+    for label, impls in (("stateleaky", state_leaky_impls(n, None, device)),
+                         ("stateleaky K=16", state_leaky_impls(n, 16, device)), ("deltaleaky", delta_leaky_impls(device))):
+        name = f"{label} layer fwd+bwd [{T},{B},{n}] float32"
+        cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, impls, T * B * n))
     T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)
     name = f"conv+leaky fwd+bwd T={T} B={B} C={C} {H}x{H}"
     cases.append(Case(name, name, "fwd+bwd", (T, B, C, H, H), torch.float32,
