@@ -30,7 +30,8 @@ MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.
            tritonsnn.utils, tritonsnn._snntorch_api, tritonsnn.bntt, tritonsnn.graded_spikes, tritonsnn.rleaky,
            tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive"),
            importlib.import_module("tritonsnn.stateleaky"), importlib.import_module("tritonsnn.deltaleaky"),
-           importlib.import_module("tritonsnn.kernels.lif.naive_integrators")]
+           importlib.import_module("tritonsnn.kernels.lif.naive_integrators"), importlib.import_module("tritonsnn.slstm"),
+           importlib.import_module("tritonsnn.kernels.lstm.naive")]
 
 
 def _run(tests) -> int:

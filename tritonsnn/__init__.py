@@ -16,6 +16,7 @@ from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
+from tritonsnn.slstm import SConv2dLSTM, SLSTM
 from tritonsnn.stateleaky import LinearLeaky, StateLeaky
 from tritonsnn.synaptic import Stein, Synaptic
 from tritonsnn.utils import detach as detach_hidden
@@ -26,6 +27,7 @@ _ops.install()
 _snntorch_helpers.install()
 
 __all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF", "Lapicque", "Leaky",
-           "LinearLeaky", "RLeaky", "RSynaptic", "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden",
+           "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM", "SpikingNeuron", "StateLeaky", "Stein",
+           "Synaptic", "detach_hidden",
            "from_snntorch", "functional", "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate",
            "utils"]

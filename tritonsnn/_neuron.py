@@ -65,6 +65,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     # Constructor parameters `tritonsnn.from_snntorch` leaves out when it rebuilds the neuron from
     # an snnTorch one, because the others determine them (it copies their exact values in after).
     derived_from_others: tuple[str, ...] = ()
+    # The neuron's layers (submodules) whose weights `tritonsnn.from_snntorch` copies from snnTorch's.
+    snntorch_layers: tuple[str, ...] = ()
 
     __signature__ = constructor("threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_threshold", "reset_mechanism", "state_quant", "output", "graded_spikes_factor",
@@ -253,7 +255,9 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
             if stateful and value is not None:
                 setattr(self, name, value)
             start = getattr(self, name) if stateful else value
-            starts.append(None if start is None else self._state_or_none(start, x.shape[1:], name))
+            if start is not None:
+                start = self._state_or_none(start, self._state_shape(x.shape[1:]), name)
+            starts.append(start)
         spk, *sequences = run(x, *starts, lengths=lengths)
         if multi:
             outputs = sequences
@@ -271,6 +275,10 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         if self.init_hidden and not self.output:
             return spk
         return (spk, *outputs)
+
+    def _state_shape(self, x_t_shape: torch.Size) -> torch.Size:
+        """The shape of the states for one step's input of shape `x_t_shape`: the same here."""
+        return x_t_shape
 
     def _register_states(self) -> None:
         for name in self.state_names:

@@ -26,6 +26,7 @@ from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
+from tritonsnn.slstm import SConv2dLSTM, SLSTM
 from tritonsnn.stateleaky import LinearLeaky, StateLeaky
 from tritonsnn.synaptic import Synaptic
 
@@ -94,7 +95,8 @@ computed after it. They take no reset, per-sample lengths or storage options, so
 NEURONS, whose entries every cross-cutting test runs with those."""
 
 SNNTORCH_CLASSES = {**{n.snntorch: n.module for n in NEURONS.values()}, "RLeaky": RLeaky, "RSynaptic": RSynaptic,
-                    "StateLeaky": StateLeaky, "LinearLeaky": LinearLeaky, "DeltaLeaky": DeltaLeaky}
+                    "StateLeaky": StateLeaky, "LinearLeaky": LinearLeaky, "DeltaLeaky": DeltaLeaky, "SLSTM": SLSTM,
+                    "SConv2dLSTM": SConv2dLSTM}
 """Every snnTorch 1.0.0 neuron tritonsnn has, by snnTorch's class name, and its tritonsnn class
 (what `tritonsnn.from_snntorch` converts)."""
 

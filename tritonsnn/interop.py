@@ -12,7 +12,6 @@ from tritonsnn.catalogue import SNNTORCH_CLASSES
 from tritonsnn.graded_spikes import GradedSpikes
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
-from tritonsnn.stateleaky import LinearLeaky
 
 __all__ = ["from_snntorch"]
 
@@ -20,15 +19,16 @@ __all__ = ["from_snntorch"]
 def from_snntorch(model: nn.Module) -> nn.Module:
     """A copy of an snnTorch 1.0.0 model whose neurons (each in `tritonsnn.catalogue.SNNTORCH_CLASSES`:
     ``Leaky``, ``Synaptic``, ``Alpha``, ``Lapicque``; ``RLeaky`` and ``RSynaptic`` with their
-    recurrent weights or V; ``StateLeaky``, ``LinearLeaky`` with its linear layer, and
-    ``DeltaLeaky``) are replaced by tritonsnn's fused ones, with the same parameters
-    (values, and whether each is learnable), options and surrogate gradient. The copy's ``state_dict`` has the same keys and values, so checkpoints load either
-    way; the original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
+    recurrent weights or V; ``StateLeaky``, ``LinearLeaky``, ``DeltaLeaky``, ``SLSTM`` and
+    ``SConv2dLSTM``, with their layers' weights) are replaced by tritonsnn's, with the same
+    parameters (values, and whether each is learnable), options and surrogate gradient. The
+    copy's ``state_dict`` has the same keys and values, so checkpoints load either way; the
+    original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
     ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
     snnTorch's ``GradedSpikes`` becomes tritonsnn's, with the same weights; its ``BatchNormTT1d``
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
-    Any other snnTorch module (``SConv2dLSTM``, a subclass of a neuron wherever it is
+    Any other snnTorch module (``LeakyParallel``, a subclass of a neuron wherever it is
     defined, ...) and any option tritonsnn does not implement (``inhibition``) is refused with a
     TypeError naming the module's path, rather than converted approximately; a ``state_quant``
     function is kept.
@@ -90,8 +90,8 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
             _copy_layer(module.recurrent, fused.recurrent)
         else:  # a one-to-one term holds the neuron's own V, as snnTorch's does
             fused.recurrent.V = fused.V
-    if isinstance(fused, LinearLeaky):
-        _copy_layer(module.linear, fused.linear)
+    for name in fused.snntorch_layers:
+        _copy_layer(getattr(module, name), getattr(fused, name))
     return fused.to(_device_of(module))
 
 

@@ -17,6 +17,8 @@ states each step), which the modules run through them.
 from tritonsnn.kernels.alpha.naive import alpha
 from tritonsnn.kernels.lif.naive import lapicque, leaky, synaptic
 from tritonsnn.kernels.lif.naive_integrators import delta_leaky, state_leaky
+from tritonsnn.kernels.lstm.naive import sconv2dlstm, slstm
 from tritonsnn.kernels.rlif.naive import rleaky, rsynaptic
 
-__all__ = ["alpha", "delta_leaky", "lapicque", "leaky", "rleaky", "rsynaptic", "state_leaky", "synaptic"]
+__all__ = ["alpha", "delta_leaky", "lapicque", "leaky", "rleaky", "rsynaptic", "sconv2dlstm", "slstm", "state_leaky",
+           "synaptic"]

@@ -236,6 +236,8 @@ class LinearLeaky(StateLeaky):
                                 "output", "graded_spikes_factor", "learn_graded_spikes_factor",
                                 "kernel_truncation_steps", bias=True, device=None, dtype=None, output=True,
                                 kernel_truncation_steps=None, additions=())
+    snntorch_layers = ("linear",)
+
     def _bind(self, args, kwargs):
         o = super()._bind(args, kwargs)
         return {**o, "channels": o["out_features"]}

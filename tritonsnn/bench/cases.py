@@ -348,7 +348,8 @@ def suite(device: torch.device, full: bool) -> list[Case]:
                           T * B * sum(sizes[1:-1])))
     T, B, n = (512, 64, 1024) if gpu else (100, 32, 256)
     for label, impls in (("stateleaky", state_leaky_impls(n, None, device)),
-                         ("stateleaky K=16", state_leaky_impls(n, 16, device)), ("deltaleaky", delta_leaky_impls(device))):
+                         ("stateleaky K=16", state_leaky_impls(n, 16, device)),
+                         ("deltaleaky", delta_leaky_impls(device))):
         name = f"{label} layer fwd+bwd [{T},{B},{n}] float32"
         cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, impls, T * B * n))
     T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)

@@ -1,0 +1,166 @@
+"""SLSTM and SConv2dLSTM against snnTorch 1.0.0 (spikes equal; states and the gradients of the
+input, the cell's weights and a learnt threshold within 1e-5 relative), stepped and over whole
+sequences, against their oracles (`tritonsnn.reference`), with per-sample lengths, the
+documented difference from snnTorch's SLSTM, conversion and refusals."""
+import pytest
+import snntorch
+import torch
+from snntorch.functional import quant
+
+import tritonsnn
+from conftest import DEVICE
+from helpers import assert_close
+
+REL = 1e-5
+T, B = 6, 3
+RESETS = ("none", "subtract", "zero")
+
+
+def _draw(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed + sum(shape)))
+
+
+def _pair(cls_name, **kwargs):
+    torch.manual_seed(0)
+    theirs = getattr(snntorch, cls_name)(**kwargs)
+    ours = getattr(tritonsnn, cls_name)(**kwargs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    return theirs, ours.to(DEVICE)
+
+
+def _stepped(module, x):
+    syn, mem = module.reset_mem()
+    outs = []
+    for x_t in x:
+        spk, syn, mem = module(x_t, syn, mem)
+        outs.append((spk, syn, mem))
+    return [torch.stack(seq) for seq in zip(*outs)]
+
+
+def _multi(module, x):
+    module.step_mode = "multi"
+    try:
+        return list(module(x))
+    finally:
+        module.step_mode = "single"
+
+
+def _run(module, x, outputs_of, seed=1):
+    x = x.detach().clone().to(DEVICE).requires_grad_()
+    outputs = outputs_of(module, x)
+    loss = sum((o * _draw(*o.shape, seed=seed + i).to(o.device)).sum() for i, o in enumerate(outputs))
+    module.zero_grad(set_to_none=True)
+    loss.backward()
+    grads = {"x": x.grad, **{n: p.grad for n, p in module.named_parameters()}}
+    return [o.detach().cpu() for o in outputs], {n: g.cpu() for n, g in grads.items()}
+
+
+def _same(ours, theirs):
+    (o_out, o_grads), (t_out, t_grads) = ours, theirs
+    assert torch.equal(o_out[0], t_out[0]), "spikes differ"
+    for name, o, t in zip(("syn", "mem"), o_out[1:], t_out[1:]):
+        assert_close(o, t, REL, name)
+    assert o_grads.keys() == t_grads.keys()
+    for name in t_grads:
+        assert_close(o_grads[name], t_grads[name], REL, f"d{name}")
+
+
+@pytest.mark.parametrize("quantised", [False, True])
+@pytest.mark.parametrize("reset", RESETS)
+def test_slstm_matches_snntorch(reset, quantised):
+    """input_size == hidden_size: the case where snnTorch's SLSTM carries its states."""
+    q = quant.state_quant(num_bits=6, uniform=True, threshold=1.0) if quantised else False
+    theirs, ours = _pair("SLSTM", input_size=5, hidden_size=5, threshold=0.1, learn_threshold=True,
+                         reset_mechanism=reset, state_quant=q)
+    x = _draw(T, B, 5) * 2
+    expected = _run(theirs, x, _stepped)
+    _same(_run(ours, x, _stepped), expected)
+    _same(_run(ours, x, _multi), expected)
+
+
+@pytest.mark.parametrize("pool", [{}, {"max_pool": 2}, {"avg_pool": 2}])
+@pytest.mark.parametrize("reset", RESETS)
+def test_sconv2dlstm_matches_snntorch(reset, pool):
+    theirs, ours = _pair("SConv2dLSTM", in_channels=2, out_channels=3, kernel_size=3, threshold=0.05,
+                         learn_threshold=True, reset_mechanism=reset, **pool)
+    x = _draw(T, B, 2, 6, 6) * 2
+    expected = _run(theirs, x, _stepped)
+    _same(_run(ours, x, _stepped), expected)
+    _same(_run(ours, x, _multi), expected)
+
+
+def test_slstm_carries_its_states_where_snntorch_forgets_them():
+    """A deliberate difference: with input_size != hidden_size snnTorch 1.0.0's SLSTM compares
+    its states' shape with the input's and replaces them by zeros every step. tritonsnn's
+    carries them, as its oracle (one nn.LSTMCell call per step) does."""
+    theirs, ours = _pair("SLSTM", input_size=3, hidden_size=5, threshold=0.1, reset_mechanism="subtract")
+    x = _draw(T, B, 3) * 2
+    stepped = _run(ours, x, _stepped)
+    cell = ours.lstm_cell
+    oracle = _run(ours, x, lambda m, x: list(tritonsnn.reference.slstm(x, cell, threshold=m.threshold,
+                                                                       reset_mechanism="subtract")))
+    _same(stepped, oracle)
+    _same(_run(ours, x, _multi), oracle)
+    constant = x[:1].expand(T, B, 3)  # the same input every step: the same states, without memory
+    forgetting, carrying = _run(theirs, constant, _stepped)[0], _run(ours, constant, _stepped)[0]
+    assert all(torch.equal(forgetting[1][t], forgetting[1][0]) for t in range(T))
+    assert not torch.allclose(carrying[1][1], carrying[1][0])
+
+
+@pytest.mark.parametrize("cls_name,shape,kwargs", [
+    ("SLSTM", (4,), dict(input_size=4, hidden_size=3)),
+    ("SConv2dLSTM", (2, 5, 5), dict(in_channels=2, out_channels=2, kernel_size=3, avg_pool=5)),
+])
+def test_lengths_end_each_sample(cls_name, shape, kwargs):
+    """With per-sample lengths each sample's outputs equal its own run at its own length (zeros
+    after), and the state carried with init_hidden is its state after its last step."""
+    torch.manual_seed(0)
+    module = getattr(tritonsnn, cls_name)(**kwargs, threshold=0.05, step_mode="multi").to(DEVICE)
+    x = _draw(T, B, *shape).to(DEVICE)
+    lengths = torch.tensor([T, 2, 0])
+    spk, syn, mem = module(x, lengths=lengths)
+    for b, n in enumerate(lengths.tolist()):
+        alone = module(x[:n, b:b + 1]) if n else None
+        for whole, part in zip((spk, syn, mem), alone or (None,) * 3):
+            assert not whole[n:, b].any()
+            if n:
+                assert_close(whole[:n, b:b + 1], part, REL)
+    carrying = getattr(tritonsnn, cls_name)(**kwargs, threshold=0.05, step_mode="multi", init_hidden=True,
+                                            output=True).to(DEVICE)
+    carrying.load_state_dict(module.state_dict())
+    carrying(x, lengths=lengths)
+    assert_close(carrying.mem[0], mem[-1, 0], REL)
+    assert_close(carrying.mem[1], mem[1, 1], REL)
+    assert not carrying.mem[2].any()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: snntorch.SLSTM(4, 3, reset_mechanism="zero", learn_threshold=True, bias=False),
+    lambda: snntorch.SConv2dLSTM(2, 3, 3, max_pool=2, reset_mechanism="subtract"),
+])
+def test_from_snntorch_converts_them(make):
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(make())
+    ours = tritonsnn.from_snntorch(theirs)
+    assert type(ours[0]).__name__ == type(theirs[0]).__name__
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for name, value in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+    assert ours[0].reset_mechanism == theirs[0].reset_mechanism
+    x = _draw(T, B, 4) if isinstance(theirs[0], snntorch.SLSTM) else _draw(T, B, 2, 4, 4)
+    if isinstance(theirs[0], snntorch.SLSTM):  # snnTorch's carries no state here (see above): one step
+        x = x[:1]
+    _same(_run(ours[0].to(DEVICE), x, _stepped), _run(theirs[0], x, _stepped))
+
+
+@pytest.mark.parametrize("make,x,match", [
+    (lambda: tritonsnn.SLSTM(4, 3), torch.zeros(2, 5), "input_size=4"),
+    (lambda: tritonsnn.SConv2dLSTM(2, 3, 3), torch.zeros(2, 1, 4, 4), "in_channels=2"),
+    (lambda: tritonsnn.SConv2dLSTM(2, 3, 3, max_pool=2, avg_pool=2), None, "not both"),
+    (lambda: tritonsnn.SLSTM(4, 3), (torch.zeros(2, 4), torch.zeros(2, 4), None), "syn has shape"),
+])
+def test_bad_input_is_refused(make, x, match):
+    with pytest.raises(ValueError, match=match):
+        module = make()
+        module(*x) if isinstance(x, tuple) else module(x)
