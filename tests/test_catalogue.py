@@ -24,8 +24,8 @@ def test_every_functional_neuron_is_catalogued():
         assert n.module.state_names == n.states
     # The recurrent neurons have no functional form or op yet (their own tests: test_recurrent.py,
     # test_spiking_lstm.py).
-    assert set(NEURONS) | set(INTEGRATORS) == set(tritonsnn.reference.__all__) - {"rleaky", "rsynaptic", "slstm",
-                                                                                   "sconv2dlstm"}
+    assert set(NEURONS) | set(INTEGRATORS) == set(tritonsnn.reference.__all__) - {
+        "rleaky", "rsynaptic", "slstm", "sconv2dlstm", "associative_leaky"}
     assert {cls.__name__ for cls in SNNTORCH_CLASSES.values()} <= set(tritonsnn.__all__)
 
 

@@ -31,7 +31,8 @@ MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.
            tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive"),
            importlib.import_module("tritonsnn.stateleaky"), importlib.import_module("tritonsnn.deltaleaky"),
            importlib.import_module("tritonsnn.kernels.lif.naive_integrators"), importlib.import_module("tritonsnn.slstm"),
-           importlib.import_module("tritonsnn.kernels.lstm.naive")]
+           importlib.import_module("tritonsnn.kernels.lstm.naive"), importlib.import_module("tritonsnn.leakyparallel"),
+           importlib.import_module("tritonsnn.associative"), importlib.import_module("tritonsnn.kernels.associative.naive")]
 
 
 def _run(tests) -> int:

@@ -7,6 +7,7 @@ from tritonsnn import _ops, _snntorch_helpers, functional, nn, reference, surrog
 from tritonsnn._neuron import LIF, SpikingNeuron
 from tritonsnn._ops import register as register_ops
 from tritonsnn.alpha import Alpha
+from tritonsnn.associative import AssociativeLeaky
 from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.bntt import BatchNormTT1d, BatchNormTT2d
 from tritonsnn.deltaleaky import DeltaLeaky
@@ -14,6 +15,7 @@ from tritonsnn.graded_spikes import GradedSpikes
 from tritonsnn.interop import from_snntorch
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
+from tritonsnn.leakyparallel import LeakyParallel
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
 from tritonsnn.slstm import SConv2dLSTM, SLSTM
@@ -26,8 +28,7 @@ __version__ = "0.1.0"
 _ops.install()
 _snntorch_helpers.install()
 
-__all__ = ["Alpha", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF", "Lapicque", "Leaky",
-           "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM", "SpikingNeuron", "StateLeaky", "Stein",
-           "Synaptic", "detach_hidden",
-           "from_snntorch", "functional", "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate",
-           "utils"]
+__all__ = ["Alpha", "AssociativeLeaky", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF",
+           "Lapicque", "Leaky", "LeakyParallel", "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM",
+           "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden", "from_snntorch", "functional",
+           "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate", "utils"]

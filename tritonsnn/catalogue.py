@@ -21,9 +21,11 @@ from types import ModuleType
 import torch
 
 from tritonsnn.alpha import Alpha
+from tritonsnn.associative import AssociativeLeaky
 from tritonsnn.deltaleaky import DeltaLeaky
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
+from tritonsnn.leakyparallel import LeakyParallel
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
 from tritonsnn.slstm import SConv2dLSTM, SLSTM
@@ -96,7 +98,7 @@ NEURONS, whose entries every cross-cutting test runs with those."""
 
 SNNTORCH_CLASSES = {**{n.snntorch: n.module for n in NEURONS.values()}, "RLeaky": RLeaky, "RSynaptic": RSynaptic,
                     "StateLeaky": StateLeaky, "LinearLeaky": LinearLeaky, "DeltaLeaky": DeltaLeaky, "SLSTM": SLSTM,
-                    "SConv2dLSTM": SConv2dLSTM}
+                    "SConv2dLSTM": SConv2dLSTM, "LeakyParallel": LeakyParallel, "AssociativeLeaky": AssociativeLeaky}
 """Every snnTorch 1.0.0 neuron tritonsnn has, by snnTorch's class name, and its tritonsnn class
 (what `tritonsnn.from_snntorch` converts)."""
 

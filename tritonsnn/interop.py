@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import sys
 
 import torch
@@ -19,17 +20,18 @@ __all__ = ["from_snntorch"]
 def from_snntorch(model: nn.Module) -> nn.Module:
     """A copy of an snnTorch 1.0.0 model whose neurons (each in `tritonsnn.catalogue.SNNTORCH_CLASSES`:
     ``Leaky``, ``Synaptic``, ``Alpha``, ``Lapicque``; ``RLeaky`` and ``RSynaptic`` with their
-    recurrent weights or V; ``StateLeaky``, ``LinearLeaky``, ``DeltaLeaky``, ``SLSTM`` and
-    ``SConv2dLSTM``, with their layers' weights) are replaced by tritonsnn's, with the same
-    parameters (values, and whether each is learnable), options and surrogate gradient. The
-    copy's ``state_dict`` has the same keys and values, so checkpoints load either way; the
+    recurrent weights or V; ``StateLeaky``, ``LinearLeaky``, ``DeltaLeaky``, ``SLSTM``,
+    ``SConv2dLSTM``, ``LeakyParallel`` and ``AssociativeLeaky`` with their layers' weights) are
+    replaced by tritonsnn's, with the same parameters (values, and whether each is learnable),
+    options and surrogate gradient. The copy's ``state_dict`` has the same keys and values, so
+    checkpoints load either way; the
     original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
     ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
     snnTorch's ``GradedSpikes`` becomes tritonsnn's, with the same weights; its ``BatchNormTT1d``
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
-    Any other snnTorch module (``LeakyParallel``, a subclass of a neuron wherever it is
-    defined, ...) and any option tritonsnn does not implement (``inhibition``) is refused with a
+    Any other snnTorch module (a subclass of a neuron wherever it is defined, ...) and any option
+    tritonsnn does not implement (``inhibition``) is refused with a
     TypeError naming the module's path, rather than converted approximately; a ``state_quant``
     function is kept.
 
@@ -91,7 +93,8 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
         else:  # a one-to-one term holds the neuron's own V, as snnTorch's does
             fused.recurrent.V = fused.V
     for name in fused.snntorch_layers:
-        _copy_layer(getattr(module, name), getattr(fused, name))
+        if getattr(fused, name) is not None:  # (an optional layer, such as AssociativeLeaky's to_q)
+            _copy_layer(getattr(module, name), getattr(fused, name))
     return fused.to(_device_of(module))
 
 
@@ -123,10 +126,12 @@ def _arguments(cls: type, module: nn.Module) -> dict:
     (beta, threshold, ...), whether it is learnable (``learn_<name>``), or the option's value
     (an option module lacks keeps cls's default); the surrogate, unless module disables it; and
     what cls reads from snnTorch's neuron in its own way (`SpikingNeuron.snntorch_arguments`)."""
+    parameters = inspect.signature(cls).parameters
     disabled = bool(getattr(module, "surrogate_disable", False))
-    arguments = {"surrogate_disable": disabled, "spike_grad": None if disabled else module.spike_grad,
-                 **cls.snntorch_arguments(module)}
-    for name, parameter in cls.__signature__.parameters.items():
+    given = {"surrogate_disable": disabled, "spike_grad": None if disabled else getattr(module, "spike_grad", None),
+             **cls.snntorch_arguments(module)}
+    arguments = {name: value for name, value in given.items() if name in parameters}
+    for name, parameter in parameters.items():
         if name in arguments or name in ADDITIONS or name in cls.derived_from_others:
             continue
         if name.startswith("learn_"):

@@ -10,15 +10,19 @@ With per-sample `lengths`, a sample's state is literally frozen past its length 
 there are zeros (`torch.where`, so no gradient flows from those steps).
 
 Each family's loop lives beside its kernels (`tritonsnn.kernels.lif.naive`,
-`tritonsnn.kernels.alpha.naive`, `tritonsnn.kernels.rlif.naive`); this module is their public face, with the signatures of
-`tritonsnn.functional`. Each also takes snnTorch's `state_quant` (a function applied to the
-states each step), which the modules run through them.
+`tritonsnn.kernels.alpha.naive`, `tritonsnn.kernels.rlif.naive`); this module is their public
+face, with the signatures of `tritonsnn.functional`. Each also takes snnTorch's `state_quant` (a
+function applied to the states each step), which the modules run through them. The neurons
+without a reset (`kernels.lif.naive_integrators`: StateLeaky from its convolution's definition,
+DeltaLeaky), the spiking LSTMs (`kernels.lstm.naive`) and AssociativeLeaky
+(`kernels.associative.naive`) have theirs beside them too.
 """
 from tritonsnn.kernels.alpha.naive import alpha
+from tritonsnn.kernels.associative.naive import associative_leaky
 from tritonsnn.kernels.lif.naive import lapicque, leaky, synaptic
 from tritonsnn.kernels.lif.naive_integrators import delta_leaky, state_leaky
 from tritonsnn.kernels.lstm.naive import sconv2dlstm, slstm
 from tritonsnn.kernels.rlif.naive import rleaky, rsynaptic
 
-__all__ = ["alpha", "delta_leaky", "lapicque", "leaky", "rleaky", "rsynaptic", "sconv2dlstm", "slstm", "state_leaky",
-           "synaptic"]
+__all__ = ["alpha", "associative_leaky", "delta_leaky", "lapicque", "leaky", "rleaky", "rsynaptic", "sconv2dlstm",
+           "slstm", "state_leaky", "synaptic"]

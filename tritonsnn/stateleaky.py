@@ -257,6 +257,6 @@ class LinearLeaky(StateLeaky):
     def snntorch_arguments(cls, module: nn.Module) -> dict:
         """StateLeaky's, and the linear layer's shape and dtype (its weights are copied after)."""
         weight = module.linear.weight
-        arguments = {k: v for k, v in super().snntorch_arguments(module).items() if k != "channels"}
-        return {**arguments, "in_features": module.linear.in_features, "out_features": module.linear.out_features,
-                "bias": module.linear.bias is not None, "device": weight.device, "dtype": weight.dtype}
+        return {**super().snntorch_arguments(module), "in_features": module.linear.in_features,
+                "out_features": module.linear.out_features, "bias": module.linear.bias is not None,
+                "device": weight.device, "dtype": weight.dtype}
