@@ -26,13 +26,15 @@ def test_readme_has_exactly_two_setup_commands():
 
 MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.lapicque, tritonsnn.interop,
            tritonsnn._neuron, tritonsnn.nn, tritonsnn.backend, importlib.import_module("tritonsnn.alpha"),
-           importlib.import_module("tritonsnn.kernels.lif.naive"), importlib.import_module("tritonsnn.kernels.alpha.naive"),
-           tritonsnn.utils, tritonsnn._snntorch_api, tritonsnn.bntt, tritonsnn.graded_spikes, tritonsnn.rleaky,
-           tritonsnn.rsynaptic, tritonsnn._recurrent, importlib.import_module("tritonsnn.kernels.rlif.naive"),
-           importlib.import_module("tritonsnn.stateleaky"), importlib.import_module("tritonsnn.deltaleaky"),
-           importlib.import_module("tritonsnn.kernels.lif.naive_integrators"), importlib.import_module("tritonsnn.slstm"),
-           importlib.import_module("tritonsnn.kernels.lstm.naive"), importlib.import_module("tritonsnn.leakyparallel"),
-           importlib.import_module("tritonsnn.associative"), importlib.import_module("tritonsnn.kernels.associative.naive")]
+           importlib.import_module("tritonsnn.kernels.lif.naive"),
+           importlib.import_module("tritonsnn.kernels.alpha.naive"), tritonsnn.utils, tritonsnn._snntorch_api,
+           tritonsnn.bntt, tritonsnn.graded_spikes, tritonsnn.rleaky, tritonsnn.rsynaptic, tritonsnn._recurrent,
+           importlib.import_module("tritonsnn.kernels.rlif.naive"), importlib.import_module("tritonsnn.stateleaky"),
+           importlib.import_module("tritonsnn.deltaleaky"),
+           importlib.import_module("tritonsnn.kernels.lif.naive_integrators"),
+           importlib.import_module("tritonsnn.slstm"), importlib.import_module("tritonsnn.kernels.lstm.naive"),
+           importlib.import_module("tritonsnn.leakyparallel"), importlib.import_module("tritonsnn.associative"),
+           importlib.import_module("tritonsnn.kernels.associative.naive")]
 
 
 def _run(tests) -> int:

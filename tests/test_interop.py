@@ -89,7 +89,6 @@ def test_a_bare_neuron_converts():
 
 @pytest.mark.parametrize("module,match", [
     (lambda: nn.Sequential(nn.Linear(2, 2), snntorch.SpikingNeuron()), r"1 \(snntorch.*SpikingNeuron\)"),
-    (lambda: nn.Sequential(snntorch.Leaky(beta=0.9, inhibition=True)), "0: inhibition=True is not implemented"),
 ])
 def test_unconvertible_modules_are_refused_by_name(module, match):
     with pytest.raises(TypeError, match=match):

@@ -137,8 +137,10 @@ def test_buffers_follow_snntorch_names():
 
 
 def test_unsupported_options_say_so():
-    with pytest.raises(NotImplementedError, match="inhibition"):
-        snn.Leaky(beta=0.5, inhibition=True)
+    with pytest.raises(ValueError, match="DeltaLeaky takes no inhibition"):
+        snn.DeltaLeaky(beta=0.5, inhibition=True)
+    with pytest.raises(ValueError, match="inhibition runs the neuron's plain torch loop"):
+        snn.Leaky(beta=0.5, inhibition=True, spike_dtype=torch.bool)
     with pytest.raises(TypeError, match="state_quant must be a function"):
         snn.Leaky(beta=0.5, state_quant=True)
     with pytest.raises(ValueError, match="state_quant runs the neuron's plain torch loop"):

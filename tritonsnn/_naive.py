@@ -16,6 +16,21 @@ def frozen(live, new: torch.Tensor, old) -> torch.Tensor:
     return new if live is None else torch.where(live, new, old)
 
 
+def fire(spike_fn, u: torch.Tensor, thr, gsf, inhibition: bool) -> torch.Tensor:
+    """A step's spikes from the membrane u: spike_fn(u - thr) * gsf; with `inhibition`,
+    snnTorch's winner-take-all (`fire_inhibition`): in each sample (a row of u: [batch, neurons])
+    only the neuron with the largest u - thr (the first of equals) may fire, its spike unscaled
+    by gsf, as snnTorch's is."""
+    shifted = u - thr
+    if not inhibition:
+        return spike_fn(shifted) * gsf
+    if u.dim() != 2:
+        raise ValueError(f"inhibition takes steps of shape [batch, neurons] (snnTorch's winner-take-all is "
+                         f"defined for dense layers); got a step of shape {tuple(u.shape)}")
+    winners = torch.zeros_like(shifted).scatter_(1, shifted.argmax(dim=1, keepdim=True), 1)
+    return spike_fn(shifted) * winners
+
+
 def stored(u: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """u rounded to the storage dtype in the forward, with an identity gradient."""
     if u.dtype == dtype:

@@ -67,6 +67,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     derived_from_others: tuple[str, ...] = ()
     # The neuron's layers (submodules) whose weights `tritonsnn.from_snntorch` copies from snnTorch's.
     snntorch_layers: tuple[str, ...] = ()
+    # Whether the neuron takes snnTorch's inhibition (winner-take-all, `tritonsnn._naive.fire`).
+    takes_inhibition = False
 
     __signature__ = constructor("threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_threshold", "reset_mechanism", "state_quant", "output", "graded_spikes_factor",
@@ -88,12 +90,11 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
 
     def _setup(self, o: dict) -> None:
         """Build the neuron from its named arguments `o`; each subclass adds what it declares."""
-        if o["inhibition"]:
-            raise NotImplementedError(
-                "inhibition=True is not implemented by tritonsnn's fused neurons yet"
-            )
-        if o["state_quant"]:
-            self._check_state_quant(o)
+        if o["inhibition"] and not self.takes_inhibition:
+            raise ValueError(f"{type(self).__name__} takes no inhibition (snnTorch 1.0.0's ignores the option, and "
+                             "tritonsnn does not silently drop one)")
+        if o["state_quant"] or o["inhibition"]:
+            self._check_unfused(o)
         if o["step_mode"] not in STEP_MODES:
             raise ValueError(f"step_mode must be 'single' or 'multi', got {o['step_mode']!r}")
         # As in snnTorch: None means atan(). FastSigmoid.apply and its kin read the module-level
@@ -141,10 +142,10 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
 
     def _fused_or_quantised(self, functional, reference, *args, **arguments):
         """The neuron over a sequence: `functional(*args, **arguments)` with its storage options
-        (the fused neuron), or, given a state_quant function, the oracle's loop `reference` with
-        it, since a Python function cannot enter a kernel (`_check_state_quant`)."""
-        if self.state_quant:
-            return reference(*args, **arguments, state_quant=self.state_quant)
+        (the fused neuron), or, given a state_quant function or inhibition, the oracle's loop
+        `reference` with them (`_check_unfused`)."""
+        if self.state_quant or self.inhibition:
+            return reference(*args, **arguments, state_quant=self.state_quant or None, inhibition=self.inhibition)
         return functional(*args, **arguments, **self._storage())
 
     def _storage(self) -> dict:
@@ -165,16 +166,19 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         else:
             self.register_buffer("reset_mechanism_val", torch.as_tensor(code))
 
-    def _check_state_quant(self, o: dict) -> None:
-        """snnTorch's state_quant, a function applied to the states every step: a Python function
-        cannot enter a kernel, so a neuron given one runs its plain torch loop (the oracle's,
-        autograd through every step, `_run`), which keeps the states in the input's dtype."""
+    def _check_unfused(self, o: dict) -> None:
+        """snnTorch's state_quant, a function applied to the states every step, and its
+        inhibition (winner-take-all): a Python function cannot enter a kernel, and the kernels
+        have no winner-take-all yet, so a neuron given either runs its plain torch loop (the
+        oracle's, autograd through every step, `_run`), which keeps the states in the input's
+        dtype."""
         name = type(self).__name__
-        if not callable(o["state_quant"]):
+        if o["state_quant"] and not callable(o["state_quant"]):
             raise TypeError(f"{name}: state_quant must be a function of a state tensor, such as "
                             f"snntorch.functional.quant.state_quant(num_bits=8); got {o['state_quant']!r}")
+        option = "state_quant" if o["state_quant"] else "inhibition"
         if o["spike_dtype"] is not None or o["save_dtype"] is not None:
-            raise ValueError(f"{name}: state_quant runs the neuron's plain torch loop, which takes no spike_dtype "
+            raise ValueError(f"{name}: {option} runs the neuron's plain torch loop, which takes no spike_dtype "
                              "or save_dtype")
 
     # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.key`).
@@ -210,8 +214,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     def _settled_step(self, x: torch.Tensor):
         """How single steps like `x: [1, *neurons]` run once settled (`_step_plan`), or None
         where they always take the checked path: binary spikes, whose checks read the call's
-        values, and a state_quant function (the naive loop, `_run`)."""
-        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES or self.state_quant:
+        values, and a state_quant function or inhibition (the naive loop, `_run`)."""
+        if self.spike_dtype in _checks.BINARY_SPIKE_DTYPES or self.state_quant or self.inhibition:
             return None
         return self._step_plan(x, _checks.storage_dtypes(x, None, self.save_dtype, None, ()))
 

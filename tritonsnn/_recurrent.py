@@ -105,6 +105,8 @@ class RecurrentLIF(LIF):
     Subclasses define `_lif_parameters` (the LIF family's parameters) and `_cell` (the neuron's
     fused steps on a given input)."""
 
+    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_run`)
+
     def _setup(self, o: dict) -> None:
         super()._setup(o)
         name = type(self).__name__
@@ -161,9 +163,10 @@ class RecurrentLIF(LIF):
         if x.shape[0] == 0:
             spk, *sequences = self._cell(x, starts, lengths, parameters)
             return (spk, spk, *sequences)
-        if self.state_quant:  # the plain torch loop (`tritonsnn.reference.rleaky` / `rsynaptic`)
+        if self.state_quant or self.inhibition:  # the plain torch loop (`tritonsnn.reference.rleaky` / `rsynaptic`)
             if lengths is not None:
-                raise ValueError(f"{type(self).__name__}: state_quant with per-sample lengths is not supported yet")
+                option = "state_quant" if self.state_quant else "inhibition"
+                raise ValueError(f"{type(self).__name__}: {option} with per-sample lengths is not supported yet")
             spk, *sequences = self._naive(x, lambda s: self._recurrent_term(s, V), spk0, starts)
             return (spk, spk, *sequences)
         starts3 = starts if len(starts) == 2 else (None, *starts)

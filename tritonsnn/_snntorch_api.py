@@ -14,6 +14,8 @@ import functools
 
 import torch
 
+from tritonsnn import _naive
+
 
 class _per_neuron:
     """A method snnTorch also offers on the class, where it acts on snnTorch's global list of
@@ -68,10 +70,7 @@ class SnnTorchStepAPI:
         if mem.dim() != 2 or mem.shape[0] != batch_size:
             raise ValueError(f"fire_inhibition needs mem of shape [batch_size={batch_size}, neurons], "
                              f"got {tuple(mem.shape)}")
-        shifted = mem - self.threshold
-        spk = self._surrogate()(shifted)
-        winners = torch.zeros_like(spk).scatter_(1, shifted.argmax(dim=1, keepdim=True), 1)
-        return spk * winners
+        return _naive.fire(self._surrogate(), mem, self.threshold, self.graded_spikes_factor, True)
 
     def mem_reset(self, mem: torch.Tensor) -> torch.Tensor:
         """The reset signal of a membrane, detached: 1 where `mem` exceeds the threshold."""

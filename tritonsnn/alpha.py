@@ -90,6 +90,8 @@ class Alpha(LIF):
         tensor([0.0000, 0.0947, 0.2558])
     """
 
+    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
+
     state_names = ("syn_exc", "syn_inh", "mem")
     step_inputs = ("alpha", "beta", "threshold", "graded_spikes_factor")
     __signature__ = constructor("alpha", "beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden",

@@ -104,6 +104,7 @@ class DeltaLeaky(Leaky):
                                 "state_quant", "output", "graded_spikes_factor", "learn_graded_spikes_factor",
                                 "reset_delay", delta_threshold=1.0, beta=REQUIRED, additions=("step_mode",))
     state_names = ("mem", "mem_prev")
+    takes_inhibition = False  # snnTorch's DeltaLeaky ignores it
 
     def _bind(self, args, kwargs):
         return {**super()._bind(args, kwargs), "spike_dtype": None, "save_dtype": None}

@@ -31,7 +31,7 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
     Any other snnTorch module (a subclass of a neuron wherever it is defined, ...) and any option
-    tritonsnn does not implement (``inhibition``) is refused with a
+    tritonsnn does not implement (such as an inhibition snnTorch's neuron ignores) is refused with a
     TypeError naming the module's path, rather than converted approximately; a ``state_quant``
     function is kept.
 
@@ -80,8 +80,6 @@ def _convert(module: nn.Module, path: str, converters: dict) -> nn.Module:
             f"cannot convert {path} ({cls.__module__}.{cls.__qualname__}): {why}tritonsnn fuses "
             f"exactly snnTorch's {', '.join(c.__name__ for c in converters)}; keep it in snnTorch or "
             "replace it by hand")
-    if getattr(module, "inhibition", False):
-        raise TypeError(f"cannot convert {path}: inhibition=True is not implemented by tritonsnn's fused neurons")
     try:
         fused = fused_class(**_arguments(fused_class, module))
     except (TypeError, ValueError) as e:

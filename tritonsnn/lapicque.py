@@ -99,6 +99,8 @@ class Lapicque(LIF):
         tensor([0.0527, 0.0998])
     """
 
+    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
+
     state_names = ("mem",)
     step_inputs = ("learn_beta", "beta", "R", "C", "time_step", "threshold", "graded_spikes_factor")
     derived_from_others = ("beta",)  # snnTorch keeps R, C and beta whichever were given

@@ -112,7 +112,9 @@ class Leaky(LIF):
     ``state_quant`` (snnTorch's: a function applied to the membrane every step, e.g.
     ``snntorch.functional.quant.state_quant(num_bits=8)``; every neuron takes it) runs the plain
     torch loop of :func:`tritonsnn.reference.leaky` instead of the fused neuron: a Python function
-    cannot enter a kernel. ``inhibition`` is not implemented yet (NotImplementedError).
+    cannot enter a kernel. ``inhibition`` (snnTorch's winner-take-all for dense layers, steps
+    ``[batch, neurons]``: in each sample only the largest membrane may fire, its spike not scaled
+    by graded_spikes_factor; every neuron above threshold still resets) runs that loop too.
 
     Example::
 
@@ -128,6 +130,8 @@ class Leaky(LIF):
         >>> mem_seq[:, 0]
         tensor([0.5000, 0.9500, 1.3550])
     """
+
+    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
 
     __signature__ = constructor("beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_beta", "learn_threshold", "reset_mechanism", "state_quant", "output",

@@ -69,7 +69,7 @@ class RLeaky(RecurrentLIF):
         return naive.rleaky(x, self.beta, term, spk=spk0, mem=mem0, threshold=self.threshold,
                             spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
                             reset_delay=self._delayed(), graded_spikes_factor=self.graded_spikes_factor,
-                            state_quant=self.state_quant)
+                            state_quant=self.state_quant or None, inhibition=self.inhibition)
 
     def _cell(self, cur, starts, lengths, parameters):
         (mem0,) = starts

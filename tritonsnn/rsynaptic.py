@@ -72,7 +72,8 @@ class RSynaptic(RecurrentLIF):
         syn0, mem0 = starts
         return naive.rsynaptic(x, self.alpha, self.beta, term, spk=spk0, syn=syn0, mem=mem0, threshold=self.threshold,
                                spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
-                               graded_spikes_factor=self.graded_spikes_factor, state_quant=self.state_quant)
+                               graded_spikes_factor=self.graded_spikes_factor, state_quant=self.state_quant or None,
+                               inhibition=self.inhibition)
 
     def _cell(self, cur, starts, lengths, parameters):
         syn0, mem0 = starts

@@ -98,6 +98,8 @@ class Synaptic(LIF):
         (tensor([1.]), tensor([0.9000]), tensor([1.3500]))
     """
 
+    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
+
     state_names = ("syn", "mem")
     step_settings = LIF.step_settings + ("reset_delay",)
     step_inputs = ("alpha", "beta", "threshold", "graded_spikes_factor")

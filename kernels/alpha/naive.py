@@ -11,11 +11,12 @@ from tritonsnn.surrogate import resolve
 
 
 def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, spike_grad=None,
-          reset_mechanism="zero", graded_spikes_factor=1.0, lengths=None, state_quant=None):
+          reset_mechanism="zero", graded_spikes_factor=1.0, lengths=None, state_quant=None, inhibition=False):
     """Same signature and results as :func:`tritonsnn.functional.alpha`, by a naive loop that
     follows snnTorch 1.0.0's `Alpha` line by line; `state_quant` (snnTorch's option, a function
     of a state) is applied to the two currents and the membrane after each step's update and
-    reset, before the spike, as snnTorch's Alpha applies it.
+    reset, before the spike, as snnTorch's Alpha applies it; `inhibition` (snnTorch's option)
+    lets only each sample's largest membrane fire (`tritonsnn._naive.fire`).
 
     Example::
 
@@ -52,7 +53,7 @@ def alpha(x, alpha, beta, syn_exc=None, syn_inh=None, mem=None, threshold=1.0, s
         live = _naive.running(lengths, t, x_t)
         exc, inh = _naive.frozen(live, new_exc, exc), _naive.frozen(live, new_inh, inh)
         u_stored = _naive.frozen(live, _naive.stored(u, x.dtype), u_stored)
-        spk = spike_fn(u_stored - thr) * gsf
+        spk = _naive.fire(spike_fn, u_stored, thr, gsf, inhibition)
         for seq, value in zip(outs, (spk, exc, inh, u_stored)):
             seq.append(_naive.frozen(live, value, 0.0))
     if not outs[0]:

@@ -12,11 +12,12 @@ from tritonsnn.surrogate import resolve
 
 
 def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
-          reset_delay=True, graded_spikes_factor=1.0, lengths=None, state_quant=None):
+          reset_delay=True, graded_spikes_factor=1.0, lengths=None, state_quant=None, inhibition=False):
     """Same signature and results as :func:`tritonsnn.functional.leaky`, by a naive loop;
     `state_quant` (snnTorch's option: a function of the membrane, e.g.
     ``snntorch.functional.quant.state_quant(num_bits=4)``) is applied to each new membrane
-    before it fires and is carried, as snnTorch's Leaky applies it.
+    before it fires and is carried, as snnTorch's Leaky applies it; `inhibition` (snnTorch's
+    option) lets only each sample's largest membrane fire (`tritonsnn._naive.fire`).
 
     Example::
 
@@ -39,17 +40,17 @@ def leaky(x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="su
         return b * u + x_t
 
     spk, mems = _run(x.to(acc), mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype,
-                     _checks.lengths(lengths, x), state_quant)
+                     _checks.lengths(lengths, x), state_quant, inhibition)
     return spk, mems
 
 
 def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
              reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0, lengths=None,
-             state_quant=None):
+             state_quant=None, inhibition=False):
     """Same signature and results as :func:`tritonsnn.functional.synaptic`, by a naive loop;
     `state_quant` (as for :func:`leaky`) is applied to each new current and membrane after both
     are computed, as snnTorch's Synaptic applies it: the step's membrane takes the current before
-    it is quantised, the next step the quantised one.
+    it is quantised, the next step the quantised one; `inhibition` as for :func:`leaky`.
 
     Example::
 
@@ -85,14 +86,14 @@ def synaptic(x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
 
     inputs = torch.stack(currents) if currents else x.to(acc)
     spk, mems = _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, x.dtype, lengths,
-                     state_quant)
+                     state_quant, inhibition)
     return spk, (torch.stack(kept) if kept else inputs).to(x.dtype), mems
 
 
 def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.0, spike_grad=None,
-             reset_mechanism="subtract", graded_spikes_factor=1.0, lengths=None, state_quant=None):
+             reset_mechanism="subtract", graded_spikes_factor=1.0, lengths=None, state_quant=None, inhibition=False):
     """Same signature and results as :func:`tritonsnn.functional.lapicque`, by a naive loop;
-    `state_quant` as for :func:`leaky`.
+    `state_quant` and `inhibition` as for :func:`leaky`.
 
     Example::
 
@@ -116,13 +117,15 @@ def lapicque(x, beta=None, mem=None, R=None, C=None, time_step=1.0, threshold=1.
 
     # X dt / C rounded to the input's dtype, as the fused neuron feeds it to its kernels.
     return _run((x * scale).to(x.dtype).to(acc), mem, membrane, thr, gsf, mechanism, True, spike_fn, x.dtype,
-                _checks.lengths(lengths, x), state_quant)
+                _checks.lengths(lengths, x), state_quant, inhibition)
 
 
-def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype, lengths, state_quant=None):
+def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtype, lengths, state_quant=None,
+         inhibition=False):
     """The time loop every LIF shares: reset signal, membrane update (quantised by `state_quant`
-    where given), spike, optional same-step reset; a sample past its length keeps its state and
-    outputs zeros. Returns (spikes, membrane sequence) in `dtype`."""
+    where given), spike (winner-take-all with `inhibition`), optional same-step reset; a sample
+    past its length keeps its state and outputs zeros. Returns (spikes, membrane sequence) in
+    `dtype`."""
     acc = inputs.dtype
     thr, gsf = thr.to(acc), gsf.to(acc)
     u = torch.zeros(inputs.shape[1:], dtype=acc, device=inputs.device) if mem is None else mem.to(acc)
@@ -133,7 +136,7 @@ def _run(inputs, mem, membrane, thr, gsf, mechanism, reset_delay, spike_fn, dtyp
         u_new = membrane(u, x_t, reset)
         if state_quant is not None:
             u_new = state_quant(u_new)
-        spk = spike_fn(_naive.stored(u_new, dtype) - thr) * gsf
+        spk = _naive.fire(spike_fn, _naive.stored(u_new, dtype), thr, gsf, inhibition)
         if not reset_delay:
             do_reset = spk / gsf - reset              # not detached, as in snnTorch
             if mechanism == RESET_SUBTRACT:

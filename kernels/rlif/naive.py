@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import torch
 
-from tritonsnn import _checks
+from tritonsnn import _checks, _naive
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.surrogate import resolve
 
 
 def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
-           reset_delay=True, graded_spikes_factor=1.0, state_quant=None):
+           reset_delay=True, graded_spikes_factor=1.0, state_quant=None, inhibition=False):
     """`(spk, mem)` sequences of :class:`tritonsnn.RLeaky` over `x: [T, *neurons]` by a naive
     loop; `recurrent` is the recurrent term, a function of the previous spikes (the module's
     ``recurrent`` layer, or ``lambda s: s * V``); `state_quant` (snnTorch's option, a function of
-    a state) is applied to each new membrane before it fires, as snnTorch's RLeaky applies it.
+    a state) is applied to each new membrane before it fires, as snnTorch's RLeaky applies it;
+    `inhibition` (snnTorch's option) lets only each sample's largest membrane fire
+    (`tritonsnn._naive.fire`).
 
     Example::
 
@@ -37,7 +39,7 @@ def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=Non
         u = base - r * thr if reset == RESET_SUBTRACT else base - r * base if reset == RESET_ZERO else base
         if state_quant is not None:
             u = state_quant(u)
-        s = fire(u - thr) * gsf
+        s = _naive.fire(fire, u, thr, gsf, inhibition)
         if not reset_delay:  # the step's own spike resets it at once, not twice
             again = s / gsf - r
             u = u - again * thr if reset == RESET_SUBTRACT else u - again * u if reset == RESET_ZERO else u
@@ -47,11 +49,11 @@ def rleaky(x, beta, recurrent, spk=None, mem=None, threshold=1.0, spike_grad=Non
 
 
 def rsynaptic(x, alpha, beta, recurrent, spk=None, syn=None, mem=None, threshold=1.0, spike_grad=None,
-              reset_mechanism="subtract", graded_spikes_factor=1.0, state_quant=None):
+              reset_mechanism="subtract", graded_spikes_factor=1.0, state_quant=None, inhibition=False):
     """`(spk, syn, mem)` sequences of :class:`tritonsnn.RSynaptic` over `x: [T, *neurons]` by a
     naive loop (`recurrent` as for :func:`rleaky`; snnTorch's reset_delay has no effect here);
     `state_quant` is applied to each new current and membrane after both are computed, as
-    snnTorch's RSynaptic applies it.
+    snnTorch's RSynaptic applies it; `inhibition` as for :func:`rleaky`.
 
     Example::
 
@@ -77,7 +79,7 @@ def rsynaptic(x, alpha, beta, recurrent, spk=None, syn=None, mem=None, threshold
         u = base - r * thr if reset == RESET_SUBTRACT else base - r * base if reset == RESET_ZERO else base
         if state_quant is not None:
             i, u = state_quant(i), state_quant(u)
-        s = fire(u - thr) * gsf
+        s = _naive.fire(fire, u, thr, gsf, inhibition)
         spikes.append(s)
         syns.append(i)
         mems.append(u)
