@@ -139,3 +139,38 @@ def count_applies(monkeypatch, function) -> list:
     apply = function.apply
     monkeypatch.setattr(function, "apply", lambda *a: calls.append(1) or apply(*a))
     return calls
+
+
+def draw(*shape, seed=0) -> torch.Tensor:
+    """A standard normal tensor on the CPU, the same for the same shape and seed."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed + sum(shape)))
+
+
+def snntorch_twins(cls_name: str, **kwargs):
+    """snnTorch 1.0.0's module `cls_name` and tritonsnn's, built with the same arguments from the
+    same random state; tritonsnn's loads snnTorch's state_dict (the same keys in the same order,
+    checked) and learns the same tensors. Returns (snnTorch's, tritonsnn's), both on DEVICE."""
+    torch.manual_seed(0)
+    theirs = getattr(snntorch, cls_name)(**kwargs)
+    ours = getattr(tritonsnn, cls_name)(**kwargs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    for mine, their in zip(ours.parameters(), theirs.parameters()):
+        mine.requires_grad_(their.requires_grad)
+    return theirs.to(DEVICE), ours.to(DEVICE)
+
+
+def converted(make):
+    """snnTorch's module `make()` (in a Sequential) and `tritonsnn.from_snntorch`'s copy of it,
+    checked to hold a class of the same name, the same state_dict (keys in order, values) and
+    the same parameters (names, whether each learns). Returns (snnTorch's, tritonsnn's) modules."""
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(make())
+    ours = tritonsnn.from_snntorch(theirs)
+    assert type(ours[0]).__name__ == type(theirs[0]).__name__
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for name, value in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+    assert [(n, p.requires_grad) for n, p in ours.named_parameters()] == [
+        (n, p.requires_grad) for n, p in theirs.named_parameters()]
+    return theirs[0], ours[0].to(DEVICE)

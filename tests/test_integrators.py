@@ -10,7 +10,7 @@ from snntorch.functional import quant
 import tritonsnn
 from tritonsnn.kernels.lif import dispatch
 from conftest import DEVICE
-from helpers import assert_close
+from helpers import assert_close, converted
 
 REL = 1e-5
 T, B, C = 12, 3, 4
@@ -244,14 +244,7 @@ def test_delta_leaky_binds_as_snntorch():
     lambda: snntorch.DeltaLeaky(0.3, beta=0.8, learn_beta=True, init_hidden=True),
 ])
 def test_from_snntorch_converts_them(make):
-    torch.manual_seed(0)
-    theirs = torch.nn.Sequential(make())
-    ours = tritonsnn.from_snntorch(theirs)
-    assert type(ours[0]).__name__ == type(theirs[0]).__name__
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    for name, value in theirs.state_dict().items():
-        assert torch.equal(ours.state_dict()[name], value), name
-    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
-    x = _draw(T, B, 3 if isinstance(theirs[0], snntorch.LinearLeaky) else 2)
-    outputs = _stepped if isinstance(theirs[0], snntorch.DeltaLeaky) else _sequence_outputs
-    _same(_grads(ours[0], x, outputs, [torch.ones(1)] * 3), _grads(theirs[0], x, outputs, [torch.ones(1)] * 3))
+    theirs, ours = converted(make)
+    x = _draw(T, B, 3 if isinstance(theirs, snntorch.LinearLeaky) else 2)
+    outputs = _stepped if isinstance(theirs, snntorch.DeltaLeaky) else _sequence_outputs
+    _same(_grads(ours, x, outputs, [torch.ones(1)] * 3), _grads(theirs, x, outputs, [torch.ones(1)] * 3))

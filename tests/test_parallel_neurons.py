@@ -7,25 +7,12 @@ import torch
 
 import tritonsnn
 from conftest import DEVICE
-from helpers import assert_close
+from helpers import assert_close, converted
+from helpers import draw as _draw
+from helpers import snntorch_twins as _pair
 
 REL = 1e-5
 T, B = 8, 3
-
-
-def _draw(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed + sum(shape)))
-
-
-def _pair(cls_name, **kwargs):
-    torch.manual_seed(0)
-    theirs = getattr(snntorch, cls_name)(**kwargs)
-    ours = getattr(tritonsnn, cls_name)(**kwargs)
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict(theirs.state_dict())
-    for mine, their in zip(ours.parameters(), theirs.parameters()):
-        mine.requires_grad_(their.requires_grad)
-    return theirs.to(DEVICE), ours.to(DEVICE)
 
 
 def _run(module, x, seed=1, forward=None):
@@ -122,17 +109,9 @@ def test_associative_leaky_stays_exact_where_snntorchs_drifts():
     lambda: snntorch.AssociativeLeaky(in_dim=3, d_value=2, d_key=3, num_spiking_neurons=6, use_q_projection=False),
 ])
 def test_from_snntorch_converts_them(make):
-    torch.manual_seed(0)
-    theirs = torch.nn.Sequential(make())
-    ours = tritonsnn.from_snntorch(theirs)
-    assert type(ours[0]).__name__ == type(theirs[0]).__name__
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    for name, value in theirs.state_dict().items():
-        assert torch.equal(ours.state_dict()[name], value), name
-    assert [(n, p.requires_grad) for n, p in ours.named_parameters()] == [
-        (n, p.requires_grad) for n, p in theirs.named_parameters()]
+    theirs, ours = converted(make)
     x = _draw(5, B, 3)
-    _same(_run(ours[0].to(DEVICE), x), _run(theirs[0].to(DEVICE), x))
+    _same(_run(ours, x), _run(theirs.to(DEVICE), x))
 
 
 @pytest.mark.parametrize("make,match", [

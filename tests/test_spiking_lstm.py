@@ -9,24 +9,13 @@ from snntorch.functional import quant
 
 import tritonsnn
 from conftest import DEVICE
-from helpers import assert_close
+from helpers import assert_close, converted
+from helpers import draw as _draw
+from helpers import snntorch_twins as _pair
 
 REL = 1e-5
 T, B = 6, 3
 RESETS = ("none", "subtract", "zero")
-
-
-def _draw(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed + sum(shape)))
-
-
-def _pair(cls_name, **kwargs):
-    torch.manual_seed(0)
-    theirs = getattr(snntorch, cls_name)(**kwargs)
-    ours = getattr(tritonsnn, cls_name)(**kwargs)
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict(theirs.state_dict())
-    return theirs, ours.to(DEVICE)
 
 
 def _stepped(module, x):
@@ -140,18 +129,12 @@ def test_lengths_end_each_sample(cls_name, shape, kwargs):
     lambda: snntorch.SConv2dLSTM(2, 3, 3, max_pool=2, reset_mechanism="subtract"),
 ])
 def test_from_snntorch_converts_them(make):
-    torch.manual_seed(0)
-    theirs = torch.nn.Sequential(make())
-    ours = tritonsnn.from_snntorch(theirs)
-    assert type(ours[0]).__name__ == type(theirs[0]).__name__
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    for name, value in theirs.state_dict().items():
-        assert torch.equal(ours.state_dict()[name], value), name
-    assert ours[0].reset_mechanism == theirs[0].reset_mechanism
-    x = _draw(T, B, 4) if isinstance(theirs[0], snntorch.SLSTM) else _draw(T, B, 2, 4, 4)
-    if isinstance(theirs[0], snntorch.SLSTM):  # snnTorch's carries no state here (see above): one step
+    theirs, ours = converted(make)
+    assert ours.reset_mechanism == theirs.reset_mechanism
+    x = _draw(T, B, 4) if isinstance(theirs, snntorch.SLSTM) else _draw(T, B, 2, 4, 4)
+    if isinstance(theirs, snntorch.SLSTM):  # snnTorch's carries no state here (see above): one step
         x = x[:1]
-    _same(_run(ours[0].to(DEVICE), x, _stepped), _run(theirs[0], x, _stepped))
+    _same(_run(ours, x, _stepped), _run(theirs, x, _stepped))
 
 
 @pytest.mark.parametrize("make,x,match", [
