@@ -8,12 +8,23 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
+import snntorch  # noqa: E402
 
 import tritonsnn  # noqa: E402
 
 tritonsnn.register_ops()  # tests call torch.ops.tritonsnn.* directly (tests/test_import.py checks the lazy path)
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _snntorch_forgets_its_neurons():
+    """snnTorch 1.0.0 keeps every neuron it builds in a global list, which its class-level calls
+    walk (`snntorch.utils.reset(net)` calls `Leaky.reset_hidden()`, which resets every Leaky ever
+    built): a neuron a finished test left there, such as a DeltaLeaky whose state is None, would
+    break a later test's reset. Each test leaves the list empty."""
+    yield
+    snntorch.SpikingNeuron.instances = []
 
 
 @pytest.fixture(params=["triton", "torch"])
