@@ -9,9 +9,9 @@ import snntorch
 import torch
 
 import tritonsnn
-from tritonsnn.kernels.lif import dispatch
+from tritonsnn.kernels.lif import dispatch, wta
 from conftest import DEVICE
-from helpers import assert_close
+from helpers import assert_close, count_applies
 
 pytestmark = pytest.mark.filterwarnings("ignore:Inhibition is an unstable feature")
 REL = 1e-5
@@ -123,3 +123,35 @@ def test_from_snntorch_keeps_it():
     x = torch.rand(5, 2, 3) * 3
     for x_t in x:
         assert torch.equal(converted(x_t), net(x_t))
+
+
+@pytest.mark.parametrize("name", ["leaky", "synaptic"])
+def test_the_winner_take_all_kernels_run_leaky_and_synaptic(monkeypatch, name):
+    """On the Triton backend a whole fp32 sequence is one kernel per direction (the comparisons
+    above run through it there), and a single step too."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        calls = count_applies(monkeypatch, wta.WinnerTakeAll)
+        theirs, ours = _pair(name, reset_mechanism="zero")
+        ours.step_mode = "multi"
+        x = _input(name, 5)
+        _compare(_outputs_and_grads(ours, x, True), _outputs_and_grads(theirs, x, False))
+        assert len(calls) == 1
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+def test_the_kernels_pick_the_first_of_equal_membranes_and_refuse_large_samples():
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        lif = tritonsnn.Leaky(beta=0.5, inhibition=True, step_mode="multi")
+        x = torch.tensor([[[2.0, 3.0, 3.0, 1.0]], [[0.0, 0.0, 0.0, 0.0]]], device=DEVICE)
+        spk, mem = lif(x)
+        assert spk[0].tolist() == [[0.0, 1.0, 0.0, 0.0]]
+        assert spk[1].tolist() == [[0.0, 0.0, 0.0, 0.0]]  # the winner is below the threshold: no spike
+        with pytest.raises(ValueError, match="at most 4096 neurons per sample"):
+            lif(torch.zeros(2, 1, wta.MAX_NEURONS + 1, device=DEVICE))
+    finally:
+        tritonsnn.set_backend(previous)

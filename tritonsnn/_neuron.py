@@ -143,10 +143,21 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
     def _fused_or_quantised(self, functional, reference, *args, **arguments):
         """The neuron over a sequence: `functional(*args, **arguments)` with its storage options
         (the fused neuron), or, given a state_quant function or inhibition, the oracle's loop
-        `reference` with them (`_check_unfused`)."""
+        `reference` with them (`_check_unfused`); with inhibition alone, the winner-take-all
+        kernels where they apply (`_winner_take_all`)."""
+        if self.inhibition and not self.state_quant:
+            fused = self._winner_take_all(*args, **arguments)
+            if fused is not None:
+                return fused
         if self.state_quant or self.inhibition:
             return reference(*args, **arguments, state_quant=self.state_quant or None, inhibition=self.inhibition)
         return functional(*args, **arguments, **self._storage())
+
+    def _winner_take_all(self, *args, **arguments):
+        """The neuron with inhibition over a sequence by the fused winner-take-all kernels
+        (`kernels/lif/wta.py`), from the arguments of its functional form, or None where they do
+        not run it; a neuron without such kernels has None."""
+        return None
 
     def _storage(self) -> dict:
         """The dtypes of the spikes and of the stored states (see `tritonsnn.functional.leaky`)."""
@@ -168,10 +179,10 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
 
     def _check_unfused(self, o: dict) -> None:
         """snnTorch's state_quant, a function applied to the states every step, and its
-        inhibition (winner-take-all): a Python function cannot enter a kernel, and the kernels
-        have no winner-take-all yet, so a neuron given either runs its plain torch loop (the
-        oracle's, autograd through every step, `_run`), which keeps the states in the input's
-        dtype."""
+        inhibition (winner-take-all): a Python function cannot enter a kernel, so a neuron given
+        one runs its plain torch loop (the oracle's, autograd through every step, `_run`), which
+        keeps the states in the input's dtype; so does inhibition, except where the winner-take-all
+        kernels run it (Leaky and Synaptic, `_winner_take_all`)."""
         name = type(self).__name__
         if o["state_quant"] and not callable(o["state_quant"]):
             raise TypeError(f"{name}: state_quant must be a function of a state tensor, such as "

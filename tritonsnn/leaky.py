@@ -8,6 +8,7 @@ from tritonsnn import _checks
 from tritonsnn._neuron import LIF, constructor
 from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.kernels.lif import naive
+from tritonsnn.kernels.lif import wta as lif_wta
 from tritonsnn.surrogate import resolve
 
 
@@ -114,7 +115,8 @@ class Leaky(LIF):
     torch loop of :func:`tritonsnn.reference.leaky` instead of the fused neuron: a Python function
     cannot enter a kernel. ``inhibition`` (snnTorch's winner-take-all for dense layers, steps
     ``[batch, neurons]``: in each sample only the largest membrane may fire, its spike not scaled
-    by graded_spikes_factor; every neuron above threshold still resets) runs that loop too.
+    by graded_spikes_factor; every neuron above threshold still resets) runs that loop too, except
+    a whole fp32 sequence on the Triton backend, which the winner-take-all kernels run.
 
     Example::
 
@@ -131,7 +133,7 @@ class Leaky(LIF):
         tensor([0.5000, 0.9500, 1.3550])
     """
 
-    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
+    takes_inhibition = True  # snnTorch's winner-take-all: the fused kernels where they apply, else the oracle's loop
 
     __signature__ = constructor("beta", "threshold", "spike_grad", "surrogate_disable", "init_hidden", "inhibition",
                                 "learn_beta", "learn_threshold", "reset_mechanism", "state_quant", "output",
@@ -157,6 +159,15 @@ class Leaky(LIF):
                                         spike_grad=self._surrogate(), reset_mechanism=self.reset_mechanism,
                                         reset_delay=self.reset_delay, graded_spikes_factor=self.graded_spikes_factor,
                                         lengths=lengths)
+
+    def _winner_take_all(self, x, beta, mem=None, threshold=1.0, spike_grad=None, reset_mechanism="subtract",
+                         reset_delay=True, graded_spikes_factor=1.0, lengths=None):
+        p = _parameters(x, beta, threshold, graded_spikes_factor)
+        if not lif_wta.applies(x, (p["decay"], p["threshold"]), lengths, reset_delay, spike_grad):
+            return None
+        spk, mem_seq, _ = lif_wta.run(x, _checks.state(mem, x, "mem"), None, None, p["decay"], p["threshold"],
+                                      _checks.reset_code(reset_mechanism), spike_grad)
+        return spk, mem_seq
 
     def _step_plan(self, x, dtypes):
         return lif_family.step(x, self.state_names, _checks.reset_code(self.reset_mechanism), bool(self.reset_delay),

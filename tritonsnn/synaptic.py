@@ -9,6 +9,7 @@ from tritonsnn._neuron import LIF, constructor
 from tritonsnn.leaky import _parameters as leaky_parameters
 from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.kernels.lif import naive
+from tritonsnn.kernels.lif import wta as lif_wta
 from tritonsnn.surrogate import LIFHeaviside, resolve
 
 
@@ -98,7 +99,7 @@ class Synaptic(LIF):
         (tensor([1.]), tensor([0.9000]), tensor([1.3500]))
     """
 
-    takes_inhibition = True  # snnTorch's winner-take-all, run by the oracle's loop (`_fused_or_quantised`)
+    takes_inhibition = True  # snnTorch's winner-take-all: the fused kernels where they apply, else the oracle's loop
 
     state_names = ("syn", "mem")
     step_settings = LIF.step_settings + ("reset_delay",)
@@ -129,6 +130,15 @@ class Synaptic(LIF):
 
     def _step_parameters(self, x):
         return _parameters(x, self.alpha, self.beta, self.threshold, self.graded_spikes_factor)
+
+    def _winner_take_all(self, x, alpha, beta, syn=None, mem=None, threshold=1.0, spike_grad=None,
+                         reset_mechanism="subtract", reset_delay=True, graded_spikes_factor=1.0, lengths=None):
+        p = _parameters(x, alpha, beta, threshold, graded_spikes_factor)
+        if not lif_wta.applies(x, (p["alpha"], p["decay"], p["threshold"]), lengths, reset_delay, spike_grad):
+            return None
+        spk, mem_seq, syn_seq = lif_wta.run(x, _checks.state(mem, x, "mem"), _checks.state(syn, x, "syn"), p["alpha"],
+                                            p["decay"], p["threshold"], _checks.reset_code(reset_mechanism), spike_grad)
+        return spk, syn_seq, mem_seq
 
     def _run(self, x, syn0, mem0, lengths):
         return self._fused_or_quantised(synaptic, naive.synaptic, x, self.alpha, self.beta, syn=syn0, mem=mem0,

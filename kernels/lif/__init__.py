@@ -11,6 +11,10 @@
 - `dispatch.py`: `run`, what `tritonsnn.functional` calls: the fused neuron, or the unfused
   backward of a Python surrogate, with forward-mode AD where it records;
 - `naive.py`: the naive reference (`tritonsnn.reference.leaky`, `synaptic`, `lapicque`);
+- `naive_integrators.py`: the oracles of StateLeaky and DeltaLeaky, which run this family's
+  membrane without a reset (`dispatch.integrate`);
+- `wta_kernels.py`, `wta.py`: the winner-take-all kernels of Leaky and Synaptic with snnTorch's
+  `inhibition`, and their launcher and autograd Function;
 - `aot.py`: the kernels' flags for ahead-of-time compilation and their time loops' memory model;
 - `README.md`: the equations and the backward derivation.
 """

@@ -47,7 +47,31 @@ BWD_MAP = KernelFlags(
     optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_LEN", False, ("len_ptr",)),
               ("RESET_DELAY", True, ("h_ptr",)), ("SYNAPTIC", False, ("alpha_ptr", "gi_ptr")),
               ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",))))
-KERNELS = (FWD, BWD, BWD_MAP)
+# The winner-take-all kernels (inhibition): fp32, no storage options, Leaky and Synaptic; one tile
+# (8 samples of up to 256 neurons, 8 warps), as the launcher picks it for such a layer.
+_WTA = dict(core={"RESET": tuple(RESET_CODES.values()), "SYNAPTIC": (False, True)},
+            defaults=((RESET_SUBTRACT, False), (RESET_SUBTRACT, True)), dtypes=("fp32",), storage=False,
+            fixed={"ROWS": 8, "BLOCK_N": 256}, options={"num_warps": 8})
+WTA_FWD = KernelFlags(
+    "wta_fwd_kernel", __package__ + ".wta_kernels", presence=("HAS_MEM0", "HAS_SYN0"),
+    requires={"HAS_SYN0": "SYNAPTIC"},
+    pointers={"x_ptr": "data", "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param", "decay_ptr": "param",
+              "thr_ptr": "param", "spk_ptr": "data", "mem_ptr": "data", "syn_ptr": "data"},
+    optional=(("HAS_MEM0", False, ("mem0_ptr",)), ("HAS_SYN0", False, ("syn0_ptr",)),
+              ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr"))),
+    **_WTA)
+WTA_BWD = KernelFlags(
+    "wta_bwd_kernel", __package__ + ".wta_kernels", presence=("HAS_MEM0", "HAS_SYN0", "HAS_GS", "HAS_GM", "HAS_GI"),
+    requires={"HAS_SYN0": "SYNAPTIC", "HAS_GI": "SYNAPTIC"}, surrogate=True,
+    pointers={"gs_ptr": "data", "gm_ptr": "data", "gi_ptr": "data", "mem_ptr": "data", "syn_ptr": "data",
+              "mem0_ptr": "data", "syn0_ptr": "data", "alpha_ptr": "param", "decay_ptr": "param", "thr_ptr": "param",
+              "sg_ptr": "sg", "dx_ptr": "data", "dmem0_ptr": "data", "dsyn0_ptr": "data", "dalpha_ptr": "acc",
+              "ddecay_ptr": "acc", "dthr_ptr": "acc"},
+    optional=(("HAS_MEM0", False, ("mem0_ptr", "dmem0_ptr")), ("HAS_SYN0", False, ("syn0_ptr", "dsyn0_ptr")),
+              ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr", "gi_ptr", "dalpha_ptr")), ("HAS_GS", False, ("gs_ptr",)),
+              ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",))),
+    **_WTA)
+KERNELS = (FWD, BWD, BWD_MAP, WTA_FWD, WTA_BWD)
 
 # Element sizes in bytes of the tensors each time step reads and writes per neuron (fp32 unless
 # named), and the scalars it loads per thread.
