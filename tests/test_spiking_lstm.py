@@ -2,14 +2,17 @@
 input, the cell's weights and a learnt threshold within 1e-5 relative), stepped and over whole
 sequences, against their oracles (`tritonsnn.reference`), with per-sample lengths, the
 documented difference from snnTorch's SLSTM, conversion and refusals."""
+import copy
+
 import pytest
 import snntorch
 import torch
 from snntorch.functional import quant
 
 import tritonsnn
+from tritonsnn.kernels.lstm import fused as slstm_fused
 from conftest import DEVICE
-from helpers import assert_close, converted
+from helpers import assert_close, converted, count_applies
 from helpers import draw as _draw
 from helpers import snntorch_twins as _pair
 
@@ -147,3 +150,45 @@ def test_bad_input_is_refused(make, x, match):
     with pytest.raises(ValueError, match=match):
         module = make()
         module(*x) if isinstance(x, tuple) else module(x)
+
+
+@pytest.mark.parametrize("reset", RESETS)
+def test_the_fused_slstm_matches_snntorch_and_its_oracle(monkeypatch, reset):
+    """On the Triton backend a whole fp32 sequence is one kernel per direction (a single step
+    too). Its spikes and states against snnTorch's, where snnTorch carries its states
+    (input_size == hidden_size), and every gradient against the oracle in fp64 (fp32 against
+    fp32 would measure snnTorch's rounding: its scalar threshold gradient, a sum of terms of
+    both signs, is 1.3e-5 off fp64; the kernels', 2e-6), also with other sizes and given states."""
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("triton")
+    try:
+        calls = count_applies(monkeypatch, slstm_fused.SLSTMSequence)
+        theirs, ours = _pair("SLSTM", input_size=20, hidden_size=20, threshold=0.1, learn_threshold=True,
+                             reset_mechanism=reset)
+        x = _draw(T, B, 20) * 2
+        snntorch_states = _run(theirs, x, _stepped)[0]
+        for outputs_of in (_multi, _stepped):
+            got = _run(ours, x, outputs_of)
+            assert torch.equal(got[0][0], snntorch_states[0])
+            for name, a, b in zip(("syn", "mem"), got[0][1:], snntorch_states[1:]):
+                assert_close(a, b, REL, name)
+            _same(got, _exact(ours, x, None, None, reset))
+        assert len(calls) == 1 + T
+        torch.manual_seed(1)
+        ours = tritonsnn.SLSTM(5, 19, threshold=0.05, learn_threshold=True, reset_mechanism=reset,
+                               step_mode="multi").to(DEVICE)
+        syn0, mem0 = _draw(B, 19, seed=3).to(DEVICE), _draw(19, seed=4).to(DEVICE)
+        x = _draw(T, B, 5, seed=5)
+        _same(_run(ours, x, lambda m, x: list(m(x, syn0, mem0))), _exact(ours, x, syn0, mem0, reset))
+    finally:
+        tritonsnn.set_backend(previous)
+
+
+def _exact(module, x, syn0, mem0, reset):
+    """The oracle's outputs and gradients for a copy of `module` in fp64."""
+    module.reset_mem()  # (a carried state holds a graph, which a copy cannot)
+    exact = copy.deepcopy(module).double()
+    shape = (x.shape[1], module.hidden_size)  # (the oracle's LSTMCell takes [B, H] states only)
+    syn0, mem0 = (None if s is None else s.double().expand(shape) for s in (syn0, mem0))
+    return _run(exact, x.double(), lambda m, x: list(tritonsnn.reference.slstm(
+        x, m.lstm_cell, syn0, mem0, m.threshold, reset_mechanism=reset)))

@@ -41,6 +41,9 @@ FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
 RECURRENT = importlib.import_module(f"tritonsnn.kernels.{RECURRENT_FAMILY}.aot")
 """The recurrent family's KERNELS (`catalogue.RECURRENT_FAMILY`), compiled like the others; no
 traffic cases: the time loop's loads are the product's tiles, not one access per neuron and step."""
+LSTM = importlib.import_module("tritonsnn.kernels.lstm.aot")
+"""SLSTM's fused KERNELS, compiled like the recurrent family's (and, like them, without traffic
+cases)."""
 
 # Bit-packing of binary inputs (kernels/bits.py): one variant per dtype of the unpacked tensor.
 _BITS = (KernelFlags("pack_bits_kernel", "tritonsnn.kernels.bits", core={}, presence=(), defaults=((),),
@@ -60,7 +63,7 @@ def _unique(pairs) -> dict:
 
 
 KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS),
-                                                                  *RECURRENT.KERNELS, *_BITS))
+                                                                  *RECURRENT.KERNELS, *LSTM.KERNELS, *_BITS))
 TRAFFIC_CASES: dict[str, Traffic] = _unique(case for f in FAMILIES for case in f.TRAFFIC.items())
 # The integer arguments the JIT marks divisible by 16 at a variant's n_div = 16 (a broadcast
 # gradient's time stride may not be, but it addresses one scalar per step: the mark changes nothing).

@@ -1,5 +1,13 @@
 """snnTorch's spiking LSTMs, SLSTM and SConv2dLSTM: an LSTM cell whose hidden state fires and
-resets. `naive.py` holds the oracle (`tritonsnn.reference.slstm`, `sconv2dlstm`) and the time
-loop the modules run with the input's part of the gates computed for every step at once; no
-kernel yet (the recurrent product is cuBLAS's or cuDNN's, step by step).
+resets.
+
+- `kernels.py`: SLSTM's fused kernels, the recurrent product, gates, reset and spike inside one
+  time loop forward and backward;
+- `fused.py`: their autograd Function, with the GEMMs around them, and where they apply;
+- `aot.py`: their flags for ahead-of-time compilation;
+- `naive.py`: the oracle (`tritonsnn.reference.slstm`, `sconv2dlstm`) and the time loop the
+  modules run elsewhere;
+- `README.md`: the equations and the backward derivation.
+
+SConv2dLSTM has no kernel: its recurrent term is a convolution per step, cuDNN's.
 """

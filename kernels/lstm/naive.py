@@ -1,7 +1,7 @@
 """The spiking LSTMs' oracle: snnTorch's SLSTM and SConv2dLSTM as plain PyTorch time loops,
 autograd through every step (`tritonsnn.reference.slstm`, `sconv2dlstm`). The cell state is
 `syn`, the hidden state `mem`, which fires and resets. `loop` is the time loop both share; the
-modules run it too, with the input's part of the gates computed for every step at once."""
+modules run it too where SLSTM's kernels do not (`fused.py`)."""
 from __future__ import annotations
 
 import torch

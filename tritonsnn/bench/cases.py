@@ -261,6 +261,32 @@ def delta_leaky_impls(device: torch.device) -> dict[str, Runner]:
     return impls
 
 
+def slstm_impls(features: int, device: torch.device) -> dict[str, Runner]:
+    """An SLSTM layer (`features` in and hidden, threshold 0.1, so that snnTorch's carries its
+    states) over x: [T, B, features]: tritonsnn's multi-step module, the reference (one LSTMCell
+    call per step) and snnTorch's per-step loop, the same weights."""
+    torch.manual_seed(0)
+    ours = tritonsnn.SLSTM(features, features, threshold=0.1, step_mode="multi").to(device)
+    impls = {SUBJECT: lambda x: ours(x)[0],
+             REFERENCE: lambda x: reference.slstm(x, ours.lstm_cell, threshold=0.1)[0]}
+    try:
+        import snntorch
+    except ImportError:
+        return impls
+    theirs = snntorch.SLSTM(features, features, threshold=0.1).to(device)
+    theirs.load_state_dict(ours.state_dict())
+
+    def snntorch_run(x):
+        syn, mem = theirs.init_slstm()
+        spikes = []
+        for x_t in x.unbind(0):
+            spk, syn, mem = theirs(x_t, syn, mem)
+            spikes.append(spk)
+        return torch.stack(spikes)
+    impls["snntorch"] = snntorch_run
+    return impls
+
+
 def recurrent_impls(sizes: tuple[int, ...], device: torch.device) -> dict[str, Runner]:
     """The recurrent network `sizes` with each implementation, the same initial weights."""
     impls = {SUBJECT: _RecurrentNet(sizes, SUBJECT).to(device), REFERENCE: _RecurrentNet(sizes, REFERENCE).to(device)}
@@ -352,6 +378,9 @@ def suite(device: torch.device, full: bool) -> list[Case]:
                          ("deltaleaky", delta_leaky_impls(device))):
         name = f"{label} layer fwd+bwd [{T},{B},{n}] float32"
         cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, impls, T * B * n))
+    T, B, n = (512, 64, 512) if gpu else (100, 32, 128)
+    name = f"slstm layer fwd+bwd [{T},{B},{n}] float32"
+    cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, slstm_impls(n, device), T * B * n))
     T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)
     name = f"conv+leaky fwd+bwd T={T} B={B} C={C} {H}x{H}"
     cases.append(Case(name, name, "fwd+bwd", (T, B, C, H, H), torch.float32,
