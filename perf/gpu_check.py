@@ -19,7 +19,10 @@ Phases, each timed and recorded even if another fails:
    against the same module stepped (the recurrent term and one fused step launch per step) and
    cuDNN's `nn.RNN` of the same size as a practical floor, and the fused outputs and gradients
    against the torch path;
-6. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
+6. inhibition and SLSTM: the winner-take-all kernels (Leaky, Synaptic) against the oracle's loop
+   they replace, the fused SLSTM against its torch path and cuDNN's nn.LSTM, and both against
+   the torch path's numbers;
+7. the benchmark suite (`tritonsnn.bench`), with the copy bandwidth of the same run, and the
    time-vs-T / time-vs-neurons plot.
 It writes OUT_DIR/gpu_check.json (GPU name, versions, commit, every phase's results) and
 OUT_DIR/bench.png; copy them to perf/results/ to keep them.
@@ -240,27 +243,84 @@ def recurrent_layers(rounds: int = 10) -> list[dict]:
         row["fused_vs_stepped"] = row["median_ms"]["stepped"] / row["median_ms"]["fused"]
         row["fused_us_per_step"] = row["median_ms"]["fused"] * 1e3 / T
         row["cudnn_rnn_us_per_step"] = row["median_ms"]["cudnn_rnn"] * 1e3 / T
-        results = {}
-        for backend in ("triton", "torch"):
+        row.update(_parity(layer, x, lambda m, x: list(m(x))))
+        out.append(row)
+    return out
+
+
+def _parity(module, x, fn) -> dict:
+    """fn(module, x) on the Triton backend against the torch path: differing spikes, and the max
+    relative difference of every other output and gradient (x's and the parameters')."""
+    import tritonsnn
+
+    results = {}
+    for backend in ("triton", "torch"):
+        tritonsnn.set_backend(backend)
+        module.zero_grad()
+        x.grad = None
+        outputs = fn(module, x)
+        _loss(outputs).backward()
+        results[backend] = [o.detach() for o in outputs] + [x.grad.clone()] + [
+            p.grad.clone() for p in module.parameters() if p.grad is not None]
+    tritonsnn.set_backend("auto")
+    got, want = results["triton"], results["torch"]
+    return {"spikes_differing": int((got[0] != want[0]).sum()),
+            "max_rel_diff": [float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+                             for a, b in zip(got[1:], want[1:])]}
+
+
+def inhibition_and_slstm(rounds: int = 10) -> list[dict]:
+    """The winner-take-all kernels (Leaky and Synaptic with inhibition) against the oracle's loop
+    they replace, and the fused SLSTM against its torch path (one LSTMCell per step) and cuDNN's
+    nn.LSTM of the same size as a floor (no reset, no spikes): forward+backward medians and the
+    fused results against the torch path's."""
+    import tritonsnn
+
+    out = []
+    for name, T, B, N in (("leaky", 100, 256, 200), ("leaky", 100, 32, 4096), ("synaptic", 100, 256, 200)):
+        torch.manual_seed(0)
+        make = tritonsnn.Leaky if name == "leaky" else tritonsnn.Synaptic
+        decays = dict(beta=0.9) if name == "leaky" else dict(alpha=0.8, beta=0.9)
+        layer = make(**decays, inhibition=True, step_mode="multi", learn_threshold=True).cuda()
+        x = (torch.randn(T, B, N, device="cuda") * 0.6 + 0.3).requires_grad_()
+
+        def on(backend):
             tritonsnn.set_backend(backend)
-            layer.zero_grad()
-            x.grad = None
-            spk, mem = layer(x)
-            _loss((spk, mem)).backward()
-            results[backend] = [spk.detach(), mem.detach(), x.grad.clone(),
-                                *(p.grad.clone() for p in layer.parameters())]
-        tritonsnn.set_backend("auto")
-        got, want = results["triton"], results["torch"]
-        row["spikes_differing"] = int((got[0] != want[0]).sum())
-        row["max_rel_diff"] = [float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-                               for a, b in zip(got[1:], want[1:])]
+            try:
+                return _loss(layer(x))
+            finally:
+                tritonsnn.set_backend("auto")
+        row = {"neuron": f"{name} inhibition", "shape": [T, B, N],
+               "median_ms": _median_ms({"fused": lambda: on("triton"), "oracle_loop": lambda: on("torch")}, rounds)}
+        row["fused_vs_oracle_loop"] = row["median_ms"]["oracle_loop"] / row["median_ms"]["fused"]
+        row.update(_parity(layer, x, lambda m, x: list(m(x))))
+        out.append(row)
+    for T, B, H in ((100, 256, 256), (100, 64, 512)):
+        torch.manual_seed(0)
+        layer = tritonsnn.SLSTM(H, H, threshold=0.1, reset_mechanism="subtract", step_mode="multi").cuda()
+        lstm = torch.nn.LSTM(H, H).cuda()
+        x = (torch.randn(T, B, H, device="cuda")).requires_grad_()
+
+        def slstm_on(backend):
+            tritonsnn.set_backend(backend)
+            try:
+                return _loss(layer(x))
+            finally:
+                tritonsnn.set_backend("auto")
+        row = {"neuron": "slstm", "shape": [T, B, H], "median_ms": _median_ms(
+            {"fused": lambda: slstm_on("triton"), "torch_path": lambda: slstm_on("torch"),
+             "cudnn_lstm": lambda: lstm(x)[0].sum()}, rounds)}
+        row["fused_vs_torch_path"] = row["median_ms"]["torch_path"] / row["median_ms"]["fused"]
+        row.update(_parity(layer, x, lambda m, x: list(m(x))))
         out.append(row)
     return out
 
 
 def _loss(outputs):
-    spk, mem = outputs
-    return spk.sum() + 0.01 * mem.square().sum()
+    """The spikes' sum and a small square of every state (the membrane last), so every output
+    sends a gradient back."""
+    spk, *states = outputs
+    return spk.sum() + 0.01 * sum(state.square().sum() for state in states)
 
 
 def main() -> int:
@@ -298,6 +358,7 @@ def main() -> int:
     phase("int64_offsets", int64_offsets)
     phase("shd_layers", shd_layers)
     phase("recurrent_layers", recurrent_layers)
+    phase("inhibition_and_slstm", inhibition_and_slstm)
     phase("bench", lambda: bench.run_suite(device, full=True, rounds=5,
                                            seconds=max(60.0, args.budget_s - (time.time() - start) - 40)))
     phase("plot", lambda: bench.plot(device, str(args.out / "bench.png"), rounds=3))
