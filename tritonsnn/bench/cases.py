@@ -261,6 +261,28 @@ def delta_leaky_impls(device: torch.device) -> dict[str, Runner]:
     return impls
 
 
+def inhibition_impls(device: torch.device) -> dict[str, Runner]:
+    """A Leaky layer (beta 0.9) with inhibition over x: [T, B, N]: tritonsnn's multi-step module
+    (the winner-take-all kernels on a GPU, the oracle's loop on the CPU), the reference loop and
+    snnTorch's per-step loop."""
+    ours = tritonsnn.Leaky(beta=0.9, inhibition=True, step_mode="multi").to(device)
+    impls = {SUBJECT: lambda x: ours(x)[0], REFERENCE: lambda x: reference.leaky(x, 0.9, inhibition=True)[0]}
+    try:
+        import snntorch
+    except ImportError:
+        return impls
+    theirs = snntorch.Leaky(beta=0.9, inhibition=True).to(device)
+
+    def snntorch_run(x):
+        mem, spikes = theirs.init_leaky(), []
+        for x_t in x.unbind(0):
+            spk, mem = theirs(x_t, mem)
+            spikes.append(spk)
+        return torch.stack(spikes)
+    impls["snntorch"] = snntorch_run
+    return impls
+
+
 def slstm_impls(features: int, device: torch.device) -> dict[str, Runner]:
     """An SLSTM layer (`features` in and hidden, threshold 0.1, so that snnTorch's carries its
     states) over x: [T, B, features]: tritonsnn's multi-step module, the reference (one LSTMCell
@@ -378,6 +400,9 @@ def suite(device: torch.device, full: bool) -> list[Case]:
                          ("deltaleaky", delta_leaky_impls(device))):
         name = f"{label} layer fwd+bwd [{T},{B},{n}] float32"
         cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, impls, T * B * n))
+    T, B, n = (100, 256, 1024) if gpu else (25, 128, 100)
+    name = f"leaky inhibition layer fwd+bwd [{T},{B},{n}] float32"
+    cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, inhibition_impls(device), T * B * n))
     T, B, n = (512, 64, 512) if gpu else (100, 32, 128)
     name = f"slstm layer fwd+bwd [{T},{B},{n}] float32"
     cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, slstm_impls(n, device), T * B * n))
