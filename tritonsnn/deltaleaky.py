@@ -128,12 +128,10 @@ class DeltaLeaky(Leaky):
         if multi and input_.dim() == 0:
             raise ValueError("step_mode='multi' needs a time-major input [T, *neurons]; got a 0-d tensor")
         x = input_ if multi else input_.unsqueeze(0)
-        start, prev = self._starts(mem, x.shape[1:])
+        start, _ = self._starts(mem, x.shape[1:])  # (the previous mem_prev feeds nothing, as in snnTorch)
         if not multi:
-            spk, new = delta_step(start if start is not None else torch.zeros_like(input_), input_, self.beta,
-                                  self.delta_threshold, self._surrogate())
             self.mem_prev = start if start is not None else torch.zeros_like(input_)
-            self.mem = new
+            spk, self.mem = delta_step(self.mem_prev, input_, self.beta, self.delta_threshold, self._surrogate())
             return spk, (self.mem, self.mem_prev)
         spk, mem_seq, prev_seq = sequences(x, self.beta, start, self.delta_threshold, self._surrogate())
         if self.init_hidden and x.shape[0]:
