@@ -24,9 +24,9 @@ def from_snntorch(model: nn.Module) -> nn.Module:
     ``SConv2dLSTM``, ``LeakyParallel`` and ``AssociativeLeaky`` with their layers' weights) are
     replaced by tritonsnn's, with the same parameters (values, and whether each is learnable),
     options and surrogate gradient. The copy's ``state_dict`` has the same keys and values, so
-    checkpoints load either way; the
-    original model is left untouched. (The neurons are rebuilt, not copied: snnTorch's
-    ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that cannot be deep-copied.)
+    checkpoints load either way; the original model is left untouched. (The neurons are rebuilt,
+    not copied: snnTorch's ``Lapicque(beta=..., learn_beta=True)`` holds a non-leaf tensor that
+    cannot be deep-copied.)
     snnTorch's ``GradedSpikes`` becomes tritonsnn's, with the same weights; its ``BatchNormTT1d``
     and ``BatchNormTT2d`` are torch's own modules and are copied as they are.
 
