@@ -356,3 +356,44 @@ def test_new_slope_reuses_the_compiled_kernel():
         if i == 0:
             first = cached()
     assert cached() == first
+
+
+class _Spikes(torch.nn.Module):
+    """A neuron module whose call returns a tuple, as its first element (the spikes)."""
+
+    def __init__(self, neuron, *args):
+        super().__init__()
+        self.neuron, self.args = neuron, args
+
+    def forward(self, x):
+        out = self.neuron(x, *self.args)
+        return out[0] if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: tritonsnn.StateLeaky(beta=0.9, channels=4, learn_beta=True, kernel_truncation_steps=3), (6, 2, 4)),
+    (lambda: tritonsnn.LinearLeaky(beta=0.9, in_features=3, out_features=4), (6, 2, 3)),
+    (lambda: _Spikes(tritonsnn.DeltaLeaky(beta=0.9, delta_threshold=0.2, learn_beta=True, step_mode="multi"),
+                     (None, None)), (6, 2, 4)),
+    (lambda: tritonsnn.SLSTM(3, 4, threshold=0.1, step_mode="multi"), (6, 2, 3)),
+    (lambda: tritonsnn.SConv2dLSTM(1, 2, 3, threshold=0.1, step_mode="multi"), (3, 2, 1, 5, 5)),
+    (lambda: tritonsnn.AssociativeLeaky(3, 2, 2, 4), (20, 2, 3)),
+    (lambda: tritonsnn.Leaky(beta=0.9, inhibition=True, learn_beta=True, step_mode="multi"), (6, 2, 4)),
+], ids=["stateleaky", "linearleaky", "deltaleaky", "slstm", "sconv2dlstm", "associativeleaky", "inhibition"])
+def test_the_other_neurons_compile_without_graph_breaks(make, shape):
+    """snnTorch's other neurons (issue 20) under torch.compile(fullgraph=True), against eager.
+    LeakyParallel is not here: Dynamo refuses nn.RNN unless torch._dynamo.config.allow_rnn."""
+    torch.manual_seed(0)
+    model = make().to(DEVICE)
+    spikes = model if isinstance(model, _Spikes) else _Spikes(model)
+    x = torch.rand(shape, device=DEVICE) * 2 - 0.5
+    runs = []
+    for run in (spikes, torch.compile(spikes, fullgraph=True, backend="aot_eager")):
+        spikes.zero_grad(set_to_none=True)
+        out = run(x)
+        out.sum().backward()  # (StateLeaky's beta is a parameter snnTorch never uses: no gradient)
+        runs.append([out] + [p.grad for p in spikes.parameters() if p.grad is not None])
+    assert graph_breaks() == {}
+    assert len(runs[0]) == len(runs[1]) > 1
+    for i, (eager, compiled) in enumerate(zip(*runs)):
+        assert_close(compiled, eager, 1e-5 if i == 0 else 1e-4, "output" if i == 0 else "parameter gradient")
