@@ -5,13 +5,10 @@ oracle's loop elsewhere."""
 from __future__ import annotations
 
 import torch
-import triton
 
-from tritonsnn._launch import FP_FUSION, surrogate_constexprs
 from tritonsnn._ops import traced
 from tritonsnn._registration import to_param_shape
 from tritonsnn.backend import get_backend, uses_triton
-from tritonsnn.kernels.lif.wta_kernels import wta_bwd_kernel, wta_fwd_kernel
 
 MAX_NEURONS = 4096
 """The most neurons per sample: a program holds whole samples, every state of a step in registers."""
@@ -43,14 +40,24 @@ def _row(p: torch.Tensor, n: int) -> tuple[torch.Tensor, bool] | None:
     return p.reshape(-1).expand(n).contiguous(), True
 
 
-def _grid(B: int, N: int) -> tuple[dict, int]:
-    """The tile (ROWS samples of BLOCK_N neurons, at most 2048 values unless one sample is larger),
-    its warps (8 values a thread: the backward keeps about a dozen per value in registers, 112-128
-    registers a thread at sm_90 without spills) and the programs."""
+def _launch(kernel_name: str, B: int, N: int, sg_id: int | None = None, **args) -> None:
+    """Launch a kernel of `wta_kernels.py` (imported here: Triton is an optional dependency) over
+    the samples, with surrogate `sg_id` inlined where given: its tile is ROWS samples of BLOCK_N
+    neurons (at most 2048 values unless one sample is larger), at 8 values a thread (the backward
+    keeps about a dozen per value in registers: 112-128 a thread at sm_90, without spills)."""
+    import triton
+
+    from tritonsnn._launch import FP_FUSION, surrogate_constexprs
+    from tritonsnn.kernels.lif import wta_kernels
+
+    if sg_id is not None:
+        args.update(surrogate_constexprs(sg_id))
+
     block_n = triton.next_power_of_2(N)
     rows = max(1, min(16, 2048 // block_n))
     warps = max(1, min(16, rows * block_n // 256))
-    return {"ROWS": rows, "BLOCK_N": block_n, "num_warps": warps}, triton.cdiv(B, rows)
+    getattr(wta_kernels, kernel_name)[(triton.cdiv(B, rows),)](
+        **args, B=B, N=N, ROWS=rows, BLOCK_N=block_n, num_warps=warps, enable_fp_fusion=FP_FUSION)
 
 
 def _flags(N: int, **params) -> dict:
@@ -74,12 +81,9 @@ class WinnerTakeAll(torch.autograd.Function):
         mem0 = None if mem0 is None else mem0.contiguous()
         syn0 = None if syn0 is None else syn0.contiguous()
         if T and B and N:
-            blocks, programs = _grid(B, N)
-            wta_fwd_kernel[(programs,)](
-                x_ptr=x, mem0_ptr=mem0, syn0_ptr=syn0, spk_ptr=spk, mem_ptr=mem, syn_ptr=syn if synaptic else None,
-                **_flags(N, alpha=alpha, decay=decay, thr=threshold), T=T, B=B, N=N, RESET=reset,
-                SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
-                **blocks, enable_fp_fusion=FP_FUSION)
+            _launch("wta_fwd_kernel", B, N, x_ptr=x, mem0_ptr=mem0, syn0_ptr=syn0, spk_ptr=spk, mem_ptr=mem,
+                    syn_ptr=syn if synaptic else None, **_flags(N, alpha=alpha, decay=decay, thr=threshold), T=T,
+                    RESET=reset, SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None)
         ctx.save_for_backward(mem, syn, mem0, syn0, alpha, decay, threshold, sg_params)
         ctx.config = (reset, sg_id)
         ctx.set_materialize_grads(False)
@@ -97,16 +101,13 @@ class WinnerTakeAll(torch.autograd.Function):
         dmem0, dsyn0 = (None if s is None else new(s) for s in (mem0, syn0))
         sums = [new(mem[0], dtype=torch.float32) if T else mem.new_zeros(B, N) for _ in range(3)]
         if T and B and N:
-            blocks, programs = _grid(B, N)
-            wta_bwd_kernel[(programs,)](
-                gs_ptr=_contiguous(grad_spk), gm_ptr=_contiguous(grad_mem), gi_ptr=_contiguous(grad_syn),
-                mem_ptr=mem, syn_ptr=syn if synaptic else None, mem0_ptr=mem0, syn0_ptr=syn0,
-                **_flags(N, alpha=alpha, decay=decay, thr=threshold), sg_ptr=sg_params, dx_ptr=dx,
-                dmem0_ptr=dmem0, dsyn0_ptr=dsyn0, dalpha_ptr=sums[0], ddecay_ptr=sums[1], dthr_ptr=sums[2],
-                T=T, B=B, N=N, RESET=reset, SYNAPTIC=synaptic,
-                HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None, HAS_GS=grad_spk is not None,
-                HAS_GM=grad_mem is not None, HAS_GI=synaptic and grad_syn is not None,
-                **surrogate_constexprs(sg_id), **blocks, enable_fp_fusion=FP_FUSION)
+            _launch("wta_bwd_kernel", B, N, gs_ptr=_contiguous(grad_spk), gm_ptr=_contiguous(grad_mem),
+                    gi_ptr=_contiguous(grad_syn), mem_ptr=mem, syn_ptr=syn if synaptic else None, mem0_ptr=mem0,
+                    syn0_ptr=syn0, **_flags(N, alpha=alpha, decay=decay, thr=threshold), sg_ptr=sg_params, dx_ptr=dx,
+                    dmem0_ptr=dmem0, dsyn0_ptr=dsyn0, dalpha_ptr=sums[0], ddecay_ptr=sums[1], dthr_ptr=sums[2], T=T,
+                    RESET=reset, SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
+                    HAS_GS=grad_spk is not None, HAS_GM=grad_mem is not None,
+                    HAS_GI=synaptic and grad_syn is not None, sg_id=sg_id)
         dalpha, ddecay, dthr = (None if p is None else to_param_shape(s, p)
                                 for s, p in zip(sums, (alpha, decay, threshold)))
         return dx, dmem0, dsyn0, dalpha, ddecay, dthr, None, None, None

@@ -3,6 +3,7 @@ resets.
 
 - `kernels.py`: SLSTM's fused kernels, the recurrent product, gates, reset and spike inside one
   time loop forward and backward;
+- `launch.py`: their launchers (imported when a kernel runs: Triton is optional);
 - `fused.py`: their autograd Function, with the GEMMs around them, and where they apply;
 - `aot.py`: their flags for ahead-of-time compilation;
 - `naive.py`: the oracle (`tritonsnn.reference.slstm`, `sconv2dlstm`) and the time loop the

@@ -1,9 +1,9 @@
 """SLSTM's fused kernels for ahead-of-time compilation (`python -m tritonsnn.aot`): the flags
-their variants are formed from, at the tiles and options the launcher uses (`fused.GPU_BLOCKS`).
+their variants are formed from, at the tiles and options the launcher uses (`launch.GPU_BLOCKS`).
 fp32 only, and no storage options: that is what `fused.applies` sends them."""
 from tritonsnn._aot_spec import KernelFlags
 from tritonsnn.kernels.codes import RESET_CODES, RESET_NONE
-from tritonsnn.kernels.lstm.fused import GPU_BLOCKS
+from tritonsnn.kernels.lstm.launch import GPU_BLOCKS
 from tritonsnn.kernels.rlif.launch import BLOCK_R, PRECISION
 
 BLOCK_F, BLOCK_K, NUM_WARPS, NUM_STAGES = GPU_BLOCKS

@@ -4,21 +4,11 @@ to cuBLAS. Where it applies (`applies`) the module runs it; elsewhere the time l
 from __future__ import annotations
 
 import torch
-import triton
 from torch.nn import functional as F
 
-from tritonsnn._launch import FP_FUSION, parameters, surrogate_constexprs
 from tritonsnn._ops import traced
 from tritonsnn._registration import to_param_shape
 from tritonsnn.backend import get_backend, uses_triton
-from tritonsnn.kernels.lstm.kernels import slstm_bwd_kernel, slstm_fwd_kernel
-from tritonsnn.kernels.rlif.launch import BLOCK_R, INTERPRETER_BLOCKS, PRECISION
-
-# Units per tile and per step of the product's reduction, warps, pipeline stages: the recurrent
-# family's tiles with twice the warps, since a tile holds four gates. Compiled for sm_90 (triton
-# 3.9, `tritonsnn.aot`), 32 x 32 tiles take 171 registers forward and 166 backward without spills
-# at 8 warps; at 4 warps the forward spills 152 bytes.
-GPU_BLOCKS = (32, 32, 8, 1)  # BLOCK_F, BLOCK_K, num_warps, num_stages
 
 
 def applies(x: torch.Tensor, cell: torch.nn.LSTMCell, lengths, state_quant, surrogate) -> bool:
@@ -40,27 +30,16 @@ def run(x, cell: torch.nn.LSTMCell, syn0, mem0, threshold, gsf, reset: int, surr
                                surrogate.kernel_params(x))
 
 
-def _tiles(device: torch.device) -> dict:
-    block_f, block_k, warps, stages = GPU_BLOCKS if device.type == "cuda" else INTERPRETER_BLOCKS
-    return dict(PRECISION=PRECISION, BLOCK_R=BLOCK_R, BLOCK_F=block_f, BLOCK_K=block_k, num_warps=warps,
-                num_stages=stages, enable_fp_fusion=FP_FUSION)
-
-
 class SLSTMSequence(torch.autograd.Function):
     """(spk, syn, mem) from the gates' input parts `pre: [T, R, 4H]` and W_hh `[4H, H]`."""
 
     @staticmethod
     def forward(ctx, pre, w_hh, syn0, mem0, threshold, gsf, reset, sg_id, sg_params):
-        T, R, H = pre.shape[0], pre.shape[1], pre.shape[2] // 4
-        pre, w_hh = pre.contiguous(), w_hh.contiguous()
+        from tritonsnn.kernels.lstm.launch import slstm_forward  # imports Triton, an optional dependency
+
+        w_hh = w_hh.contiguous()
         syn0, mem0 = (None if s is None else s.contiguous() for s in (syn0, mem0))
-        spk, syn, mem = (pre.new_empty(T, R, H) for _ in range(3))
-        gates = pre.new_empty(T, R, 4 * H)
-        if T and R and H:
-            slstm_fwd_kernel[(triton.cdiv(R, BLOCK_R),)](
-                pre_ptr=pre, w_ptr=w_hh, syn0_ptr=syn0, mem0_ptr=mem0, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
-                gates_ptr=gates, **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf), T=T, R=R, H=H,
-                RESET=reset, HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None, **_tiles(pre.device))
+        spk, syn, mem, gates = slstm_forward(pre.contiguous(), w_hh, syn0, mem0, threshold, gsf, reset)
         ctx.save_for_backward(w_hh, syn, mem, gates, syn0, mem0, threshold, gsf, sg_params)
         ctx.config = (reset, sg_id)
         ctx.set_materialize_grads(False)
@@ -68,20 +47,13 @@ class SLSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spk, grad_syn, grad_mem):
+        from tritonsnn.kernels.lstm.launch import slstm_backward
+
         w_hh, syn, mem, gates, syn0, mem0, threshold, gsf, sg_params = ctx.saved_tensors
         reset, sg_id = ctx.config
         T, R, H = mem.shape
-        dg = torch.zeros_like(gates)
-        dc = mem.new_zeros(2, R, H)
-        dthr = mem.new_zeros(R, H)
-        if T and R and H:
-            slstm_bwd_kernel[(triton.cdiv(R, BLOCK_R),)](
-                gs_ptr=_contiguous(grad_spk), gm_ptr=_contiguous(grad_mem), gc_ptr=_contiguous(grad_syn),
-                w_ptr=w_hh, syn_ptr=syn, mem_ptr=mem, gates_ptr=gates, syn0_ptr=syn0, mem0_ptr=mem0,
-                **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf), sg_ptr=sg_params, dg_ptr=dg, dc_ptr=dc,
-                dthr_ptr=dthr, T=T, R=R, H=H, RESET=reset, HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None,
-                HAS_GS=grad_spk is not None, HAS_GM=grad_mem is not None, HAS_GC=grad_syn is not None,
-                **surrogate_constexprs(sg_id), **_tiles(mem.device))
+        dg, dc, dthr = slstm_backward(grad_spk, grad_syn, grad_mem, w_hh, syn, mem, gates, syn0, mem0, threshold,
+                                      gsf, reset, sg_id, sg_params)
         # The weight's gradient over every step at once: sum_t dG_tᵀ h_{t-1}.
         previous = torch.cat([mem.new_zeros(1, R, H) if mem0 is None else mem0.unsqueeze(0), mem[:-1]])
         dw = dg.reshape(-1, 4 * H).T @ previous.reshape(-1, H) if ctx.needs_input_grad[1] else None
@@ -93,6 +65,3 @@ class SLSTMSequence(torch.autograd.Function):
             dgsf = to_param_shape(grad_spk * (mem > threshold), gsf)
         return dg, dw, dsyn0, dmem0, dthr_out, dgsf, None, None, None
 
-
-def _contiguous(g: torch.Tensor | None) -> torch.Tensor | None:
-    return None if g is None else g.contiguous()
