@@ -210,3 +210,23 @@ def step_mask(m_n, t, b_tmax, HAS_LEN: tl.constexpr):
         return tl.where(t < b_tmax, m_n, False)
     else:
         return m_n
+
+
+@triton.jit
+def row_product(b_acc, a_ptr, a_row, o_r, m_r, K, w_ptr, o_f, m_f, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
+             BLOCK_K: tl.constexpr):
+    """`b_acc` plus A Wᵀ (TRANSPOSED: sum_k A[r, k] W[f, k]) or A W (sum_k A[r, k] W[k, f]) for
+    the rows `o_r` of A (row stride `a_row`, K columns) and the columns `o_f`, W of row stride K:
+    the recurrent product of the recurrent kernels' time loops (RLeaky's spikes times its
+    weight, SLSTM's hidden state times a gate's block of W_hh), tl.dot over K in BLOCK_K slices."""
+    for k0 in range(0, K, BLOCK_K):
+        o_k = k0 + tl.arange(0, BLOCK_K)
+        m_k = o_k < K
+        b_a = tl.load(a_ptr + o_r[:, None] * a_row + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0)
+        if TRANSPOSED:
+            o_w = o_f[None, :] * K + o_k[:, None]
+        else:
+            o_w = o_k[:, None] * K + o_f[None, :]
+        b_w = tl.load(w_ptr + o_w, mask=m_k[:, None] & m_f[None, :], other=0.0)
+        b_acc = tl.dot(b_a, b_w, b_acc, input_precision=PRECISION)
+    return b_acc

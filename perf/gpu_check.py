@@ -269,6 +269,19 @@ def _parity(module, x, fn) -> dict:
                              for a, b in zip(got[1:], want[1:])]}
 
 
+def _loss_on(backend: str, layer, x):
+    """A function that runs `layer(x)` on `backend` and returns its `_loss`."""
+    def run():
+        import tritonsnn
+
+        tritonsnn.set_backend(backend)
+        try:
+            return _loss(layer(x))
+        finally:
+            tritonsnn.set_backend("auto")
+    return run
+
+
 def inhibition_and_slstm(rounds: int = 10) -> list[dict]:
     """The winner-take-all kernels (Leaky and Synaptic with inhibition) against the oracle's loop
     they replace, and the fused SLSTM against its torch path (one LSTMCell per step) and cuDNN's
@@ -283,15 +296,8 @@ def inhibition_and_slstm(rounds: int = 10) -> list[dict]:
         decays = dict(beta=0.9) if name == "leaky" else dict(alpha=0.8, beta=0.9)
         layer = make(**decays, inhibition=True, step_mode="multi", learn_threshold=True).cuda()
         x = (torch.randn(T, B, N, device="cuda") * 0.6 + 0.3).requires_grad_()
-
-        def on(backend):
-            tritonsnn.set_backend(backend)
-            try:
-                return _loss(layer(x))
-            finally:
-                tritonsnn.set_backend("auto")
-        row = {"neuron": f"{name} inhibition", "shape": [T, B, N],
-               "median_ms": _median_ms({"fused": lambda: on("triton"), "oracle_loop": lambda: on("torch")}, rounds)}
+        row = {"neuron": f"{name} inhibition", "shape": [T, B, N], "median_ms": _median_ms(
+            {"fused": _loss_on("triton", layer, x), "oracle_loop": _loss_on("torch", layer, x)}, rounds)}
         row["fused_vs_oracle_loop"] = row["median_ms"]["oracle_loop"] / row["median_ms"]["fused"]
         row.update(_parity(layer, x, lambda m, x: list(m(x))))
         out.append(row)
@@ -300,15 +306,8 @@ def inhibition_and_slstm(rounds: int = 10) -> list[dict]:
         layer = tritonsnn.SLSTM(H, H, threshold=0.1, reset_mechanism="subtract", step_mode="multi").cuda()
         lstm = torch.nn.LSTM(H, H).cuda()
         x = (torch.randn(T, B, H, device="cuda")).requires_grad_()
-
-        def slstm_on(backend):
-            tritonsnn.set_backend(backend)
-            try:
-                return _loss(layer(x))
-            finally:
-                tritonsnn.set_backend("auto")
         row = {"neuron": "slstm", "shape": [T, B, H], "median_ms": _median_ms(
-            {"fused": lambda: slstm_on("triton"), "torch_path": lambda: slstm_on("torch"),
+            {"fused": _loss_on("triton", layer, x), "torch_path": _loss_on("torch", layer, x),
              "cudnn_lstm": lambda: lstm(x)[0].sum()}, rounds)}
         row["fused_vs_torch_path"] = row["median_ms"]["torch_path"] / row["median_ms"]["fused"]
         row.update(_parity(layer, x, lambda m, x: list(m(x))))

@@ -37,7 +37,8 @@ REFERENCE_GPUS = {80: {"name": "A100 80GB", "sms": 108, "bandwidth": 2.0e12},
 
 FAMILIES = tuple(importlib.import_module(f"tritonsnn.kernels.{family}.aot")
                  for family in dict.fromkeys(n.family for n in NEURONS.values()))
-"""Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases."""
+"""Each catalogued family's `kernels/<family>/aot.py`: its KERNELS and TRAFFIC cases (and any
+UNMODELLED_KERNELS, compiled like the others without traffic cases)."""
 RECURRENT = importlib.import_module(f"tritonsnn.kernels.{RECURRENT_FAMILY}.aot")
 """The recurrent family's KERNELS (`catalogue.RECURRENT_FAMILY`), compiled like the others; no
 traffic cases: the time loop's loads are the product's tiles, not one access per neuron and step."""
@@ -62,8 +63,9 @@ def _unique(pairs) -> dict:
     return out
 
 
-KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (*(k for f in FAMILIES for k in f.KERNELS),
-                                                                  *RECURRENT.KERNELS, *LSTM.KERNELS, *_BITS))
+KERNELS: dict[str, KernelFlags] = _unique((k.name, k) for k in (
+    *(k for f in FAMILIES for k in (*f.KERNELS, *getattr(f, "UNMODELLED_KERNELS", ()))), *RECURRENT.KERNELS,
+    *LSTM.KERNELS, *_BITS))
 TRAFFIC_CASES: dict[str, Traffic] = _unique(case for f in FAMILIES for case in f.TRAFFIC.items())
 # The integer arguments the JIT marks divisible by 16 at a variant's n_div = 16 (a broadcast
 # gradient's time stride may not be, but it addresses one scalar per step: the mark changes nothing).

@@ -71,7 +71,10 @@ WTA_BWD = KernelFlags(
               ("SYNAPTIC", False, ("alpha_ptr", "syn_ptr", "gi_ptr", "dalpha_ptr")), ("HAS_GS", False, ("gs_ptr",)),
               ("HAS_GM", False, ("gm_ptr",)), ("HAS_GI", False, ("gi_ptr",))),
     **_WTA)
-KERNELS = (FWD, BWD, BWD_MAP, WTA_FWD, WTA_BWD)
+KERNELS = (FWD, BWD, BWD_MAP)
+UNMODELLED_KERNELS = (WTA_FWD, WTA_BWD)
+"""Kernels compiled ahead of time like KERNELS but without traffic cases: a winner-take-all block
+holds whole samples, [ROWS, BLOCK_N], not the one-dimensional neurons the memory model counts."""
 
 # Element sizes in bytes of the tensors each time step reads and writes per neuron (fp32 unless
 # named), and the scalars it loads per thread.

@@ -30,6 +30,24 @@ from ..surrogates import surrogate_grad, surrogate_params, surrogate_seed
 
 
 @triton.jit
+def membrane(b_u, b_in, b_r, b_decay, b_thr, RESET: tl.constexpr, RESET_INPUT: tl.constexpr):
+    """The new membrane from the last one b_u, the step's input and the reset b_r. A zero reset
+    clears the whole new membrane with RESET_INPUT (Synaptic, Lapicque), the decayed one only
+    otherwise (Leaky), written as snnTorch writes it, so that inf and NaN propagate alike."""
+    if RESET == RESET_SUBTRACT:
+        b_v = b_decay * b_u + b_in - b_r * b_thr
+    elif RESET == RESET_ZERO:
+        if RESET_INPUT:
+            b_base = b_decay * b_u + b_in
+            b_v = b_base - b_base * b_r
+        else:
+            b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
+    else:
+        b_v = b_decay * b_u + b_in
+    return b_v
+
+
+@triton.jit
 def _fwd_step(
     b_in, t, b_u, b_r, b_i, x_ptr, spk_ptr, mem_ptr, h_ptr, syn_ptr, o_n, m_n, N, b_len,
     b_alpha, b_decay, b_thr, b_gsf, b_down, b_up,
@@ -43,17 +61,7 @@ def _fwd_step(
         b_i = b_alpha * b_i + b_in
         tl.store(syn_ptr + o_t, live(b_i, t, b_len, HAS_LEN).to(syn_ptr.dtype.element_ty), mask=m_n)
         b_in = b_i
-    # A zero reset is written as snnTorch writes it, so that inf and NaN propagate alike.
-    if RESET == RESET_SUBTRACT:
-        b_v = b_decay * b_u + b_in - b_r * b_thr
-    elif RESET == RESET_ZERO:
-        if RESET_INPUT:
-            b_base = b_decay * b_u + b_in
-            b_v = b_base - b_base * b_r
-        else:
-            b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
-    else:
-        b_v = b_decay * b_u + b_in
+    b_v = membrane(b_u, b_in, b_r, b_decay, b_thr, RESET, RESET_INPUT)
     b_vs = stored(b_v, x_ptr, FP64)
     b_fire = tl.where(b_vs > b_thr, 1.0, 0.0)
     tl.store(spk_ptr + o_t, spikes(live(b_fire, t, b_len, HAS_LEN), b_gsf, spk_ptr), mask=m_n)

@@ -11,6 +11,7 @@ import triton.language as tl
 
 from ..common import RESET_SUBTRACT, RESET_ZERO
 from ..surrogates import surrogate_grad, surrogate_params
+from .kernels import membrane
 
 
 @triton.jit
@@ -34,20 +35,13 @@ def _winners(b_v, b_thr, o_n, m_n):
 
 
 @triton.jit
-def _membrane(b_u, b_in, b_r, b_decay, b_thr, RESET: tl.constexpr, SYNAPTIC: tl.constexpr):
-    """The new membrane from the last one, the step's input and the reset, as the LIF kernels
-    compute it: a zero reset clears Synaptic's whole new membrane, Leaky's decayed one only."""
-    if RESET == RESET_SUBTRACT:
-        b_v = b_decay * b_u + b_in - b_r * b_thr
-    elif RESET == RESET_ZERO:
-        if SYNAPTIC:
-            b_base = b_decay * b_u + b_in
-            b_v = b_base - b_base * b_r
-        else:
-            b_v = b_decay * ((1.0 - b_r) * b_u) + b_in
-    else:
-        b_v = b_decay * b_u + b_in
-    return b_v
+def _block(B, N, ROWS: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The program's samples as a [ROWS, BLOCK_N] block: (its neurons, their mask, the block's
+    mask, its offsets within a step, a step's length B N)."""
+    o_b = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    o_n = tl.arange(0, BLOCK_N)
+    m_n = o_n < N
+    return o_n, m_n, (o_b < B)[:, None] & m_n[None, :], o_b[:, None] * N + o_n[None, :], B.to(tl.int64) * N
 
 
 @triton.jit(do_not_specialize=["T"])
@@ -58,12 +52,7 @@ def wta_fwd_kernel(
     RESET: tl.constexpr, SYNAPTIC: tl.constexpr, HAS_MEM0: tl.constexpr,
     HAS_SYN0: tl.constexpr, ROWS: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    o_b = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    o_n = tl.arange(0, BLOCK_N)
-    m_n = o_n < N
-    m = (o_b < B)[:, None] & m_n[None, :]
-    o = o_b[:, None] * N + o_n[None, :]
-    step = B.to(tl.int64) * N
+    o_n, m_n, m, o, step = _block(B, N, ROWS, BLOCK_N)
     b_decay = _vector(decay_ptr, o_n, m_n, DECAY_PER_NEURON)
     b_thr = _vector(thr_ptr, o_n, m_n, THR_PER_NEURON)
     b_u = tl.zeros((ROWS, BLOCK_N), dtype=tl.float32)
@@ -83,7 +72,7 @@ def wta_fwd_kernel(
             b_i = b_alpha * b_i + b_in
             tl.store(syn_ptr + o_t, b_i.to(syn_ptr.dtype.element_ty), mask=m)
             b_in = b_i
-        b_v = _membrane(b_u, b_in, b_r, b_decay, b_thr, RESET, SYNAPTIC)
+        b_v = membrane(b_u, b_in, b_r, b_decay, b_thr, RESET, SYNAPTIC)  # Synaptic's zero reset clears its input
         # Every neuron past the threshold resets at the next step; only the winner fires.
         b_r = tl.where(b_v > b_thr, 1.0, 0.0)
         b_spk = b_r * _winners(b_v, b_thr, o_n, m_n)
@@ -105,12 +94,7 @@ def wta_bwd_kernel(
     """The reverse scan (`README.md`, "Inhibition"): gU_t = gS_t sg_t w_t + gM_t + c, with w_t
     the step's winner; per-neuron sums of the parameter gradients are stored for the launcher
     to reduce."""
-    o_b = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    o_n = tl.arange(0, BLOCK_N)
-    m_n = o_n < N
-    m = (o_b < B)[:, None] & m_n[None, :]
-    o = o_b[:, None] * N + o_n[None, :]
-    step = B.to(tl.int64) * N
+    o_n, m_n, m, o, step = _block(B, N, ROWS, BLOCK_N)
     b_decay = _vector(decay_ptr, o_n, m_n, DECAY_PER_NEURON)
     b_thr = _vector(thr_ptr, o_n, m_n, THR_PER_NEURON)
     b_alpha = b_decay

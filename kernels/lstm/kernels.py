@@ -17,7 +17,7 @@ the stored dG after the kernel (`fused.py`)."""
 import triton
 import triton.language as tl
 
-from ..common import RESET_SUBTRACT, RESET_ZERO, load_prev, param, spikes, step_or_zero
+from ..common import RESET_SUBTRACT, RESET_ZERO, load_prev, param, row_product, spikes, step_or_zero
 from ..surrogates import surrogate_grad, surrogate_params
 
 
@@ -28,33 +28,14 @@ def _tanh(x):
 
 
 @triton.jit
-def _product(b_acc, a_ptr, a_row, o_r, m_r, K, w_ptr, o_f, m_f, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
-             BLOCK_K: tl.constexpr):
-    """`b_acc` plus A W_gᵀ (TRANSPOSED: sum_k A[r, k] W_g[f, k]) or A W_g (sum_k A[r, k] W_g[k, f])
-    for the rows `o_r` of A (row stride `a_row`, K columns) and the units `o_f`, with W_g the
-    gate's [H, H] block of W_hh at `w_ptr` (row stride K = H)."""
-    for k0 in range(0, K, BLOCK_K):
-        o_k = k0 + tl.arange(0, BLOCK_K)
-        m_k = o_k < K
-        b_a = tl.load(a_ptr + o_r[:, None] * a_row + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0)
-        if TRANSPOSED:
-            o_w = o_f[None, :] * K + o_k[:, None]
-        else:
-            o_w = o_k[:, None] * K + o_f[None, :]
-        b_w = tl.load(w_ptr + o_w, mask=m_k[:, None] & m_f[None, :], other=0.0)
-        b_acc = tl.dot(b_a, b_w, b_acc, input_precision=PRECISION)
-    return b_acc
-
-
-@triton.jit
 def _recurrent(b_a_i, b_a_f, b_a_g, b_a_o, h_ptr, o_r, m_r, H, w_ptr, o_f, m_f, PRECISION: tl.constexpr,
                BLOCK_K: tl.constexpr):
     """The four gates' pre-activations plus the hidden state at `h_ptr` (`[R, H]`) times each
     gate's block of W_hh, transposed."""
-    b_a_i = _product(b_a_i, h_ptr, H, o_r, m_r, H, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
-    b_a_f = _product(b_a_f, h_ptr, H, o_r, m_r, H, w_ptr + H * H, o_f, m_f, True, PRECISION, BLOCK_K)
-    b_a_g = _product(b_a_g, h_ptr, H, o_r, m_r, H, w_ptr + 2 * H * H, o_f, m_f, True, PRECISION, BLOCK_K)
-    b_a_o = _product(b_a_o, h_ptr, H, o_r, m_r, H, w_ptr + 3 * H * H, o_f, m_f, True, PRECISION, BLOCK_K)
+    b_a_i = row_product(b_a_i, h_ptr, H, o_r, m_r, H, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
+    b_a_f = row_product(b_a_f, h_ptr, H, o_r, m_r, H, w_ptr + H * H, o_f, m_f, True, PRECISION, BLOCK_K)
+    b_a_g = row_product(b_a_g, h_ptr, H, o_r, m_r, H, w_ptr + 2 * H * H, o_f, m_f, True, PRECISION, BLOCK_K)
+    b_a_o = row_product(b_a_o, h_ptr, H, o_r, m_r, H, w_ptr + 3 * H * H, o_f, m_f, True, PRECISION, BLOCK_K)
     return b_a_i, b_a_f, b_a_g, b_a_o
 
 
@@ -152,12 +133,12 @@ def slstm_bwd_kernel(
             b_dh = step_or_zero(gm_ptr, o_t, m, b_zero, HAS_GM, False)
             if later:
                 dg_next = dg_ptr + (t64 + 1) * 4 * N
-                b_dh = _product(b_dh, dg_next, 4 * H, o_r, m_r, H, w_ptr, o_f, m_f, False, PRECISION, BLOCK_K)
-                b_dh = _product(b_dh, dg_next + H, 4 * H, o_r, m_r, H, w_ptr + H * H, o_f, m_f, False, PRECISION,
+                b_dh = row_product(b_dh, dg_next, 4 * H, o_r, m_r, H, w_ptr, o_f, m_f, False, PRECISION, BLOCK_K)
+                b_dh = row_product(b_dh, dg_next + H, 4 * H, o_r, m_r, H, w_ptr + H * H, o_f, m_f, False, PRECISION,
                                 BLOCK_K)
-                b_dh = _product(b_dh, dg_next + 2 * H, 4 * H, o_r, m_r, H, w_ptr + 2 * H * H, o_f, m_f, False,
+                b_dh = row_product(b_dh, dg_next + 2 * H, 4 * H, o_r, m_r, H, w_ptr + 2 * H * H, o_f, m_f, False,
                                 PRECISION, BLOCK_K)
-                b_dh = _product(b_dh, dg_next + 3 * H, 4 * H, o_r, m_r, H, w_ptr + 3 * H * H, o_f, m_f, False,
+                b_dh = row_product(b_dh, dg_next + 3 * H, 4 * H, o_r, m_r, H, w_ptr + 3 * H * H, o_f, m_f, False,
                                 PRECISION, BLOCK_K)
             b_thr = param(thr_ptr, o, m, THR_PER_NEURON, False)
             b_gsf = param(gsf_ptr, o, m, GSF_PER_NEURON, False)

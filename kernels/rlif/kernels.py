@@ -26,27 +26,8 @@ over time in place in `[R, F]` buffers that each program alone touches.
 import triton
 import triton.language as tl
 
-from ..common import RESET_SUBTRACT, RESET_ZERO, acc, live, load_prev, param, spikes, step_or_zero
+from ..common import RESET_SUBTRACT, RESET_ZERO, acc, live, load_prev, param, row_product, spikes, step_or_zero
 from ..surrogates import surrogate_grad, surrogate_params
-
-
-@triton.jit
-def _product(b_acc, a_ptr, o_r, m_r, F, w_ptr, o_f, m_f, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
-             BLOCK_K: tl.constexpr):
-    """`b_acc` plus the rows `o_r` of the contiguous `[R, F]` matrix at `a_ptr` times Wᵀ
-    (TRANSPOSED: sum_k A[r, k] W[f, k], the forward's S Wᵀ) or W (sum_k A[r, k] W[k, f], the
-    backward's dI W), for the features `o_f`."""
-    for k0 in range(0, F, BLOCK_K):
-        o_k = k0 + tl.arange(0, BLOCK_K)
-        m_k = o_k < F
-        b_a = tl.load(a_ptr + o_r[:, None] * F + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0)
-        if TRANSPOSED:
-            o_w = o_f[None, :] * F + o_k[:, None]
-        else:
-            o_w = o_k[:, None] * F + o_f[None, :]
-        b_w = tl.load(w_ptr + o_w, mask=m_k[:, None] & m_f[None, :], other=0.0)
-        b_acc = tl.dot(b_a, b_w, b_acc, input_precision=PRECISION)
-    return b_acc
 
 
 @triton.jit
@@ -109,10 +90,10 @@ def rlif_fwd_kernel(
                 b_s = load_prev(spk_ptr, o_t, N, t, m, step_or_zero(spk0_ptr, o, m, b_zero, HAS_SPK0, False), False)
                 b_in = param(v_ptr, o, m, V_PER_NEURON, False) * b_s
             elif t > 0:
-                b_in = _product(b_zero, spk_ptr + (t64 - 1) * N, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION,
+                b_in = row_product(b_zero, spk_ptr + (t64 - 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION,
                                 BLOCK_K)
             elif HAS_SPK0:
-                b_in = _product(b_zero, spk0_ptr, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
+                b_in = row_product(b_zero, spk0_ptr, F, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
             else:
                 b_in = b_zero
             if not ONE_TO_ONE and HAS_BIAS:
@@ -176,7 +157,7 @@ def rlif_bwd_kernel(
             if ONE_TO_ONE:
                 b_gs += b_di_next * param(v_ptr, o, m, V_PER_NEURON, False)
             elif later:
-                b_gs = _product(b_gs, dx_ptr + (t64 + 1) * N, o_r, m_r, F, w_ptr, o_f, m_f, False, PRECISION,
+                b_gs = row_product(b_gs, dx_ptr + (t64 + 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, False, PRECISION,
                                 BLOCK_K)
             b_gs = live(b_gs, t, b_len, HAS_LEN)
             b_decay = param(decay_ptr, o, m, DECAY_PER_NEURON, False)
