@@ -34,7 +34,8 @@ MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.
            importlib.import_module("tritonsnn.kernels.lif.naive_integrators"),
            importlib.import_module("tritonsnn.slstm"), importlib.import_module("tritonsnn.kernels.lstm.naive"),
            importlib.import_module("tritonsnn.leakyparallel"), importlib.import_module("tritonsnn.associative"),
-           importlib.import_module("tritonsnn.kernels.associative.naive")]
+           importlib.import_module("tritonsnn.kernels.associative.naive"),
+           importlib.import_module("tritonsnn.nir_io")]
 
 
 def _run(tests) -> int:

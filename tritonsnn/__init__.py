@@ -25,10 +25,20 @@ from tritonsnn.utils import detach as detach_hidden
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # NIR's export and import load numpy (and, when called, nir) only when asked for.
+    if name in ("export_to_nir", "import_from_nir"):
+        from tritonsnn import nir_io
+        return getattr(nir_io, name)
+    raise AttributeError(f"module 'tritonsnn' has no attribute {name!r}")
+
+
 _ops.install()
 _snntorch_helpers.install()
 
 __all__ = ["Alpha", "AssociativeLeaky", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF",
            "Lapicque", "Leaky", "LeakyParallel", "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM",
-           "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden", "from_snntorch", "functional",
-           "get_backend", "nn", "reference", "register_ops", "set_backend", "surrogate", "utils"]
+           "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden", "export_to_nir", "from_snntorch",
+           "functional", "get_backend", "import_from_nir", "nn", "reference", "register_ops", "set_backend",
+           "surrogate", "utils"]

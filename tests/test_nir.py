@@ -1,0 +1,97 @@
+"""NIR export and import (`tritonsnn.export_to_nir`, `import_from_nir`; the `nir` extra): the exact
+mapping of a zero reset applied at once, the recorded settings of everything else, round trips
+through a file with the same numbers, dt as a parameter, and refusals that name what they
+refuse."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import tritonsnn
+
+nir = pytest.importorskip("nir")  # the test extra installs it
+
+T, B = 12, 3
+EXACT = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+
+
+def _net(**neuron):
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(5, 4), tritonsnn.Leaky(beta=0.85, threshold=0.5, **neuron),
+        nn.Sequential(nn.Linear(4, 3, bias=False),
+                      tritonsnn.Synaptic(alpha=0.7, beta=torch.tensor([0.9, 0.8, 0.7]), threshold=0.3, **neuron)))
+
+
+def _run(net, x):
+    tritonsnn.utils.reset(net)
+    return torch.stack([net(x_t) for x_t in x])
+
+
+def _x():
+    return torch.rand(T, B, 5, generator=torch.Generator().manual_seed(1)) * 2
+
+
+def test_a_zero_reset_at_once_maps_exactly():
+    net = _net(**EXACT)
+    graph = tritonsnn.export_to_nir(net, dt=1e-3)
+    assert [e for e in graph.edges] == [("input", "0"), ("0", "1"), ("1", "2.0"), ("2.0", "2.1"), ("2.1", "output")]
+    lif, cuba = graph.nodes["1"], graph.nodes["2.1"]
+    assert isinstance(graph.nodes["0"], nir.Affine) and isinstance(graph.nodes["2.0"], nir.Linear)
+    np.testing.assert_allclose(lif.tau, np.full(4, 1e-3 / 0.15), rtol=1e-6)  # a per-layer beta, broadcast
+    np.testing.assert_allclose(lif.r, lif.tau / 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(cuba.tau_mem, 1e-3 / (1 - np.array([0.9, 0.8, 0.7])), rtol=1e-6)
+    np.testing.assert_allclose(cuba.w_in, cuba.tau_syn / 1e-3, rtol=1e-6)
+    assert lif.v_threshold.shape == (4,) and not lif.v_reset.any() and not lif.v_leak.any()
+    for node in (lif, cuba):  # a graph from elsewhere has no tritonsnn metadata: NIR's own semantics
+        node.metadata = {}
+    imported = tritonsnn.import_from_nir(graph, dt=1e-3)
+    assert [type(m).__name__ for m in imported] == ["Linear", "Leaky", "Linear", "Synaptic"]
+    assert imported[1].reset_mechanism == "zero" and not imported[1].reset_delay
+    x = _x()
+    ours, theirs = _run(imported, x), _run(net, x)
+    assert torch.equal(ours, theirs)
+
+
+def test_other_resets_are_refused_unless_approximate_and_then_come_back(tmp_path):
+    net = _net(init_hidden=True, reset_mechanism="subtract")
+    with pytest.raises(ValueError, match=r"^export_to_nir: 1 \(Leaky\) has reset_mechanism='subtract', "
+                                         r"reset_delay=True, .*approximate=True"):
+        tritonsnn.export_to_nir(net)
+    graph = tritonsnn.export_to_nir(net, approximate=True)
+    nir.write(tmp_path / "net.nir", graph)
+    imported = tritonsnn.import_from_nir(nir.read(tmp_path / "net.nir"))
+    assert imported[3].reset_mechanism == "subtract" and imported[3].reset_delay
+    x = _x()
+    assert torch.equal(_run(imported, x), _run(net, x))
+
+
+def test_graded_spikes_need_approximate_too():
+    net = nn.Sequential(nn.Linear(2, 2), tritonsnn.Leaky(beta=0.9, graded_spikes_factor=2.0, **EXACT))
+    with pytest.raises(ValueError, match="graded spikes"):
+        tritonsnn.export_to_nir(net)
+    imported = tritonsnn.import_from_nir(tritonsnn.export_to_nir(net, approximate=True))
+    x = torch.rand(T, B, 2) * 3
+    assert torch.equal(_run(imported, x), _run(net, x))
+
+
+def test_what_this_version_cannot_carry_is_named():
+    with pytest.raises(TypeError, match=r"cannot export 1 \(ReLU\)"):
+        tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    with pytest.raises(ValueError, match="needs sample_data"):
+        tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)))
+    graph = tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)), sample_data=torch.zeros(1, 3))
+    assert graph.nodes["input"].input_type["input"].tolist() == [3]
+    scaled = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])), "s": nir.Scale(scale=np.ones(4)),
+                                 "output": nir.Output(output_type=np.array([4]))},
+                          edges=[("input", "s"), ("s", "output")])
+    with pytest.raises(NotImplementedError, match="node 's' is a Scale"):
+        tritonsnn.import_from_nir(scaled)
+    graph = tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), tritonsnn.Leaky(beta=0.9, **EXACT)))
+    graph.edges.append(("0", "output"))
+    with pytest.raises(NotImplementedError, match="node '0' feeds more than one node"):
+        tritonsnn.import_from_nir(graph)
+    graph = tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), tritonsnn.Leaky(beta=0.9, **EXACT)))
+    graph.nodes["1"].v_leak = np.ones(2, dtype=np.float32)
+    with pytest.raises(NotImplementedError, match="node '1' has v_leak"):
+        tritonsnn.import_from_nir(graph)
