@@ -95,3 +95,20 @@ def test_what_this_version_cannot_carry_is_named():
     graph.nodes["1"].v_leak = np.ones(2, dtype=np.float32)
     with pytest.raises(NotImplementedError, match="node '1' has v_leak"):
         tritonsnn.import_from_nir(graph)
+
+
+def test_snntorchs_import_reads_the_exact_mapping_alike():
+    """snnTorch 1.0.0's import_from_nir (through nirtorch) runs an exported chain with a zero reset
+    applied at once to the same spikes. (The other direction, snnTorch's export_to_nir, fails
+    NIR 1.0.8's type inference on a Linear chain before writing a graph.)"""
+    pytest.importorskip("nirtorch")
+    from snntorch.import_nir import import_from_nir
+
+    net = _net(**EXACT)
+    theirs = import_from_nir(tritonsnn.export_to_nir(net))
+    x = _x()
+    state, spikes = None, []
+    for x_t in x:
+        spk, state = theirs(x_t) if state is None else theirs(x_t, state)
+        spikes.append(spk)
+    assert torch.equal(torch.stack(spikes), _run(net, x))
