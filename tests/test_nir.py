@@ -112,3 +112,56 @@ def test_snntorchs_import_reads_the_exact_mapping_alike():
         spk, state = theirs(x_t) if state is None else theirs(x_t, state)
         spikes.append(spk)
     assert torch.equal(torch.stack(spikes), _run(net, x))
+
+
+def test_a_convolutional_chain_comes_back(tmp_path):
+    """Conv2d, AvgPool2d and Flatten with per-sample shapes from sample_data (NIR's leave out the
+    batch: Flatten's dimensions are torch's less one), a per-channel beta broadcast to the layer's
+    neurons [C, H, W], and the same spikes after a round trip through a file."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1),
+                        tritonsnn.Leaky(beta=torch.tensor([0.9, 0.8, 0.7, 0.6]).view(4, 1, 1), threshold=0.3,
+                                        init_hidden=True),
+                        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 5),
+                        tritonsnn.Synaptic(alpha=0.7, beta=0.8, threshold=0.2, init_hidden=True))
+    x = torch.rand(6, 2, 1, 8, 8, generator=torch.Generator().manual_seed(2)) * 2
+    with pytest.raises(ValueError, match="needs sample_data"):
+        tritonsnn.export_to_nir(net, approximate=True)
+    graph = tritonsnn.export_to_nir(net, sample_data=x[0], approximate=True)
+    assert [type(graph.nodes[str(i)]).__name__ for i in range(6)] == ["Conv2d", "LIF", "AvgPool2d", "Flatten",
+                                                                       "Affine", "CubaLIF"]
+    assert graph.nodes["1"].tau.shape == (4, 8, 8) and graph.nodes["3"].start_dim == 0
+    nir.write(tmp_path / "conv.nir", graph)
+    imported = tritonsnn.import_from_nir(nir.read(tmp_path / "conv.nir"))
+    assert imported[3].start_dim == 1
+    spikes = _run(net, x)
+    assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
+    with pytest.raises(ValueError, match="flattens the batch dimension"):
+        tritonsnn.export_to_nir(nn.Sequential(nn.Flatten(0)), sample_data=x[0])
+
+
+def test_recurrent_neurons_are_subgraphs_that_come_back(tmp_path):
+    """RLeaky and RSynaptic as snnTorch writes them, a subgraph whose neuron feeds back through
+    its recurrent term (an Affine for a Linear term, a diagonal Linear for V), and back. RSynaptic
+    resets with a delay whatever its reset_delay says, so it needs approximate=True."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 4), tritonsnn.RLeaky(beta=0.85, linear_features=4, threshold=0.2, **EXACT),
+                        nn.Linear(4, 3),
+                        tritonsnn.RSynaptic(alpha=0.7, beta=0.8, all_to_all=False, V=torch.tensor([0.5, -0.3, 0.2]),
+                                            threshold=0.02, init_hidden=True, reset_mechanism="zero"))
+    with pytest.raises(ValueError, match=r"3 \(RSynaptic\) has reset_delay=True"):
+        tritonsnn.export_to_nir(net)
+    graph = tritonsnn.export_to_nir(net, approximate=True)
+    rleaky, rsynaptic = graph.nodes["1"], graph.nodes["3"]
+    assert isinstance(rleaky, nir.NIRGraph) and isinstance(rleaky.nodes["w_rec"], nir.Affine)
+    assert ("w_rec", "lif") in rleaky.edges and isinstance(rsynaptic.nodes["lif"], nir.CubaLIF)
+    np.testing.assert_array_equal(rsynaptic.nodes["w_rec"].weight, np.diag([0.5, -0.3, 0.2]).astype(np.float32))
+    nir.write(tmp_path / "recurrent.nir", graph)
+    imported = tritonsnn.import_from_nir(nir.read(tmp_path / "recurrent.nir"))
+    assert imported[1].all_to_all and not imported[3].all_to_all
+    x = _x() * 2
+    spikes = _run(net, x)
+    assert spikes.sum() > T and torch.equal(_run(imported, x), spikes)
+    with pytest.raises(ValueError, match="exports the Linear and one-to-one"):
+        tritonsnn.export_to_nir(nn.Sequential(tritonsnn.RLeaky(beta=0.9, conv2d_channels=2, kernel_size=3, **EXACT)),
+                                sample_data=torch.zeros(1, 2, 4, 4))
