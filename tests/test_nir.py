@@ -78,6 +78,8 @@ def test_graded_spikes_need_approximate_too():
 def test_what_this_version_cannot_carry_is_named():
     with pytest.raises(TypeError, match=r"cannot export 1 \(ReLU\)"):
         tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    with pytest.raises(TypeError, match=r"cannot export 1 \(DeltaLeaky\)"):  # a Leaky, but not Leaky's function
+        tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), tritonsnn.DeltaLeaky(beta=0.9)))
     with pytest.raises(ValueError, match="needs sample_data"):
         tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)))
     graph = tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)), sample_data=torch.zeros(1, 3))

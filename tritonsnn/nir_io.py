@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from tritonsnn import nn as tritonsnn_nn
 from tritonsnn.leaky import Leaky
 from tritonsnn.rleaky import RLeaky
 from tritonsnn.rsynaptic import RSynaptic
-from tritonsnn.synaptic import Synaptic
+from tritonsnn.synaptic import Stein, Synaptic
 
 __all__ = ["export_to_nir", "import_from_nir"]
 
@@ -89,14 +90,15 @@ def _chain(model: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
     if isinstance(model, nn.Sequential):
         return [item for name, child in model.named_children()
                 for item in _chain(child, f"{prefix}{name}" if not prefix else f"{prefix}.{name}")]
-    if isinstance(model, _LAYERS):
+    if type(model) in _LAYERS:  # not a subclass, whose forward may compute something else (DeltaLeaky)
         return [(prefix or "0", model)]
     raise TypeError(f"export_to_nir: cannot export {prefix or 'the model'} ({type(model).__name__}): this version "
-                    "takes an nn.Sequential of " + ", ".join(c.__name__ for c in _LAYERS))
+                    "takes an nn.Sequential of " + ", ".join(sorted({c.__name__ for c in _LAYERS})))
 
 
 _NEURONS = (Leaky, Synaptic, RLeaky, RSynaptic)
-_LAYERS = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, *_NEURONS)
+# The same functions as torch's layers, and Synaptic under the seed's name.
+_LAYERS = (nn.Linear, tritonsnn_nn.Linear, nn.Conv2d, tritonsnn_nn.Conv2d, nn.AvgPool2d, nn.Flatten, Stein, *_NEURONS)
 
 
 def _shapes(chain, sample_data) -> list[tuple[int, ...]]:
