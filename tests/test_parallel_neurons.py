@@ -1,6 +1,7 @@
 """LeakyParallel and AssociativeLeaky, the sequence-only neurons built on torch layers: against
-snnTorch 1.0.0 (outputs and the gradients of the input and every parameter within 1e-5
-relative), against their definitions, the documented differences, conversion and refusals."""
+snnTorch 1.0.0 on both backends (outputs and the gradients of the input and every parameter
+within 1e-5 relative; they have no kernels, so both run the same torch code), against their
+definitions, the documented differences, conversion and refusals."""
 import pytest
 import snntorch
 import torch
@@ -39,7 +40,7 @@ def _same(ours, theirs, rel=REL):
     dict(learn_graded_spikes_factor=True, graded_spikes_factor=0.5),
     dict(beta=0.8, bias=False, spike_grad=snntorch.surrogate.fast_sigmoid(slope=10)),
 ])
-def test_leaky_parallel_matches_snntorch(options):
+def test_leaky_parallel_matches_snntorch(backend, options):
     theirs, ours = _pair("LeakyParallel", input_size=5, hidden_size=4, threshold=0.3, **options)
     x = _draw(T, B, 5)
     _same(_run(ours, x), _run(theirs, x))
@@ -64,7 +65,7 @@ def test_leaky_parallel_takes_one_beta_per_neuron():
 
 @pytest.mark.parametrize("output", [True, False])
 @pytest.mark.parametrize("q", [True, False])
-def test_associative_leaky_matches_snntorch_over_short_sequences(q, output):
+def test_associative_leaky_matches_snntorch_over_short_sequences(backend, q, output):
     """Where snnTorch's running product of the decays stays far above its 1e-8 (a few steps).
     Even there, dividing by that product costs snnTorch digits: against fp64, its gradients are
     off by up to 2.6e-5 of their largest (tritonsnn's by 1e-6), hence the looser bound."""

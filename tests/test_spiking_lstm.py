@@ -1,7 +1,9 @@
 """SLSTM and SConv2dLSTM against snnTorch 1.0.0 (spikes equal; states and the gradients of the
 input, the cell's weights and a learnt threshold within 1e-5 relative), stepped and over whole
 sequences, against their oracles (`tritonsnn.reference`), with per-sample lengths, the
-documented difference from snnTorch's SLSTM, conversion and refusals."""
+documented difference from snnTorch's SLSTM, conversion and refusals. SLSTM's fused kernels
+(the Triton backend) have their own test against snnTorch and the fp64 oracle; SConv2dLSTM,
+which has none, runs its comparison on both backends."""
 import copy
 
 import pytest
@@ -73,7 +75,7 @@ def test_slstm_matches_snntorch(reset, quantised):
 
 @pytest.mark.parametrize("pool", [{}, {"max_pool": 2}, {"avg_pool": 2}])
 @pytest.mark.parametrize("reset", RESETS)
-def test_sconv2dlstm_matches_snntorch(reset, pool):
+def test_sconv2dlstm_matches_snntorch(backend, reset, pool):
     theirs, ours = _pair("SConv2dLSTM", in_channels=2, out_channels=3, kernel_size=3, threshold=0.05,
                          learn_threshold=True, reset_mechanism=reset, **pool)
     x = _draw(T, B, 2, 6, 6) * 2
