@@ -213,8 +213,8 @@ def step_mask(m_n, t, b_tmax, HAS_LEN: tl.constexpr):
 
 
 @triton.jit
-def row_product(b_acc, a_ptr, a_row, o_r, m_r, K, w_ptr, o_f, m_f, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
-             BLOCK_K: tl.constexpr):
+def row_product(b_acc, a_ptr, a_row, o_r, m_r, K, w_ptr, o_f, m_f, TRANSPOSED: tl.constexpr,
+                PRECISION: tl.constexpr, BLOCK_K: tl.constexpr):
     """`b_acc` plus A Wᵀ (TRANSPOSED: sum_k A[r, k] W[f, k]) or A W (sum_k A[r, k] W[k, f]) for
     the rows `o_r` of A (row stride `a_row`, K columns) and the columns `o_f`, W of row stride K:
     the recurrent product of the recurrent kernels' time loops (RLeaky's spikes times its

@@ -245,6 +245,12 @@ def flat(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.reshape(-1).contiguous()
 
 
+def contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A weight or an incoming gradient as the kernels read it: contiguous (a broadcast gradient
+    from `.sum()` materialised; None stays None)."""
+    return None if t is None else t.contiguous()
+
+
 def empty_like_or_none(t: torch.Tensor | None) -> torch.Tensor | None:
     """A contiguous output buffer shaped like `t` (a gradient for it), None for None."""
     return None if t is None else torch.empty(t.shape, dtype=t.dtype, device=t.device)

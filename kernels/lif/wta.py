@@ -42,14 +42,16 @@ def _row(p: torch.Tensor, n: int) -> tuple[torch.Tensor, bool] | None:
 
 def _launch(kernel_name: str, B: int, N: int, sg_id: int | None = None, **args) -> None:
     """Launch a kernel of `wta_kernels.py` (imported here: Triton is an optional dependency) over
-    the samples, with surrogate `sg_id` inlined where given: its tile is ROWS samples of BLOCK_N
+    the samples, every tensor it reads contiguous (an incoming gradient from `.sum()` is
+    materialised), with surrogate `sg_id` inlined where given: its tile is ROWS samples of BLOCK_N
     neurons (at most 2048 values unless one sample is larger), at 8 values a thread (the backward
     keeps about a dozen per value in registers: 112-128 a thread at sm_90, without spills)."""
     import triton
 
-    from tritonsnn._launch import FP_FUSION, surrogate_constexprs
+    from tritonsnn._launch import FP_FUSION, contiguous, surrogate_constexprs
     from tritonsnn.kernels.lif import wta_kernels
 
+    args = {k: contiguous(v) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
     if sg_id is not None:
         args.update(surrogate_constexprs(sg_id))
 
@@ -96,25 +98,23 @@ class WinnerTakeAll(torch.autograd.Function):
         T, B, N = mem.shape
         synaptic = alpha is not None
         # The kernel writes every element; with no step or no neuron the gradients are zeros.
-        new = torch.empty_like if T and B and N else torch.zeros_like
+        written = T and B and N
+        new = torch.empty_like if written else torch.zeros_like
         dx = new(mem)
         dmem0, dsyn0 = (None if s is None else new(s) for s in (mem0, syn0))
-        sums = [new(mem[0], dtype=torch.float32) if T else mem.new_zeros(B, N) for _ in range(3)]
-        if T and B and N:
-            _launch("wta_bwd_kernel", B, N, gs_ptr=_contiguous(grad_spk), gm_ptr=_contiguous(grad_mem),
-                    gi_ptr=_contiguous(grad_syn), mem_ptr=mem, syn_ptr=syn if synaptic else None, mem0_ptr=mem0,
-                    syn0_ptr=syn0, **_flags(N, alpha=alpha, decay=decay, thr=threshold), sg_ptr=sg_params, dx_ptr=dx,
-                    dmem0_ptr=dmem0, dsyn0_ptr=dsyn0, dalpha_ptr=sums[0], ddecay_ptr=sums[1], dthr_ptr=sums[2], T=T,
+        # alpha's, the decay's and the threshold's per-neuron sums
+        sums = (torch.empty if written else torch.zeros)(3, B, N, dtype=mem.dtype, device=mem.device)
+        if written:
+            _launch("wta_bwd_kernel", B, N, gs_ptr=grad_spk, gm_ptr=grad_mem, gi_ptr=grad_syn, mem_ptr=mem,
+                    syn_ptr=syn if synaptic else None, mem0_ptr=mem0, syn0_ptr=syn0,
+                    **_flags(N, alpha=alpha, decay=decay, thr=threshold), sg_ptr=sg_params, dx_ptr=dx, dmem0_ptr=dmem0,
+                    dsyn0_ptr=dsyn0, dalpha_ptr=sums[0], ddecay_ptr=sums[1], dthr_ptr=sums[2], T=T,
                     RESET=reset, SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
                     HAS_GS=grad_spk is not None, HAS_GM=grad_mem is not None,
                     HAS_GI=synaptic and grad_syn is not None, sg_id=sg_id)
         dalpha, ddecay, dthr = (None if p is None else to_param_shape(s, p)
                                 for s, p in zip(sums, (alpha, decay, threshold)))
         return dx, dmem0, dsyn0, dalpha, ddecay, dthr, None, None, None
-
-
-def _contiguous(g: torch.Tensor | None) -> torch.Tensor | None:
-    return None if g is None else g.contiguous()
 
 
 def run(x, mem0, syn0, alpha, decay, threshold, reset: int, surrogate):

@@ -133,13 +133,9 @@ def slstm_bwd_kernel(
             b_dh = step_or_zero(gm_ptr, o_t, m, b_zero, HAS_GM, False)
             if later:
                 dg_next = dg_ptr + (t64 + 1) * 4 * N
-                b_dh = row_product(b_dh, dg_next, 4 * H, o_r, m_r, H, w_ptr, o_f, m_f, False, PRECISION, BLOCK_K)
-                b_dh = row_product(b_dh, dg_next + H, 4 * H, o_r, m_r, H, w_ptr + H * H, o_f, m_f, False, PRECISION,
-                                BLOCK_K)
-                b_dh = row_product(b_dh, dg_next + 2 * H, 4 * H, o_r, m_r, H, w_ptr + 2 * H * H, o_f, m_f, False,
-                                PRECISION, BLOCK_K)
-                b_dh = row_product(b_dh, dg_next + 3 * H, 4 * H, o_r, m_r, H, w_ptr + 3 * H * H, o_f, m_f, False,
-                                PRECISION, BLOCK_K)
+                for gate in tl.static_range(4):  # each gate's dG times its block of W_hh
+                    b_dh = row_product(b_dh, dg_next + gate * H, 4 * H, o_r, m_r, H, w_ptr + gate * H * H, o_f, m_f,
+                                       False, PRECISION, BLOCK_K)
             b_thr = param(thr_ptr, o, m, THR_PER_NEURON, False)
             b_gsf = param(gsf_ptr, o, m, GSF_PER_NEURON, False)
             b_mem = tl.load(mem_ptr + o_t, mask=m, other=0.0)

@@ -90,8 +90,8 @@ def rlif_fwd_kernel(
                 b_s = load_prev(spk_ptr, o_t, N, t, m, step_or_zero(spk0_ptr, o, m, b_zero, HAS_SPK0, False), False)
                 b_in = param(v_ptr, o, m, V_PER_NEURON, False) * b_s
             elif t > 0:
-                b_in = row_product(b_zero, spk_ptr + (t64 - 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION,
-                                BLOCK_K)
+                b_in = row_product(b_zero, spk_ptr + (t64 - 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, True,
+                                   PRECISION, BLOCK_K)
             elif HAS_SPK0:
                 b_in = row_product(b_zero, spk0_ptr, F, o_r, m_r, F, w_ptr, o_f, m_f, True, PRECISION, BLOCK_K)
             else:
@@ -157,8 +157,8 @@ def rlif_bwd_kernel(
             if ONE_TO_ONE:
                 b_gs += b_di_next * param(v_ptr, o, m, V_PER_NEURON, False)
             elif later:
-                b_gs = row_product(b_gs, dx_ptr + (t64 + 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, False, PRECISION,
-                                BLOCK_K)
+                b_gs = row_product(b_gs, dx_ptr + (t64 + 1) * N, F, o_r, m_r, F, w_ptr, o_f, m_f, False,
+                                   PRECISION, BLOCK_K)
             b_gs = live(b_gs, t, b_len, HAS_LEN)
             b_decay = param(decay_ptr, o, m, DECAY_PER_NEURON, False)
             b_thr = param(thr_ptr, o, m, THR_PER_NEURON, False)

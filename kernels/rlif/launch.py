@@ -8,7 +8,8 @@ import torch
 import triton
 from torch.library import wrap_triton
 
-from tritonsnn._launch import FP_FUSION, parameters, per_sample, presence_flags, surrogate_constexprs, time_major
+from tritonsnn._launch import (FP_FUSION, contiguous, parameters, per_sample, presence_flags, surrogate_constexprs,
+                               time_major)
 from tritonsnn.kernels.rlif.kernels import rlif_bwd_kernel, rlif_fwd_kernel
 
 # Rows per program: tl.dot's smallest tile. The recurrence leaves the rows as a layer's only
@@ -62,7 +63,7 @@ def rlif_forward(x, weight, bias, V, spk0, syn0, mem0, alpha, decay, threshold, 
     x2, stride_x_t = time_major(x)
     block_f, block_k, warps, stages = blocks(x.device)
     lens, _ = per_sample(lengths, x.shape[1:])
-    args = dict(x_ptr=x2, w_ptr=_contiguous(weight), bias_ptr=bias, spk0_ptr=_state(spk0, x),
+    args = dict(x_ptr=x2, w_ptr=contiguous(weight), bias_ptr=bias, spk0_ptr=_state(spk0, x),
                 syn0_ptr=_state(syn0, x), mem0_ptr=_state(mem0, x), len_ptr=lens, spk_ptr=spk, syn_ptr=syn,
                 mem_ptr=mem)
     wrap_triton(rlif_fwd_kernel)[grid(rows, features, weight is None, block_f)](
@@ -89,9 +90,8 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, thres
                           for _ in range(3))
     block_f, block_k, warps, stages = blocks(mem.device)
     lens, _ = per_sample(lengths, mem.shape[1:])
-    # A broadcast incoming gradient (from `.sum()`) is materialised: the kernel reads `[T, R, F]`.
-    args = dict(gs_ptr=_contiguous(g_spk), gm_ptr=_contiguous(g_mem), gi_ptr=_contiguous(g_syn),
-                w_ptr=_contiguous(weight), mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
+    args = dict(gs_ptr=contiguous(g_spk), gm_ptr=contiguous(g_mem), gi_ptr=contiguous(g_syn),
+                w_ptr=contiguous(weight), mem_ptr=mem, mem0_ptr=_state(mem0, mem), sg_ptr=sg_params, len_ptr=lens,
                 dx_ptr=dx, db_ptr=db, ddecay_ptr=ddecay, dthr_ptr=dthr, dgsf_ptr=dgsf)
     wrap_triton(rlif_bwd_kernel)[grid(rows, features, weight is None, block_f)](
         **args, **presence_flags(rlif_bwd_kernel, args),
@@ -103,11 +103,6 @@ def rlif_backward(g_spk, g_syn, g_mem, mem, mem0, weight, V, alpha, decay, thres
     )
     db0 = dx[0].clone() if db is None else db[0]  # not a view of dx: an op's outputs may not alias
     return dx, db0, ddecay, dthr, dgsf
-
-
-def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
-    """A weight or an incoming gradient as the kernels read it: contiguous (None stays None)."""
-    return None if t is None else t.contiguous()
 
 
 def _deterministic(sg_id: int) -> dict:
