@@ -187,5 +187,5 @@ class SConv2dLSTM(_SpikingLSTM):
         x_gates = x_gates.view(*x.shape[:2], *x_gates.shape[1:])
 
         def step(t, x_t, syn, mem):
-            return naive.lstm_gates(x_gates[t] + F.conv2d(mem, hidden, padding=self.padding), syn, "ifog")
+            return naive.conv_lstm_gates(x_gates[t] + F.conv2d(mem, hidden, padding=self.padding), syn)
         return step

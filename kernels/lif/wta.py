@@ -42,23 +42,26 @@ def _row(p: torch.Tensor, n: int) -> tuple[torch.Tensor, bool] | None:
 
 def _launch(kernel_name: str, B: int, N: int, sg_id: int | None = None, **args) -> None:
     """Launch a kernel of `wta_kernels.py` (imported here: Triton is an optional dependency) over
-    the samples, every tensor it reads contiguous (an incoming gradient from `.sum()` is
-    materialised), with surrogate `sg_id` inlined where given: its tile is ROWS samples of BLOCK_N
-    neurons (at most 2048 values unless one sample is larger), at 8 values a thread (the backward
-    keeps about a dozen per value in registers: 112-128 a thread at sm_90, without spills)."""
+    the samples: every tensor it reads contiguous (an incoming gradient from `.sum()` is
+    materialised), its HAS_* flags from the pointers given (`presence_flags`), surrogate `sg_id`
+    inlined where given. Its tile is ROWS samples of BLOCK_N neurons (at most 2048 values unless
+    one sample is larger), at 8 values a thread (the backward keeps about a dozen per value in
+    registers: 112-128 a thread at sm_90, without spills)."""
     import triton
 
-    from tritonsnn._launch import FP_FUSION, contiguous, surrogate_constexprs
+    from tritonsnn._launch import FP_FUSION, contiguous, presence_flags, surrogate_constexprs
     from tritonsnn.kernels.lif import wta_kernels
 
+    kernel = getattr(wta_kernels, kernel_name)
     args = {k: contiguous(v) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+    args.update(presence_flags(kernel, args))
     if sg_id is not None:
         args.update(surrogate_constexprs(sg_id))
 
     block_n = triton.next_power_of_2(N)
     rows = max(1, min(16, 2048 // block_n))
     warps = max(1, min(16, rows * block_n // 256))
-    getattr(wta_kernels, kernel_name)[(triton.cdiv(B, rows),)](
+    kernel[(triton.cdiv(B, rows),)](
         **args, B=B, N=N, ROWS=rows, BLOCK_N=block_n, num_warps=warps, enable_fp_fusion=FP_FUSION)
 
 
@@ -85,7 +88,7 @@ class WinnerTakeAll(torch.autograd.Function):
         if T and B and N:
             _launch("wta_fwd_kernel", B, N, x_ptr=x, mem0_ptr=mem0, syn0_ptr=syn0, spk_ptr=spk, mem_ptr=mem,
                     syn_ptr=syn if synaptic else None, **_flags(N, alpha=alpha, decay=decay, thr=threshold), T=T,
-                    RESET=reset, SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None)
+                    RESET=reset, SYNAPTIC=synaptic)
         ctx.save_for_backward(mem, syn, mem0, syn0, alpha, decay, threshold, sg_params)
         ctx.config = (reset, sg_id)
         ctx.set_materialize_grads(False)
@@ -105,13 +108,11 @@ class WinnerTakeAll(torch.autograd.Function):
         # alpha's, the decay's and the threshold's per-neuron sums
         sums = (torch.empty if written else torch.zeros)(3, B, N, dtype=mem.dtype, device=mem.device)
         if written:
-            _launch("wta_bwd_kernel", B, N, gs_ptr=grad_spk, gm_ptr=grad_mem, gi_ptr=grad_syn, mem_ptr=mem,
-                    syn_ptr=syn if synaptic else None, mem0_ptr=mem0, syn0_ptr=syn0,
+            _launch("wta_bwd_kernel", B, N, gs_ptr=grad_spk, gm_ptr=grad_mem, gi_ptr=grad_syn if synaptic else None,
+                    mem_ptr=mem, syn_ptr=syn if synaptic else None, mem0_ptr=mem0, syn0_ptr=syn0,
                     **_flags(N, alpha=alpha, decay=decay, thr=threshold), sg_ptr=sg_params, dx_ptr=dx, dmem0_ptr=dmem0,
                     dsyn0_ptr=dsyn0, dalpha_ptr=sums[0], ddecay_ptr=sums[1], dthr_ptr=sums[2], T=T,
-                    RESET=reset, SYNAPTIC=synaptic, HAS_MEM0=mem0 is not None, HAS_SYN0=syn0 is not None,
-                    HAS_GS=grad_spk is not None, HAS_GM=grad_mem is not None,
-                    HAS_GI=synaptic and grad_syn is not None, sg_id=sg_id)
+                    RESET=reset, SYNAPTIC=synaptic, sg_id=sg_id)
         dalpha, ddecay, dthr = (None if p is None else to_param_shape(s, p)
                                 for s, p in zip(sums, (alpha, decay, threshold)))
         return dx, dmem0, dsyn0, dalpha, ddecay, dthr, None, None, None

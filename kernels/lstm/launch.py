@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import triton
 
-from tritonsnn._launch import FP_FUSION, contiguous, parameters, surrogate_constexprs
+from tritonsnn._launch import FP_FUSION, contiguous, parameters, presence_flags, surrogate_constexprs
 from tritonsnn.kernels.lstm.kernels import slstm_bwd_kernel, slstm_fwd_kernel
 from tritonsnn.kernels.rlif.launch import BLOCK_R, INTERPRETER_BLOCKS, PRECISION
 
@@ -32,10 +32,11 @@ def slstm_forward(pre, w_hh, syn0, mem0, threshold, gsf, reset: int):
     spk, syn, mem = (pre.new_empty(T, R, H) for _ in range(3))
     gates = pre.new_empty(T, R, 4 * H)
     if T and R and H:
+        args = dict(pre_ptr=pre, w_ptr=w_hh, syn0_ptr=syn0, mem0_ptr=mem0, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
+                    gates_ptr=gates)
         slstm_fwd_kernel[(triton.cdiv(R, BLOCK_R),)](
-            pre_ptr=pre, w_ptr=w_hh, syn0_ptr=syn0, mem0_ptr=mem0, spk_ptr=spk, syn_ptr=syn, mem_ptr=mem,
-            gates_ptr=gates, **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf), T=T, R=R, H=H,
-            RESET=reset, HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None, **_tiles(pre.device))
+            **args, **presence_flags(slstm_fwd_kernel, args), **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf),
+            T=T, R=R, H=H, RESET=reset, **_tiles(pre.device))
     return spk, syn, mem, gates
 
 
@@ -48,11 +49,10 @@ def slstm_backward(grad_spk, grad_syn, grad_mem, w_hh, syn, mem, gates, syn0, me
     dc = mem.new_empty(2, R, H)
     dthr = mem.new_zeros(R, H)  # summed over time in place
     if T and R and H:
+        args = dict(gs_ptr=contiguous(grad_spk), gm_ptr=contiguous(grad_mem), gc_ptr=contiguous(grad_syn), w_ptr=w_hh,
+                    syn_ptr=syn, mem_ptr=mem, gates_ptr=gates, syn0_ptr=syn0, mem0_ptr=mem0, sg_ptr=sg_params,
+                    dg_ptr=dg, dc_ptr=dc, dthr_ptr=dthr)
         slstm_bwd_kernel[(triton.cdiv(R, BLOCK_R),)](
-            gs_ptr=contiguous(grad_spk), gm_ptr=contiguous(grad_mem), gc_ptr=contiguous(grad_syn),
-            w_ptr=w_hh, syn_ptr=syn, mem_ptr=mem, gates_ptr=gates, syn0_ptr=syn0, mem0_ptr=mem0,
-            **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf), sg_ptr=sg_params, dg_ptr=dg, dc_ptr=dc,
-            dthr_ptr=dthr, T=T, R=R, H=H, RESET=reset, HAS_SYN0=syn0 is not None, HAS_MEM0=mem0 is not None,
-            HAS_GS=grad_spk is not None, HAS_GM=grad_mem is not None, HAS_GC=grad_syn is not None,
-            **surrogate_constexprs(sg_id), **_tiles(mem.device))
+            **args, **presence_flags(slstm_bwd_kernel, args), **parameters(torch.Size((R, H)), thr=threshold, gsf=gsf),
+            T=T, R=R, H=H, RESET=reset, **surrogate_constexprs(sg_id), **_tiles(mem.device))
     return dg, dc, dthr

@@ -40,12 +40,11 @@ def loop(x, cell, syn, mem, state_shape, threshold, gsf, fire, reset, state_quan
     return torch.stack(spikes), torch.stack(syns), torch.stack(mems)
 
 
-def lstm_gates(gates: torch.Tensor, syn, order: str):
-    """(syn_t, h_t) of an LSTM cell from its gate pre-activations, four blocks along dim 1 in
-    `order` (torch's LSTMCell "ifgo", snnTorch's SConv2dLSTM "ifog")."""
-    blocks = dict(zip(order, gates.chunk(4, dim=1)))
-    i, f, o, g = (torch.sigmoid(blocks["i"]), torch.sigmoid(blocks["f"]), torch.sigmoid(blocks["o"]),
-                  torch.tanh(blocks["g"]))
+def conv_lstm_gates(gates: torch.Tensor, syn):
+    """(syn_t, h_t) of SConv2dLSTM's cell from its gate pre-activations, four blocks along dim 1
+    in snnTorch's order i, f, o, g (torch's LSTMCell, which SLSTM calls, has i, f, g, o)."""
+    a_i, a_f, a_o, a_g = gates.chunk(4, dim=1)
+    i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
     c = f * syn + i * g
     return c, o * torch.tanh(c)
 
@@ -85,7 +84,7 @@ def sconv2dlstm(x, conv, syn=None, mem=None, threshold=1.0, spike_grad=None, res
     one is given (see `loop`)."""
     x = _checks.time_major_input(x)
     def cell(t, x_t, c, h):
-        return lstm_gates(conv(torch.cat([x_t, h], dim=1)), c, "ifog")
+        return conv_lstm_gates(conv(torch.cat([x_t, h], dim=1)), c)
     state_shape = (x.shape[1], conv.out_channels // 4, *x.shape[3:])
     return loop(x, cell, syn, mem, state_shape, _checks.parameter(threshold, x, "threshold"),
                 _checks.parameter(graded_spikes_factor, x, "graded_spikes_factor"), resolve(spike_grad),
