@@ -90,9 +90,11 @@ class SnnTorchStepAPI:
 
     @per_neuron("reset")
     def reset_hidden(self) -> None:
-        """Set the stored states to zeros of their shapes, with no graph behind them."""
+        """Set the stored states to zeros of their shapes, with no graph behind them (a state a
+        neuron keeps as None, as DeltaLeaky does after `reset_mem`, stays None)."""
         for name in self.state_names:
-            setattr(self, name, torch.zeros_like(getattr(self, name)))
+            if getattr(self, name) is not None:
+                setattr(self, name, torch.zeros_like(getattr(self, name)))
 
     @per_neuron("detach")
     def detach_hidden(self) -> None:
@@ -115,7 +117,8 @@ class SnnTorchStepAPI:
             True
         """
         for name in self.state_names:
-            setattr(self, name, getattr(self, name).detach())
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).detach())
 
     @classmethod
     def init(cls) -> None:

@@ -11,7 +11,6 @@ import torch
 from tritonsnn import _checks
 from tritonsnn._dtypes import acc_dtype
 from tritonsnn._neuron import constructor
-from tritonsnn._snntorch_api import per_neuron
 from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.kernels.lif.naive_integrators import delta_step
 from tritonsnn.leaky import Leaky
@@ -165,20 +164,6 @@ class DeltaLeaky(Leaky):
         """Forget the states, as snnTorch's DeltaLeaky does: returns ``(None, None)``."""
         self.mem, self.mem_prev = None, None
         return self.mem, self.mem_prev
-
-    @per_neuron("reset")
-    def reset_hidden(self) -> None:
-        """Set the stored states to zeros of their shapes (those there are), with no graph."""
-        for name in self.state_names:
-            if getattr(self, name) is not None:
-                setattr(self, name, torch.zeros_like(getattr(self, name)))
-
-    @per_neuron("detach")
-    def detach_hidden(self) -> None:
-        """Cut the autograd graph behind the stored states (those there are), keeping their values."""
-        for name in self.state_names:
-            if getattr(self, name) is not None:
-                setattr(self, name, getattr(self, name).detach())
 
     def extra_repr(self) -> str:
         return f"delta_threshold={self.delta_threshold!r}, step_mode={self.step_mode!r}"
