@@ -244,15 +244,15 @@ def _close(a, b) -> bool:
 
 def _import(nir, node, name: str, dt: float) -> nn.Module:
     if isinstance(node, (nir.Affine, nir.Linear)):
-        weight = torch.as_tensor(np.asarray(node.weight), dtype=torch.float32)
+        weight = _tensor(node.weight)
         layer = nn.Linear(weight.shape[1], weight.shape[0], bias=isinstance(node, nir.Affine))
         with torch.no_grad():
             layer.weight.copy_(weight)
             if isinstance(node, nir.Affine):
-                layer.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
+                layer.bias.copy_(_tensor(node.bias))
         return layer
     if isinstance(node, nir.Conv2d):
-        weight = torch.as_tensor(np.asarray(node.weight), dtype=torch.float32)
+        weight = _tensor(node.weight)
         padding = node.padding if isinstance(node.padding, str) else tuple(_pair(node.padding).tolist())
         groups = int(node.groups)
         layer = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]),
@@ -260,7 +260,7 @@ def _import(nir, node, name: str, dt: float) -> nn.Module:
                           dilation=tuple(_pair(node.dilation).tolist()), groups=groups)
         with torch.no_grad():
             layer.weight.copy_(weight)
-            layer.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
+            layer.bias.copy_(_tensor(node.bias))
         return layer
     if isinstance(node, nir.AvgPool2d):
         return nn.AvgPool2d(tuple(_pair(node.kernel_size).tolist()), stride=tuple(_pair(node.stride).tolist()),
@@ -287,15 +287,14 @@ def _import_recurrent(nir, graph, name: str, dt: float) -> nn.Module:
         raise NotImplementedError(f"import_from_nir: subgraph {name!r} is not a neuron with a recurrent Affine or "
                                   "Linear; this version imports no other subgraph")
     node, w_rec = neurons[0][1], weights[0][1]
-    weight = torch.as_tensor(np.asarray(w_rec.weight), dtype=torch.float32)
+    weight = _tensor(w_rec.weight)
     cls = RLeaky if isinstance(node, nir.LIF) else RSynaptic
     if isinstance(w_rec, nir.Linear) and torch.equal(weight, weight.diagonal().diag()):
         return _import_neuron(nir, node, name, dt, cls, dict(all_to_all=False, V=weight.diagonal().clone()))
     neuron = _import_neuron(nir, node, name, dt, cls, dict(linear_features=weight.shape[0]))
     with torch.no_grad():
         neuron.recurrent.weight.copy_(weight)
-        neuron.recurrent.bias.copy_(torch.as_tensor(np.asarray(w_rec.bias), dtype=torch.float32)
-                                    if isinstance(w_rec, nir.Affine) else torch.zeros(weight.shape[0]))
+        neuron.recurrent.bias.copy_(_tensor(w_rec.bias) if isinstance(w_rec, nir.Affine) else torch.zeros(len(weight)))
     return neuron
 
 
@@ -323,4 +322,5 @@ def _import_neuron(nir, node, name: str, dt: float, cls: type, term: dict) -> nn
 
 
 def _tensor(value) -> torch.Tensor:
+    """A NIR field (an array, or a number) as an fp32 tensor."""
     return torch.as_tensor(np.asarray(value, dtype=np.float32))
