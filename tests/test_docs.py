@@ -35,7 +35,7 @@ MODULES = [tritonsnn.functional, tritonsnn.leaky, tritonsnn.synaptic, tritonsnn.
            importlib.import_module("tritonsnn.slstm"), importlib.import_module("tritonsnn.kernels.lstm.naive"),
            importlib.import_module("tritonsnn.leakyparallel"), importlib.import_module("tritonsnn.associative"),
            importlib.import_module("tritonsnn.kernels.associative.naive"),
-           importlib.import_module("tritonsnn.nir_io")]
+           importlib.import_module("tritonsnn.nir_io"), importlib.import_module("tritonsnn.integrator")]
 
 
 def _run(tests) -> int:

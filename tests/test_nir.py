@@ -164,6 +164,204 @@ def test_recurrent_neurons_are_subgraphs_that_come_back(tmp_path):
     x = _x() * 2
     spikes = _run(net, x)
     assert spikes.sum() > T and torch.equal(_run(imported, x), spikes)
-    with pytest.raises(ValueError, match="exports the Linear and one-to-one"):
-        tritonsnn.export_to_nir(nn.Sequential(tritonsnn.RLeaky(beta=0.9, conv2d_channels=2, kernel_size=3, **EXACT)),
-                                sample_data=torch.zeros(1, 2, 4, 4))
+
+
+def test_a_recurrent_conv2d_term_comes_back(tmp_path):
+    """RLeaky's Conv2d term (padding kernel_size // 2) is the subgraph's w_rec as a NIR Conv2d."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1),
+                        tritonsnn.RLeaky(beta=0.8, conv2d_channels=2, kernel_size=3, threshold=0.3, **EXACT),
+                        nn.Flatten(), nn.Linear(32, 3), tritonsnn.Leaky(beta=0.9, threshold=0.1, **EXACT))
+    x = torch.rand(T, B, 1, 4, 4, generator=torch.Generator().manual_seed(3)) * 3
+    graph = tritonsnn.export_to_nir(net, sample_data=x[0])
+    w_rec = graph.nodes["1"].nodes["w_rec"]
+    assert isinstance(w_rec, nir.Conv2d) and tuple(w_rec.padding) == (1, 1)
+    nir.write(tmp_path / "conv_recurrent.nir", graph)
+    imported = tritonsnn.import_from_nir(nir.read(tmp_path / "conv_recurrent.nir"))
+    assert imported[1].conv2d_channels == 2 and imported[1].kernel_size == (3, 3)
+    assert torch.equal(imported[1].recurrent.weight, net[1].recurrent.weight)
+    spikes = _run(net, x)
+    assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
+    w_rec.stride = (2, 2)
+    with pytest.raises(NotImplementedError, match="recurrent Conv2d is not RLeaky's"):
+        tritonsnn.import_from_nir(graph)
+
+
+class ReadmeNet(nn.Module):
+    """The README's torch.compile example (smaller): multi-step neurons, spikes summed over time."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.lif1 = nn.Linear(7, 6), tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
+        self.fc2, self.lif2 = nn.Linear(6, 4), tritonsnn.Synaptic(alpha=0.8, beta=0.9, step_mode="multi")
+
+    def forward(self, x):
+        spk, _ = self.lif1(self.fc1(x))
+        spk, _, mem = self.lif2(self.fc2(spk))
+        return spk.sum(0)
+
+
+def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
+    """A module whose forward calls its layers (traced), multi-step neurons, and the sum over time
+    as NIR's integrator: after T steps the imported model outputs what the model returns."""
+    torch.manual_seed(0)
+    net = ReadmeNet()
+    with pytest.raises(ValueError, match=r"lif1 \(Leaky\) has reset_mechanism='subtract'"):
+        tritonsnn.export_to_nir(net)
+    graph = tritonsnn.export_to_nir(net, approximate=True, dt=1e-3)
+    assert graph.edges == [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "sum_1"),
+                           ("sum_1", "output")]
+    assert isinstance(graph.nodes["sum_1"], nir.I) and np.allclose(graph.nodes["sum_1"].r, 1e3)
+    nir.write(tmp_path / "readme.nir", graph)
+    imported = tritonsnn.import_from_nir(nir.read(tmp_path / "readme.nir"), dt=1e-3)
+    assert [type(m).__name__ for m in imported] == ["Linear", "Leaky", "Linear", "Synaptic", "Integrator"]
+    x = torch.rand(T, B, 7, generator=torch.Generator().manual_seed(4)) * 2
+    counts = net(x)
+    assert counts.sum() > 0 and torch.equal(_run(imported, x)[-1], counts)
+    with_sample = tritonsnn.export_to_nir(net, sample_data=x, approximate=True, dt=1e-3)
+    assert with_sample.nodes["input"].input_type["input"].tolist() == [7]
+    with pytest.raises(ValueError, match="exported at another dt"):
+        tritonsnn.import_from_nir(graph, dt=1e-4)  # its recorded decays would not be the graph's taus
+
+
+class SteppedNet(nn.Module):
+    """snnTorch's tutorial style for one step: states initialised in forward, spikes taken from
+    the neurons' tuples, a flatten as a function."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.lif1 = nn.Linear(8, 5), tritonsnn.Leaky(beta=0.8, threshold=0.4, reset_mechanism="zero",
+                                                                reset_delay=False)
+        self.block = nn.Sequential(nn.Linear(5, 3), tritonsnn.Leaky(beta=0.7, threshold=0.2, **EXACT))
+
+    def forward(self, x, unused=None):
+        mem1 = self.lif1.init_leaky()
+        spk1, mem1 = self.lif1(self.fc1(torch.flatten(x, 1)), mem1)
+        return self.block(spk1)
+
+
+def test_a_forward_of_one_step_is_traced():
+    torch.manual_seed(0)
+    net = SteppedNet()
+    graph = tritonsnn.export_to_nir(net, sample_data=torch.zeros(B, 2, 4))
+    assert graph.edges == [("input", "flatten"), ("flatten", "fc1"), ("fc1", "lif1"), ("lif1", "block.0"),
+                           ("block.0", "block.1"), ("block.1", "output")]
+    imported = tritonsnn.import_from_nir(graph)
+    x = torch.rand(T, B, 2, 4, generator=torch.Generator().manual_seed(5)) * 2
+    # The model starts lif1 from zero every call: stepping it, carry lif1's membrane by hand.
+    spikes, mem1 = [], torch.zeros(0)
+    tritonsnn.utils.reset(net)
+    for x_t in x:
+        spk1, mem1 = net.lif1(net.fc1(torch.flatten(x_t, 1)), mem1)
+        spikes.append(net.block(spk1))
+    spikes = torch.stack(spikes)
+    assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
+
+
+class _Model(nn.Module):
+    def __init__(self, forward):
+        super().__init__()
+        self.fc, self.fc2 = nn.Linear(3, 3), nn.Linear(3, 3)
+        self.lif = tritonsnn.Leaky(beta=0.9, **EXACT)
+        self.multi = tritonsnn.Leaky(beta=0.9, step_mode="multi", reset_mechanism="zero", reset_delay=False)
+        self._forward = forward
+
+    def forward(self, x):
+        return self._forward(self, x)
+
+
+@pytest.mark.parametrize("forward, error", [
+    (lambda m, x: torch.stack([m.lif(m.fc(x)) for _ in range(3)]), r"fc is called more than once \(a loop over time"),
+    (lambda m, x: m.multi(m.fc(x))[1], r"returns|takes multi's output 1 \(a state\)"),
+    (lambda m, x: m.fc2(m.multi(m.fc(x))[1]), r"fc2 takes multi's output 1 \(a state\)"),
+    (lambda m, x: torch.relu(m.fc(x)), r"cannot export relu"),
+    (lambda m, x: m.fc(x) + m.fc2(x), r"x feeds more than one layer"),
+    (lambda m, x: m.lif(m.fc(x)).sum(0), r"sum over time only in a model of step_mode='multi'"),
+    (lambda m, x: m.fc(m.multi(m.fc2(x))[0].sum(0)), r"fc comes after the sum over time"),
+    (lambda m, x: m.multi(x), r"tuple of outputs whole"),
+])
+def test_what_a_forward_may_do_is_checked(forward, error):
+    with pytest.raises(TypeError, match=error):
+        tritonsnn.export_to_nir(_Model(forward), sample_data=torch.zeros(2, 3))
+
+
+def test_a_forward_needing_more_than_its_input_is_refused():
+    class TakesState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lif = tritonsnn.Leaky(beta=0.9, **EXACT)
+
+        def forward(self, x, mem):
+            return self.lif(x, mem)
+
+    with pytest.raises(TypeError, match="needs 'mem' besides its input"):
+        tritonsnn.export_to_nir(TakesState(), sample_data=torch.zeros(2, 3))
+
+
+def test_lapicque_is_a_lif_with_its_r_and_c(tmp_path):
+    """Lapicque's circuit as NIR's LIF: r = R, tau = R C dt / time_step; its reset is delayed (as
+    in snnTorch), so it needs approximate=True, and its circuit comes back as given (R and C, or
+    a learnt beta with R)."""
+    torch.manual_seed(0)
+    x = torch.rand(T, B, 4, generator=torch.Generator().manual_seed(6)) * 4
+    for lapicque in (tritonsnn.Lapicque(R=5.0, C=2e-3, time_step=1e-3, threshold=0.2, init_hidden=True),
+                     tritonsnn.Lapicque(beta=0.8, R=2, learn_beta=True, threshold=0.2, init_hidden=True,
+                                        reset_mechanism="zero")):
+        net = nn.Sequential(nn.Linear(4, 3), lapicque)
+        with pytest.raises(ValueError, match=r"1 \(Lapicque\) has .*reset_delay=True"):
+            tritonsnn.export_to_nir(net, dt=1e-3)
+        graph = tritonsnn.export_to_nir(net, dt=1e-3, approximate=True)
+        node = graph.nodes["1"]
+        assert isinstance(node, nir.LIF)
+        if not lapicque.learn_beta:
+            np.testing.assert_allclose(node.r, 5.0, rtol=1e-7)
+            np.testing.assert_allclose(node.tau, 5.0 * 2e-3, rtol=1e-7)
+        nir.write(tmp_path / "lapicque.nir", graph)
+        imported = tritonsnn.import_from_nir(nir.read(tmp_path / "lapicque.nir"), dt=1e-3)
+        assert type(imported[1]) is tritonsnn.Lapicque and imported[1].learn_beta == lapicque.learn_beta
+        spikes = _run(net, x)
+        assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
+    node.metadata = {}  # NIR's own LIF with r != tau / dt: no tritonsnn neuron resets at once and scales its input
+    with pytest.raises(NotImplementedError, match=r"node '1' has r = .*imports r = tau / dt only"):
+        tritonsnn.import_from_nir(graph, dt=1e-3)
+
+
+def test_snntorchs_export_imports_alike():
+    """snnTorch 1.0.0 -> NIR -> tritonsnn: snnTorch's exporter (which writes per-neuron types only
+    for per-neuron parameters and needs ignore_dims=[0] for the batch) and tritonsnn's import give
+    snnTorch's spikes, for a zero reset applied at once (the one NIR says), recurrent layers too."""
+    pytest.importorskip("nirtorch")
+    import snntorch
+    import snntorch.utils
+    from snntorch.export_nir import export_to_nir
+
+    def per_neuron(n, value):
+        return torch.full((n,), value)
+
+    zero = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    torch.manual_seed(0)
+    theirs = nn.Sequential(
+        nn.Linear(5, 4), snntorch.Leaky(beta=per_neuron(4, 0.9), threshold=per_neuron(4, 0.5), **zero),
+        nn.Linear(4, 4), snntorch.RLeaky(beta=per_neuron(4, 0.8), threshold=per_neuron(4, 0.3), linear_features=4,
+                                         **zero),
+        nn.Linear(4, 3), snntorch.Synaptic(alpha=per_neuron(3, 0.7), beta=per_neuron(3, 0.8),
+                                           threshold=per_neuron(3, 0.3), **zero))
+    graph = export_to_nir(theirs, torch.rand(2, 5), ignore_dims=[0])
+    ours = tritonsnn.import_from_nir(graph)
+    assert [type(m).__name__ for m in ours] == ["Linear", "Leaky", "Linear", "RLeaky", "Linear", "Synaptic"]
+    x = _x() * 2
+    snntorch.utils.reset(theirs)
+    expected = torch.stack([theirs(x_t) for x_t in x])
+    assert expected.sum() > 0 and torch.equal(_run(ours, x), expected)
+
+
+def test_the_integrator_keeps_its_sum_until_reset():
+    count = nn.Sequential(tritonsnn.Integrator(gain=torch.tensor([1.0, 0.5])))
+    x = torch.ones(3, 2, requires_grad=True)
+    for x_t in x:
+        out = count(x_t)
+    assert out.tolist() == [3.0, 1.5]
+    tritonsnn.utils.detach(count)
+    assert not count[0].v.requires_grad and count[0].v.tolist() == [3.0, 1.5]
+    tritonsnn.utils.reset(count)
+    assert count(x[0]).tolist() == [1.0, 0.5]

@@ -12,6 +12,7 @@ from tritonsnn.backend import get_backend, set_backend
 from tritonsnn.bntt import BatchNormTT1d, BatchNormTT2d
 from tritonsnn.deltaleaky import DeltaLeaky
 from tritonsnn.graded_spikes import GradedSpikes
+from tritonsnn.integrator import Integrator
 from tritonsnn.interop import from_snntorch
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
@@ -37,8 +38,8 @@ def __getattr__(name: str):
 _ops.install()
 _snntorch_helpers.install()
 
-__all__ = ["Alpha", "AssociativeLeaky", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "LIF",
-           "Lapicque", "Leaky", "LeakyParallel", "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM",
+__all__ = ["Alpha", "AssociativeLeaky", "BatchNormTT1d", "BatchNormTT2d", "DeltaLeaky", "GradedSpikes", "Integrator",
+           "LIF", "Lapicque", "Leaky", "LeakyParallel", "LinearLeaky", "RLeaky", "RSynaptic", "SConv2dLSTM", "SLSTM",
            "SpikingNeuron", "StateLeaky", "Stein", "Synaptic", "detach_hidden", "export_to_nir", "from_snntorch",
            "functional", "get_backend", "import_from_nir", "nn", "reference", "register_ops", "set_backend",
            "surrogate", "utils"]

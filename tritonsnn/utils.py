@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from tritonsnn._neuron import SpikingNeuron
+from tritonsnn.integrator import Integrator
 
 __all__ = ["detach", "named_neurons", "reset"]
 
@@ -31,10 +32,10 @@ def named_neurons(net: nn.Module) -> list[tuple[str, SpikingNeuron]]:
 
 
 def reset(net: nn.Module) -> None:
-    """Start every tritonsnn neuron of `net` (the model itself, its children and theirs, at any
-    depth) again from zero states, with no graph behind them: snnTorch's ``utils.reset(net)``,
-    which the quickstart calls before each batch of an ``init_hidden=True`` model. Other modules
-    are left alone.
+    """Start every tritonsnn neuron (and :class:`tritonsnn.Integrator`) of `net` (the model itself,
+    its children and theirs, at any depth) again from zero states, with no graph behind them:
+    snnTorch's ``utils.reset(net)``, which the quickstart calls before each batch of an
+    ``init_hidden=True`` model. Other modules are left alone.
 
     Example::
 
@@ -47,13 +48,13 @@ def reset(net: nn.Module) -> None:
         >>> net[1].mem.numel()   # empty: the next call starts from zeros of its input's shape
         0
     """
-    for _, neuron in named_neurons(net):
-        neuron.reset_mem()
+    for stateful in _stateful(net):
+        stateful.reset_mem()
 
 
 def detach(net: nn.Module) -> None:
-    """Keep the states of every tritonsnn neuron of `net` but cut the graph behind them:
-    :meth:`SpikingNeuron.detach_hidden` on each, for truncated backpropagation through time
+    """Keep the states of every tritonsnn neuron (and Integrator) of `net` but cut the graph
+    behind them: :meth:`SpikingNeuron.detach_hidden` on each, for truncated backpropagation through time
     (``tritonsnn.detach_hidden(net)`` is this function).
 
     Example::
@@ -65,5 +66,10 @@ def detach(net: nn.Module) -> None:
         >>> net[1].mem.requires_grad
         False
     """
-    for _, neuron in named_neurons(net):
-        neuron.detach_hidden()
+    for stateful in _stateful(net):
+        stateful.detach_hidden()
+
+
+def _stateful(net: nn.Module) -> list[nn.Module]:
+    """The neurons of `net` and the integrators `import_from_nir` builds: what keeps a state."""
+    return [m for _, m in named_neurons(net)] + [m for m in net.modules() if isinstance(m, Integrator)]
