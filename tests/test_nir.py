@@ -2,6 +2,9 @@
 mapping of a zero reset applied at once, the recorded settings of everything else, round trips
 through a file with the same numbers, dt as a parameter, and refusals that name what they
 refuse."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -187,25 +190,20 @@ def test_a_recurrent_conv2d_term_comes_back(tmp_path):
         tritonsnn.import_from_nir(graph)
 
 
-class ReadmeNet(nn.Module):
-    """The README's torch.compile example (smaller): multi-step neurons, spikes summed over time."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.lif1 = nn.Linear(7, 6), tritonsnn.Leaky(beta=0.9, learn_beta=True, step_mode="multi")
-        self.fc2, self.lif2 = nn.Linear(6, 4), tritonsnn.Synaptic(alpha=0.8, beta=0.9, step_mode="multi")
-
-    def forward(self, x):
-        spk, _ = self.lif1(self.fc1(x))
-        spk, _, mem = self.lif2(self.fc2(spk))
-        return spk.sum(0)
+def _readme_net() -> type:
+    """The model of the README's torch.compile example, as the README defines it."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "class Net(" in b)
+    namespace = {}
+    exec(block.split("net = torch.compile")[0], namespace)
+    return namespace["Net"]
 
 
 def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
     """A module whose forward calls its layers (traced), multi-step neurons, and the sum over time
     as NIR's integrator: after T steps the imported model outputs what the model returns."""
     torch.manual_seed(0)
-    net = ReadmeNet()
+    net = _readme_net()()
     with pytest.raises(ValueError, match=r"lif1 \(Leaky\) has reset_mechanism='subtract'"):
         tritonsnn.export_to_nir(net)
     graph = tritonsnn.export_to_nir(net, approximate=True, dt=1e-3)
@@ -215,11 +213,11 @@ def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
     nir.write(tmp_path / "readme.nir", graph)
     imported = tritonsnn.import_from_nir(nir.read(tmp_path / "readme.nir"), dt=1e-3)
     assert [type(m).__name__ for m in imported] == ["Linear", "Leaky", "Linear", "Synaptic", "Integrator"]
-    x = torch.rand(T, B, 7, generator=torch.Generator().manual_seed(4)) * 2
+    x = torch.rand(T, B, 700, generator=torch.Generator().manual_seed(4))
     counts = net(x)
     assert counts.sum() > 0 and torch.equal(_run(imported, x)[-1], counts)
     with_sample = tritonsnn.export_to_nir(net, sample_data=x, approximate=True, dt=1e-3)
-    assert with_sample.nodes["input"].input_type["input"].tolist() == [7]
+    assert with_sample.nodes["input"].input_type["input"].tolist() == [700]
     with pytest.raises(ValueError, match="exported at another dt"):
         tritonsnn.import_from_nir(graph, dt=1e-4)  # its recorded decays would not be the graph's taus
 
