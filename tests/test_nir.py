@@ -220,6 +220,8 @@ def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
     assert with_sample.nodes["input"].input_type["input"].tolist() == [700]
     with pytest.raises(ValueError, match="exported at another dt"):
         tritonsnn.import_from_nir(graph, dt=1e-4)  # its recorded decays would not be the graph's taus
+    again = tritonsnn.import_from_nir(tritonsnn.export_to_nir(imported, approximate=True, dt=1e-3), dt=1e-3)
+    assert torch.equal(_run(again, x)[-1], counts)  # the imported model exports too, its Integrator as I
 
 
 class SteppedNet(nn.Module):
@@ -262,6 +264,7 @@ class _Model(nn.Module):
         self.fc, self.fc2 = nn.Linear(3, 3), nn.Linear(3, 3)
         self.lif = tritonsnn.Leaky(beta=0.9, **EXACT)
         self.multi = tritonsnn.Leaky(beta=0.9, step_mode="multi", reset_mechanism="zero", reset_delay=False)
+        self.count = tritonsnn.Integrator()
         self._forward = forward
 
     def forward(self, x):
@@ -277,6 +280,7 @@ class _Model(nn.Module):
     (lambda m, x: m.lif(m.fc(x)).sum(0), r"sum over time only in a model of step_mode='multi'"),
     (lambda m, x: m.fc(m.multi(m.fc2(x))[0].sum(0)), r"fc comes after the sum over time"),
     (lambda m, x: m.multi(x), r"tuple of outputs whole"),
+    (lambda m, x: m.count(m.multi(x)[0]), r"an Integrator sums one step per call"),
 ])
 def test_what_a_forward_may_do_is_checked(forward, error):
     with pytest.raises(TypeError, match=error):

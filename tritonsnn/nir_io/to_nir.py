@@ -8,6 +8,7 @@ from torch import nn
 from tritonsnn import _checks
 from tritonsnn import nn as tritonsnn_nn
 from tritonsnn._neuron import SpikingNeuron
+from tritonsnn.integrator import Integrator
 from tritonsnn.lapicque import Lapicque
 from tritonsnn.leaky import Leaky
 from tritonsnn.nir_io.fields import EXACT, array, pair, weight
@@ -19,8 +20,8 @@ from tritonsnn.synaptic import Stein, Synaptic
 NEURONS = (Leaky, Synaptic, Lapicque, RLeaky, RSynaptic)
 # The classes the export maps (exactly these: DeltaLeaky, a Leaky, computes something else);
 # tritonsnn's Linear and Conv2d are torch's, and Stein is Synaptic under the seed's name.
-LAYERS = (nn.Linear, tritonsnn_nn.Linear, nn.Conv2d, tritonsnn_nn.Conv2d, nn.AvgPool2d, nn.Flatten, TimeSum, Stein,
-          *NEURONS)
+LAYERS = (nn.Linear, tritonsnn_nn.Linear, nn.Conv2d, tritonsnn_nn.Conv2d, nn.AvgPool2d, nn.Flatten, TimeSum,
+          Integrator, Stein, *NEURONS)
 
 
 def shapes(steps, sample_data: torch.Tensor | None, lead: int) -> list[tuple[int, ...]]:
@@ -37,10 +38,10 @@ def shapes(steps, sample_data: torch.Tensor | None, lead: int) -> list[tuple[int
             for _, module in steps:
                 result.append(tuple(x.shape[lead:]))
                 lead -= isinstance(module, TimeSum)
-                x = x if isinstance(module, SpikingNeuron) else module(x)
+                x = x if isinstance(module, (SpikingNeuron, Integrator)) else module(x)
         return [*result, tuple(x.shape[lead:])]
-    first = steps[0][1] if steps else None
-    if not isinstance(first, nn.Linear) or not all(isinstance(m, (nn.Linear, TimeSum, *NEURONS)) for _, m in steps):
+    first, sized = steps[0][1] if steps else None, (nn.Linear, TimeSum, Integrator, *NEURONS)
+    if not isinstance(first, nn.Linear) or not all(isinstance(m, sized) for _, m in steps):
         raise ValueError("export_to_nir needs sample_data (one step, [batch, ...], or a sequence [T, batch, ...] for "
                          "multi-step neurons) unless the model is a chain of Linear layers and neurons that starts "
                          "with a Linear")
@@ -72,6 +73,8 @@ def node(nir, module: nn.Module, path: str, shape: tuple[int, ...], lead: int, d
                            end_dim=_leading_off(module.end_dim, path, shape, lead))
     if isinstance(module, TimeSum):  # NIR's integrator, v' = r I, stepped at dt: v_t = v_{t-1} + I_t
         return nir.I(r=np.full(shape, 1 / dt, dtype=np.float32))
+    if isinstance(module, Integrator):  # the running sum of an imported model
+        return nir.I(r=(np.broadcast_to(weight(module.gain).astype(np.float64), shape) / dt).astype(np.float32))
     if isinstance(module, (RLeaky, RSynaptic)):
         return _recurrent(nir, module, path, shape, dt, approximate)
     return _neuron(nir, module, path, shape, dt, approximate)

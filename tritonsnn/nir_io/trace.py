@@ -17,6 +17,7 @@ import torch
 from torch import fx, nn
 
 from tritonsnn._neuron import SpikingNeuron
+from tritonsnn.integrator import Integrator
 
 
 class TimeSum(nn.Module):
@@ -173,6 +174,9 @@ def _leading_dimensions(steps) -> int:
     modes = {m.step_mode for _, m in steps if isinstance(m, SpikingNeuron)}
     if len(modes) > 1:
         raise TypeError("export_to_nir: the model mixes step_mode='single' and 'multi' neurons")
+    if modes == {"multi"} and any(isinstance(m, Integrator) for _, m in steps):
+        raise TypeError("export_to_nir: an Integrator sums one step per call; in a model of step_mode='multi' "
+                        "neurons sum over time with .sum(0)")
     if any(isinstance(m, TimeSum) for _, m in steps) and modes != {"multi"}:
         raise TypeError("export_to_nir: a sum over dimension 0 is a sum over time only in a model of "
                         "step_mode='multi' neurons; over the batch NIR has no form for it")
