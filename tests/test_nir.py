@@ -83,6 +83,12 @@ def test_what_this_version_cannot_carry_is_named():
         tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
     with pytest.raises(TypeError, match=r"cannot export 1 \(DeltaLeaky\)"):  # a Leaky, but not Leaky's function
         tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), tritonsnn.DeltaLeaky(beta=0.9)))
+
+    class MyLeaky(tritonsnn.Leaky):  # a user's subclass is not traced into either
+        pass
+
+    with pytest.raises(TypeError, match=r"cannot export 1 \(MyLeaky\)"):
+        tritonsnn.export_to_nir(nn.Sequential(nn.Linear(2, 2), MyLeaky(beta=0.9)))
     with pytest.raises(ValueError, match="needs sample_data"):
         tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)))
     graph = tritonsnn.export_to_nir(nn.Sequential(tritonsnn.Leaky(beta=0.9, **EXACT)), sample_data=torch.zeros(1, 3))
@@ -281,6 +287,7 @@ class _Model(nn.Module):
     (lambda m, x: m.fc(m.multi(m.fc2(x))[0].sum(0)), r"fc comes after the sum over time"),
     (lambda m, x: m.multi(x), r"tuple of outputs whole"),
     (lambda m, x: m.count(m.multi(x)[0]), r"an Integrator sums one step per call"),
+    (lambda m, x: m.lif(m.fc(x), lengths=torch.ones(2, dtype=torch.long)), r"lif is called with more than its input"),
 ])
 def test_what_a_forward_may_do_is_checked(forward, error):
     with pytest.raises(TypeError, match=error):

@@ -134,7 +134,7 @@ def _neuron(nir, node, name: str, dt: float, cls: type, term: dict) -> nn.Module
     saved = dict(node.metadata.get("tritonsnn", {})) if node.metadata else {}
     if not saved:
         return _from_nir(nir, node, name, dt, cls, term)
-    neuron = _from_saved(node, cls, term, saved)
+    neuron = _from_saved(node, name, cls, term, saved)
     _check_agrees(nir, neuron, node, name, dt)
     return neuron
 
@@ -156,11 +156,14 @@ def _from_nir(nir, node, name: str, dt: float, cls: type, term: dict) -> nn.Modu
     return cls(alpha=tensor(1 - dt / np.asarray(node.tau_syn, dtype=np.float64)), beta=beta, **common)
 
 
-def _from_saved(node, cls: type, term: dict, saved: dict) -> nn.Module:
+def _from_saved(node, name: str, cls: type, term: dict, saved: dict) -> nn.Module:
     """The neuron tritonsnn exported, from its recorded settings and decays, bit for bit."""
     common = dict(threshold=tensor(node.v_threshold), init_hidden=True, reset_mechanism=str(saved["reset_mechanism"]),
                   graded_spikes_factor=tensor(saved["graded_spikes_factor"]), **term)
-    if str(saved["class"]) == "Lapicque" and cls is Leaky:
+    if str(saved["class"]) == "Lapicque":
+        if cls is not Leaky:
+            raise ValueError(f"import_from_nir: node {name!r} records a Lapicque neuron in a {cls.__name__}'s place "
+                             "(Lapicque has no recurrent form)")
         circuit = {k: torch.as_tensor(np.asarray(v)) for k, v in saved["circuit"].items()}
         return Lapicque(**circuit, time_step=torch.as_tensor(np.asarray(saved["time_step"])),
                         learn_beta=bool(saved["learn_beta"]), **common)

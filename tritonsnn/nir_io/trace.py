@@ -3,8 +3,8 @@ and torch's layers kept whole, each call checked to carry the one signal from th
 output.
 
 What the trace takes besides layer calls: a neuron's tuple taken apart (its spikes go on, its
-states must be unused), `torch.flatten` / `x.flatten` (an `nn.Flatten`), a neuron state given
-as the neuron's own empty or zero buffer (`lif.init_leaky()`), and, last, a sum over the time
+states must be unused), `torch.flatten` / `x.flatten` (an `nn.Flatten`), a neuron's states given
+as zeros (`lif.init_leaky()`), and, last, a sum over the time
 dimension of a model of multi-step neurons (`spk.sum(0)`, a :class:`TimeSum`). Anything else
 is refused by name.
 """
@@ -32,7 +32,8 @@ class _Tracer(fx.Tracer):
     traced into; one the export cannot carry is then refused by its class's name)."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return type(m).__module__.startswith("tritonsnn.") or super().is_leaf_module(m, module_qualified_name)
+        return (type(m).__module__.startswith("tritonsnn.") or isinstance(m, SpikingNeuron)
+                or super().is_leaf_module(m, module_qualified_name))
 
 
 def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, nn.Module]], int]:
@@ -83,7 +84,7 @@ def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, n
             if getattr(node.target, "__name__", "") == "_assert_is_none":  # torch.fx's check of a None argument
                 continue
             source = node.args[0] if node.args else None
-            if node.target is operator.getitem and signal.get(source, ("",))[0] == "outputs":
+            if node.target is operator.getitem and _is_outputs(signal.get(source)):
                 if node.args[1] == 0:  # the spikes: the signal goes on
                     if source in used:
                         raise TypeError(f"export_to_nir: {source.target}'s spikes feed more than one layer; this "
@@ -132,20 +133,21 @@ def _trace(model: nn.Module) -> fx.GraphModule:
 
 
 def _one_input(graph_module: fx.GraphModule, node: fx.Node, module: nn.Module) -> fx.Node:
-    """The call's input; a neuron may also get its states, as None or its own empty or zero
-    buffers (the states NIR's neurons start from)."""
-    args = [*node.args, *node.kwargs.values()]
-    if not args or not isinstance(args[0], fx.Node):
+    """The call's input; a neuron may also get its states, as None or tensors of zeros (its
+    `init_leaky()` and kin: the states NIR's neurons start from)."""
+    states = module.state_names if isinstance(module, SpikingNeuron) else ()
+    if not node.args or not isinstance(node.args[0], fx.Node):
         raise TypeError(f"export_to_nir: {node.target} is called without an input")
-    for extra in args[1:]:
+    as_states = len(node.args) <= 1 + len(states) and all(k in states for k in node.kwargs)
+    for extra in [*node.args[1:], *node.kwargs.values()]:
         if extra is None:
             continue
         value = (operator.attrgetter(extra.target)(graph_module)
                  if isinstance(extra, fx.Node) and extra.op == "get_attr" else None)
-        if not isinstance(module, SpikingNeuron) or not isinstance(value, torch.Tensor) or bool(value.any()):
+        if not as_states or not isinstance(value, torch.Tensor) or bool(value.any()):
             raise TypeError(f"export_to_nir: {node.target} is called with more than its input ({_what(extra)}); "
                             "a neuron may be given only its initial states (init_leaky() and kin, or None)")
-    return args[0]
+    return node.args[0]
 
 
 def _function_layer(node: fx.Node) -> nn.Module:
@@ -181,6 +183,10 @@ def _leading_dimensions(steps) -> int:
         raise TypeError("export_to_nir: a sum over dimension 0 is a sum over time only in a model of "
                         "step_mode='multi' neurons; over the batch NIR has no form for it")
     return 2 if modes == {"multi"} else 1
+
+
+def _is_outputs(kind) -> bool:
+    return isinstance(kind, tuple) and kind[0] == "outputs"
 
 
 def _what(node) -> str:
