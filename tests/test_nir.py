@@ -178,7 +178,7 @@ def test_recurrent_neurons_are_subgraphs_that_come_back(tmp_path):
 def test_a_recurrent_conv2d_term_comes_back(tmp_path):
     """RLeaky's Conv2d term (padding kernel_size // 2) is the subgraph's w_rec as a NIR Conv2d."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1),
+    net = nn.Sequential(tritonsnn.nn.Conv2d(1, 2, 3, padding=1),
                         tritonsnn.RLeaky(beta=0.8, conv2d_channels=2, kernel_size=3, threshold=0.3, **EXACT),
                         nn.Flatten(), nn.Linear(32, 3), tritonsnn.Leaky(beta=0.9, threshold=0.1, **EXACT))
     x = torch.rand(T, B, 1, 4, 4, generator=torch.Generator().manual_seed(3)) * 3
@@ -238,7 +238,7 @@ class SteppedNet(nn.Module):
         super().__init__()
         self.fc1, self.lif1 = nn.Linear(8, 5), tritonsnn.Leaky(beta=0.8, threshold=0.4, reset_mechanism="zero",
                                                                 reset_delay=False)
-        self.block = nn.Sequential(nn.Linear(5, 3), tritonsnn.Leaky(beta=0.7, threshold=0.2, **EXACT))
+        self.block = nn.Sequential(tritonsnn.nn.Linear(5, 3), tritonsnn.Leaky(beta=0.7, threshold=0.2, **EXACT))
 
     def forward(self, x, unused=None):
         mem1 = self.lif1.init_leaky()
@@ -252,6 +252,7 @@ def test_a_forward_of_one_step_is_traced():
     graph = tritonsnn.export_to_nir(net, sample_data=torch.zeros(B, 2, 4))
     assert graph.edges == [("input", "flatten"), ("flatten", "fc1"), ("fc1", "lif1"), ("lif1", "block.0"),
                            ("block.0", "block.1"), ("block.1", "output")]
+    assert isinstance(graph.nodes["block.0"], nir.Affine)  # tritonsnn.nn.Linear is torch's Linear
     imported = tritonsnn.import_from_nir(graph)
     x = torch.rand(T, B, 2, 4, generator=torch.Generator().manual_seed(5)) * 2
     # The model starts lif1 from zero every call: stepping it, carry lif1's membrane by hand.
