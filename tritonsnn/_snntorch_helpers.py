@@ -14,7 +14,7 @@ imported), leaving snnTorch's own neurons handled exactly as before:
 - `snntorch.backprop.TBPTT` (and `RTRL`, its K=1 case) refuses a model with tritonsnn neurons
   when it truncates (K below the sequence): it detaches through snnTorch's classes only;
 - `snntorch.export_nir.export_to_nir` refuses a model with tritonsnn neurons, which it would
-  leave out of the graph.
+  leave out of the graph, and names `tritonsnn.export_to_nir`.
 """
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def _extend_export_nir(export_nir) -> None:
             if neurons:
                 raise TypeError(
                     f"snntorch's export_to_nir does not know tritonsnn's neurons ({', '.join(neurons)}) and would "
-                    "leave them out of the graph; tritonsnn has no NIR export yet")
+                    "leave them out of the graph: use tritonsnn.export_to_nir(module, sample_data, dt=..., "
+                    "approximate=...)")
             return original(module, *args, **kwargs)
         return call
 
