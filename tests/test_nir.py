@@ -207,7 +207,8 @@ def _readme_net() -> type:
 
 def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
     """A module whose forward calls its layers (traced), multi-step neurons, and the sum over time
-    as NIR's integrator: after T steps the imported model outputs what the model returns."""
+    as NIR's integrator: after T steps the imported model outputs what the model returns. The
+    compiled model (the README's `net`) exports as the model it compiles."""
     torch.manual_seed(0)
     net = _readme_net()()
     with pytest.raises(ValueError, match=r"lif1 \(Leaky\) has reset_mechanism='subtract'"):
@@ -222,7 +223,7 @@ def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
     x = torch.rand(T, B, 700, generator=torch.Generator().manual_seed(4))
     counts = net(x)
     assert counts.sum() > 0 and torch.equal(_run(imported, x)[-1], counts)
-    with_sample = tritonsnn.export_to_nir(net, sample_data=x, approximate=True, dt=1e-3)
+    with_sample = tritonsnn.export_to_nir(torch.compile(net), sample_data=x, approximate=True, dt=1e-3)
     assert with_sample.nodes["input"].input_type["input"].tolist() == [700]
     with pytest.raises(ValueError, match="exported at another dt"):
         tritonsnn.import_from_nir(graph, dt=1e-4)  # its recorded decays would not be the graph's taus

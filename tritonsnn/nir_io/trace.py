@@ -42,6 +42,8 @@ def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, n
     leading dimensions its input has before the neurons' ones: 2 (time, batch) for a model of
     `step_mode="multi"` neurons, 1 (batch) otherwise. `layers` are the classes the export maps
     (exactly those: a subclass may compute something else)."""
+    if type(model).__name__ == "OptimizedModule":  # torch.compile's wrapper: the model it compiles
+        model = model._orig_mod
     if type(model).__module__.startswith("tritonsnn.") or isinstance(model, tuple(layers)):
         model = nn.Sequential(model)  # the trace starts inside the root's forward
     graph_module = _trace(model)
