@@ -178,7 +178,7 @@ def _check_agrees(nir, neuron, node, name: str, dt: float) -> None:
     imported at another dt than its export's, or a node edited after, would otherwise run other
     numbers than the graph says)."""
     shape = tuple(np.shape(node.v_threshold))
-    made = to_nir._neuron(nir, neuron, name, shape, dt, approximate=True)
+    made = to_nir.neuron_node(nir, neuron, name, shape, dt, approximate=True)
     fields = ("tau", "r") if isinstance(node, nir.LIF) else ("tau_syn", "tau_mem", "r", "w_in")
     for field in fields:
         if not close(getattr(node, field), getattr(made, field)):

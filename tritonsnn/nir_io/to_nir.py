@@ -77,7 +77,7 @@ def node(nir, module: nn.Module, path: str, shape: tuple[int, ...], lead: int, d
         return nir.I(r=(np.broadcast_to(weight(module.gain).astype(np.float64), shape) / dt).astype(np.float32))
     if isinstance(module, (RLeaky, RSynaptic)):
         return _recurrent(nir, module, path, shape, dt, approximate)
-    return _neuron(nir, module, path, shape, dt, approximate)
+    return neuron_node(nir, module, path, shape, dt, approximate)
 
 
 def _conv(nir, conv: nn.Conv2d, shape: tuple[int, ...]):
@@ -110,12 +110,12 @@ def _recurrent(nir, module, path: str, shape: tuple[int, ...], dt: float, approx
         w_rec = nir.Linear(weight=np.diag(array(module.V, shape)))
     size = np.array(shape)
     return nir.NIRGraph(nodes={"input": nir.Input(input_type=size),
-                               "lif": _neuron(nir, module, path, shape, dt, approximate),
+                               "lif": neuron_node(nir, module, path, shape, dt, approximate),
                                "w_rec": w_rec, "output": nir.Output(output_type=size)},
                         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
 
 
-def _neuron(nir, module, path: str, shape: tuple[int, ...], dt: float, approximate: bool):
+def neuron_node(nir, module, path: str, shape: tuple[int, ...], dt: float, approximate: bool):
     """The LIF (Leaky, Lapicque, RLeaky) or CubaLIF (Synaptic, RSynaptic) node of a neuron."""
     # Lapicque's reset is always delayed, and RSynaptic's whatever its reset_delay says (as in snnTorch).
     delayed = (True if isinstance(module, Lapicque) else
