@@ -232,8 +232,8 @@ def test_the_readme_compile_model_exports_and_comes_back(tmp_path):
 
 
 class SteppedNet(nn.Module):
-    """snnTorch's tutorial style for one step: states initialised in forward, spikes taken from
-    the neurons' tuples, a flatten as a function."""
+    """A forward of one step, snnTorch's way without init_hidden: the neuron keeps its own state
+    between calls and returns (spk, mem), a flatten as a function, a nested Sequential."""
 
     def __init__(self):
         super().__init__()
@@ -242,8 +242,7 @@ class SteppedNet(nn.Module):
         self.block = nn.Sequential(tritonsnn.nn.Linear(5, 3), tritonsnn.Leaky(beta=0.7, threshold=0.2, **EXACT))
 
     def forward(self, x, unused=None):
-        mem1 = self.lif1.init_leaky()
-        spk1, mem1 = self.lif1(self.fc1(torch.flatten(x, 1)), mem1)
+        spk1, mem1 = self.lif1(self.fc1(torch.flatten(x, 1)))
         return self.block(spk1)
 
 
@@ -256,13 +255,33 @@ def test_a_forward_of_one_step_is_traced():
     assert isinstance(graph.nodes["block.0"], nir.Affine)  # tritonsnn.nn.Linear is torch's Linear
     imported = tritonsnn.import_from_nir(graph)
     x = torch.rand(T, B, 2, 4, generator=torch.Generator().manual_seed(5)) * 2
-    # The model starts lif1 from zero every call: stepping it, carry lif1's membrane by hand.
-    spikes, mem1 = [], torch.zeros(0)
-    tritonsnn.utils.reset(net)
-    for x_t in x:
-        spk1, mem1 = net.lif1(net.fc1(torch.flatten(x_t, 1)), mem1)
-        spikes.append(net.block(spk1))
-    spikes = torch.stack(spikes)
+    spikes = _run(net, x)
+    assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
+
+
+class FromRest(nn.Module):
+    """snnTorch's tutorial style on a whole sequence: the states initialised in the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.lif = tritonsnn.Leaky(beta=0.8, threshold=0.3, step_mode="multi", reset_mechanism="zero",
+                                   reset_delay=False)
+
+    def forward(self, x):
+        mem = self.lif.init_leaky()
+        spk, mem = self.lif(self.fc(x), mem)
+        return spk
+
+
+def test_initial_states_in_the_forward_of_a_sequence_are_rest():
+    """A multi-step call from init_leaky() runs the sequence from rest, as NIR's neurons do; a
+    single-step one would restart every step, which NIR cannot say (refused in the next test)."""
+    torch.manual_seed(0)
+    net = FromRest()
+    imported = tritonsnn.import_from_nir(tritonsnn.export_to_nir(net))
+    x = torch.rand(T, B, 4, generator=torch.Generator().manual_seed(7)) * 2
+    spikes = net(x)
     assert spikes.sum() > 0 and torch.equal(_run(imported, x), spikes)
 
 
@@ -290,6 +309,7 @@ class _Model(nn.Module):
     (lambda m, x: m.multi(x), r"tuple of outputs whole"),
     (lambda m, x: m.count(m.multi(x)[0]), r"an Integrator sums one step per call"),
     (lambda m, x: m.lif(m.fc(x), lengths=torch.ones(2, dtype=torch.long)), r"lif is called with more than its input"),
+    (lambda m, x: m.lif(m.fc(x), m.lif.init_leaky()), r"lif is given its initial states .* one step from rest"),
 ])
 def test_what_a_forward_may_do_is_checked(forward, error):
     with pytest.raises(TypeError, match=error):

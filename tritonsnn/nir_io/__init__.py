@@ -43,12 +43,13 @@ def export_to_nir(model: nn.Module, sample_data: torch.Tensor | None = None, dt:
 
     `model` is an `nn.Sequential` (nested ones too) or a module whose forward calls its layers in
     turn: `nn.Linear`, `nn.Conv2d`, `nn.AvgPool2d`, `nn.Flatten` (or `torch.flatten`), Leaky,
-    Synaptic, Lapicque, RLeaky and RSynaptic, a neuron's spikes taken from its tuple of outputs,
-    and, last, `.sum(0)` over the time of a model of `step_mode="multi"` neurons. Anything else is
-    refused by name. `sample_data`, one step `[batch, ...]` (a sequence `[T, batch, ...]` for
-    multi-step neurons), gives the input's shape and, run through the layers (not the neurons),
-    every layer's; without it, a chain of Linear layers and neurons takes it from its first layer.
-    `approximate=True` exports the neurons NIR's LIF cannot express (see the module docstring).
+    Synaptic, Lapicque, RLeaky and RSynaptic, a neuron's spikes taken from its tuple of outputs, a
+    multi-step neuron started from `init_leaky()` (and kin), and, last, `.sum(0)` over the time of a
+    model of `step_mode="multi"` neurons. Anything else is refused by name. `sample_data`, one step
+    `[batch, ...]` (a sequence `[T, batch, ...]` for multi-step neurons), gives the input's shape
+    and, run through the layers (not the neurons), every layer's; without it, a chain of Linear
+    layers and neurons takes it from its first layer. `approximate=True` exports the neurons NIR's
+    LIF cannot express (see the module docstring).
 
     Example::
 

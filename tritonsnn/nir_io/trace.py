@@ -3,8 +3,8 @@ and torch's layers kept whole, each call checked to carry the one signal from th
 output.
 
 What the trace takes besides layer calls: a neuron's tuple taken apart (its spikes go on, its
-states must be unused), `torch.flatten` / `x.flatten` (an `nn.Flatten`), a neuron's states given
-as zeros (`lif.init_leaky()`), and, last, a sum over the time
+states must be unused), `torch.flatten` / `x.flatten` (an `nn.Flatten`), a multi-step neuron's
+initial states given as zeros (`lif.init_leaky()`), and, last, a sum over the time
 dimension of a model of multi-step neurons (`spk.sum(0)`, a :class:`TimeSum`). Anything else
 is refused by name.
 """
@@ -47,7 +47,7 @@ def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, n
     if type(model).__module__.startswith("tritonsnn.") or isinstance(model, tuple(layers)):
         model = nn.Sequential(model)  # the trace starts inside the root's forward
     graph_module = _trace(model)
-    steps, signal, used = [], {}, set()
+    steps, signal, used, from_rest = [], {}, set(), []
 
     def consume(node: fx.Node, by: str) -> None:
         if signal.get(node) != "signal":
@@ -78,8 +78,11 @@ def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, n
                 raise TypeError(f"export_to_nir: {node.target} is called more than once (a loop over time steps?): "
                                 "export a model whose forward applies each layer once, to one step or, with "
                                 "step_mode='multi' neurons, to a whole sequence")
-            consume(_one_input(graph_module, node, module), node.target)
+            source, started = _one_input(graph_module, node, module)
+            consume(source, node.target)
             add(node.target, module)
+            if started:
+                from_rest.append(node.target)
             tuple_out = isinstance(module, SpikingNeuron) and not (module.init_hidden and not module.output)
             signal[node] = ("outputs", node.target) if tuple_out else "signal"
         elif node.op in ("call_function", "call_method"):
@@ -109,7 +112,13 @@ def chain(model: nn.Module, layers: tuple[type, ...]) -> tuple[list[tuple[str, n
     unused = [n for n, kind in signal.items() if kind in ("signal", ("outputs", n.target)) and n not in used]
     if unused:
         raise TypeError(f"export_to_nir: {_what(unused[0])}'s result is not used")
-    return steps, _leading_dimensions(steps)
+    lead = _leading_dimensions(steps)
+    if from_rest and lead == 1:
+        raise TypeError(f"export_to_nir: {from_rest[0]} is given its initial states in the forward, so each call "
+                        "is one step from rest, where NIR's neurons carry their states from step to step: call it "
+                        "without them (it keeps its own), or export a model of step_mode='multi' neurons, whose "
+                        "call is a whole sequence from rest")
+    return steps, lead
 
 
 def _trace(model: nn.Module) -> fx.GraphModule:
@@ -134,22 +143,25 @@ def _trace(model: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(tracer.root, graph)
 
 
-def _one_input(graph_module: fx.GraphModule, node: fx.Node, module: nn.Module) -> fx.Node:
-    """The call's input; a neuron may also get its states, as None or tensors of zeros (its
-    `init_leaky()` and kin: the states NIR's neurons start from)."""
+def _one_input(graph_module: fx.GraphModule, node: fx.Node, module: nn.Module) -> tuple[fx.Node, bool]:
+    """The call's input, and whether it is given initial states: a neuron may also get its
+    states, as None or tensors of zeros (its `init_leaky()` and kin: the states NIR's neurons
+    start from)."""
     states = module.state_names if isinstance(module, SpikingNeuron) else ()
     if not node.args or not isinstance(node.args[0], fx.Node):
         raise TypeError(f"export_to_nir: {node.target} is called without an input")
     as_states = len(node.args) <= 1 + len(states) and all(k in states for k in node.kwargs)
+    started = False
     for extra in [*node.args[1:], *node.kwargs.values()]:
         if extra is None:
             continue
+        started = True
         value = (operator.attrgetter(extra.target)(graph_module)
                  if isinstance(extra, fx.Node) and extra.op == "get_attr" else None)
         if not as_states or not isinstance(value, torch.Tensor) or bool(value.any()):
             raise TypeError(f"export_to_nir: {node.target} is called with more than its input ({_what(extra)}); "
                             "a neuron may be given only its initial states (init_leaky() and kin, or None)")
-    return node.args[0]
+    return node.args[0], started
 
 
 def _function_layer(node: fx.Node) -> nn.Module:
