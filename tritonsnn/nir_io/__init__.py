@@ -66,7 +66,6 @@ def export_to_nir(model: nn.Module, sample_data: torch.Tensor | None = None, dt:
     nodes, edges, previous = {"input": nir.Input(input_type=np.array(shapes[0]))}, [], "input"
     for (path, module), shape in zip(steps, shapes):
         nodes[path] = to_nir.node(nir, module, path, shape, lead, dt, approximate)
-        lead -= isinstance(module, trace.TimeSum)
         edges.append((previous, path))
         previous = path
     nodes["output"] = nir.Output(output_type=np.array(shapes[-1]))
