@@ -281,3 +281,58 @@ def test_double_backward_through_a_step_is_a_clear_error(backend, neuron):
     (g,) = torch.autograd.grad(spk.sum() + states[-1].sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="double backward .* not supported"):
         g.sum().backward()
+
+
+@pytest.mark.parametrize("neuron,reset,delay", cases())
+def test_steps_without_a_graph_equal_the_checked_path_and_record_no_node(backend, neuron, reset, delay):
+    """An evaluation loop (no_grad, or grad on with nothing requiring it): the torch path's steps
+    run their arithmetic without an autograd node, bitwise what the checked path gives."""
+    x = _inputs(neuron)
+    for context in (torch.no_grad, torch.enable_grad):
+        results = []
+        for checked in (False, True):
+            fixed = {k: False for k in NEURONS[neuron].module_params if k.startswith("learn_")}
+            module = _module(neuron, reset, delay, **fixed)
+            with context():
+                outs = []
+                for x_t in x.unbind(0):
+                    if checked:
+                        _step._PLANS.pop(module, None)
+                    outs.append(module(x_t))
+            results.append([o for step in outs for o in step])
+        for u, v in zip(*results):
+            assert torch.equal(u, v) and u.grad_fn is None and not u.requires_grad
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_a_learnt_parameter_keeps_the_steps_node_for_an_input_without_grad(neuron):
+    """A parameter requiring grad needs the node even when the input does not."""
+    module = NEURONS[neuron].make(learn_threshold=True)
+    for x_t in _inputs(neuron).unbind(0):
+        spk, *states = module(x_t)
+    (spk.sum() + states[-1].sum()).backward()
+    assert module.threshold.grad is not None and module.threshold.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("neuron", [n for n in NEURONS if NEURONS[n].family in ("lif", "alpha")])
+def test_cpu_steps_without_a_graph_skip_the_one_step_function(neuron, monkeypatch):
+    import importlib
+
+    previous = tritonsnn.get_backend()
+    tritonsnn.set_backend("torch")
+    try:
+        function = importlib.import_module(f"tritonsnn.kernels.{NEURONS[neuron].family}.step").TorchStep
+        calls = []
+        original = function.forward
+        monkeypatch.setattr(function, "forward", staticmethod(lambda *a: calls.append(1) or original(*a)))
+        fixed = {k: False for k in NEURONS[neuron].module_params if k.startswith("learn_")}
+        module = NEURONS[neuron].make(**fixed)
+        with torch.no_grad():
+            for x_t in _inputs(neuron).unbind(0):
+                module(x_t)
+        assert not calls
+        for x_t in _inputs(neuron).unbind(0):
+            module(x_t.requires_grad_())
+        assert len(calls) == T  # settled by the loop above
+    finally:
+        tritonsnn.set_backend(previous)

@@ -209,6 +209,13 @@ def surrogate_now(sg_id: int, sg_params: torch.Tensor, floats) -> tuple:
     return surrogate_floats(sg_id, with_module_slope(sg_id, sg_params)) if floats is None else floats
 
 
+def differentiable(inputs: tuple) -> bool:
+    """Whether a torch-path step of these inputs (tensors or None) needs its autograd node: grad
+    mode on and one of them requiring grad. Otherwise the step runs its arithmetic alone (an
+    evaluation loop, `torch.no_grad()`), the same tensors without the Function's cost."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
+
+
 def keep_for_backward(ctx, config, *tensors) -> None:
     """What a torch-path or scan Function's forward keeps: `tensors` saved, `config` (its
     constants) on ctx, and incoming gradients left None where absent (`one_step_backward`)."""

@@ -12,7 +12,7 @@ import torch
 
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import one_step_applies, one_step_backward, surrogate_config, surrogate_now
+from tritonsnn._step import differentiable, one_step_applies, one_step_backward, surrogate_config, surrogate_now
 from tritonsnn.backend import is_one
 from tritonsnn.kernels.alpha.torch_path import step_update
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
@@ -31,7 +31,10 @@ class Plan:
 
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
         p = parameters
-        return TorchStep.apply(x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], p["gsf"], self.config)
+        inputs = (x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], p["gsf"])
+        if differentiable(inputs):
+            return TorchStep.apply(*inputs, self.config)
+        return step(*inputs, self.config)
 
 
 def _zeros_or(t, like):
@@ -44,15 +47,7 @@ class TorchStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, config):
-        acc = x.dtype
-        thr = _as(threshold, acc)
-        e_prev, i_prev = _zeros_or(exc0, x), _zeros_or(inh0, x)
-        fired = (_zeros_or(mem0, x) > thr).to(acc)
-        exc, inh, u = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
-        step_update(x, e_prev, i_prev, fired, _as(a, acc), _as(b, acc), _as(tau, acc), thr, exc, inh, u, config[0])
-        spk = torch.gt(u, thr, out=torch.empty_like(x))
-        if not is_one(gsf):
-            spk.mul_(_as(gsf, acc))
+        spk, exc, inh, u = step(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, config)
         ctx.decay_grad = a.requires_grad or b.requires_grad or tau.requires_grad
         ctx.save_for_backward(u, exc0, inh0, mem0, a, b, tau, threshold, gsf)
         ctx.config = config
@@ -62,6 +57,20 @@ class TorchStep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spk, g_exc, g_inh, g_mem):
         return one_step_backward(_gradients, ctx, g_spk, g_exc, g_inh, g_mem)
+
+
+def step(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, config) -> tuple:
+    """`TorchStep`'s forward arithmetic: (spk, exc, inh, mem) of one step, no autograd node."""
+    acc = x.dtype
+    thr = _as(threshold, acc)
+    e_prev, i_prev = _zeros_or(exc0, x), _zeros_or(inh0, x)
+    fired = (_zeros_or(mem0, x) > thr).to(acc)
+    exc, inh, u = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    step_update(x, e_prev, i_prev, fired, _as(a, acc), _as(b, acc), _as(tau, acc), thr, exc, inh, u, config[0])
+    spk = torch.gt(u, thr, out=torch.empty_like(x))
+    if not is_one(gsf):
+        spk.mul_(_as(gsf, acc))
+    return spk, exc, inh, u
 
 
 def _gradients(ctx, g_spk, g_exc, g_inh, g_mem) -> tuple:

@@ -9,6 +9,8 @@ sequence's bookkeeping, which at one step costs more than the arithmetic: the ti
 views, the lengths, the rounding of narrower stored states, the empty outputs, a Function of
 seventeen inputs. Its scope: the reset delayed (snnTorch's default) and
 `tritonsnn._step.one_step_applies`; every other configuration steps through the fused Function.
+A step with nothing to differentiate (`tritonsnn._step.differentiable`: an evaluation loop) runs
+the forward's arithmetic (`step`) without the Function.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import torch
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import keep_for_backward, one_step_applies, one_step_backward, surrogate_config, surrogate_now
+from tritonsnn._step import (differentiable, keep_for_backward, one_step_applies, one_step_backward, surrogate_config,
+                             surrogate_now)
 from tritonsnn.backend import is_one
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
@@ -42,9 +45,9 @@ class Plan:
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
         given = dict(zip(self.state_names, starts))
         scaled = parameters.get("x")  # Lapicque's input, scaled in its [1, *neurons] form
-        spk, mem, syn = TorchStep.apply(x_t if scaled is None else scaled.squeeze(0), given.get("mem"),
-                                        given.get("syn"), parameters.get("alpha"), parameters["decay"],
-                                        parameters["threshold"], parameters["gsf"], self.config)
+        inputs = (x_t if scaled is None else scaled.squeeze(0), given.get("mem"), given.get("syn"),
+                  parameters.get("alpha"), parameters["decay"], parameters["threshold"], parameters["gsf"])
+        spk, mem, syn = (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)
         return (spk, *(mem if name == "mem" else syn for name in self.state_names))
 
 
@@ -55,23 +58,7 @@ class TorchStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, mem0, syn0, alpha, decay, threshold, gsf, config):
-        reset, reset_input = config[0], config[1]
-        acc = x.dtype
-        thr = _as(threshold, acc)
-        syn = None
-        current = x
-        if alpha is not None:
-            syn = current = current_update(x, None if syn0 is None else _as(syn0, acc), _as(alpha, acc),
-                                           torch.empty_like(x))
-        state = x.new_zeros(x.shape) if mem0 is None else _as(mem0, acc)
-        spk = torch.empty_like(x)
-        fired = torch.gt(state, thr, out=spk)  # r_t, read before the step's spikes overwrite it
-        keep = torch.empty_like(x) if reset == RESET_ZERO and not reset_input else None
-        mem = delayed_update(current, state, fired, _as(decay, acc), thr, torch.empty_like(x), reset, reset_input,
-                             keep)
-        torch.gt(mem, thr, out=spk)
-        if not is_one(gsf):
-            spk.mul_(_as(gsf, acc))
+        spk, mem, syn = step(x, mem0, syn0, alpha, decay, threshold, gsf, config)
         ctx.alpha_grad = alpha is not None and alpha.requires_grad
         keep_for_backward(ctx, config, mem, mem0, syn0, alpha, decay, threshold, gsf)
         return spk, mem, syn
@@ -79,6 +66,28 @@ class TorchStep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spk, g_mem, g_syn):
         return one_step_backward(_gradients, ctx, g_spk, g_mem, g_syn)
+
+
+def step(x, mem0, syn0, alpha, decay, threshold, gsf, config) -> tuple:
+    """`TorchStep`'s forward arithmetic: (spk, mem, syn) of one step, no autograd node."""
+    reset, reset_input = config[0], config[1]
+    acc = x.dtype
+    thr = _as(threshold, acc)
+    syn = None
+    current = x
+    if alpha is not None:
+        syn = current = current_update(x, None if syn0 is None else _as(syn0, acc), _as(alpha, acc),
+                                       torch.empty_like(x))
+    state = x.new_zeros(x.shape) if mem0 is None else _as(mem0, acc)
+    spk = torch.empty_like(x)
+    fired = torch.gt(state, thr, out=spk)  # r_t, read before the step's spikes overwrite it
+    keep = torch.empty_like(x) if reset == RESET_ZERO and not reset_input else None
+    mem = delayed_update(current, state, fired, _as(decay, acc), thr, torch.empty_like(x), reset, reset_input,
+                         keep)
+    torch.gt(mem, thr, out=spk)
+    if not is_one(gsf):
+        spk.mul_(_as(gsf, acc))
+    return spk, mem, syn
 
 
 def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
