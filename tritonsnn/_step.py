@@ -5,8 +5,9 @@ The first call of a configuration takes the checked path (the functional neuron:
 validated). It leaves how such steps run from then on, with everything that call settled filled
 in (reset, storage dtypes, surrogate, backend): on the torch path, where it applies
 (:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
-one node of a handful of ops on the step's own tensors), else a :class:`Step` of the fused
-neuron's Function. Later calls with the same :func:`key` run it directly. The parameters are
+one node of a handful of ops on the step's own tensors; its arithmetic alone where nothing needs
+a gradient, :func:`differentiable`), else a :class:`Step` of the fused neuron's Function. Later
+calls with the same :func:`key` run it directly. The parameters are
 read on each call (they are learnt, or set by hand between calls): derived and checked again,
 unless every value they come from is a number or a CPU scalar outside autograd, whose values
 identify what was derived from them (:func:`parameters`). The states are checked for what the
