@@ -50,6 +50,18 @@ def test_time_case_reports_speed_and_memory():
     assert naive["saved_bytes"] > r["saved_bytes"]
 
 
+def test_only_the_networks_take_their_input_as_data():
+    """A training step differentiates a layer's input (it comes from the layer before), never a
+    network's data: the network cases time no gradient of their input."""
+    networks = ("linear+leaky", "conv+leaky", "rleaky SHD", "rleaky sparch-like")
+    for case in bench.suite(CPU, full=False):
+        assert case.data_input == case.name.startswith(networks), case.name
+        run, x, g = bench.prepare(case, bench.SUBJECT, CPU)
+        setup, _ = bench.round_fns(case, run, x, g, CPU)
+        (xs,), _ = setup()
+        assert xs.requires_grad != case.data_input
+
+
 def test_short_suite_has_every_workload():
     names = [c.name for c in bench.suite(CPU, full=False)]
     for workload in ("leaky fwd ", "leaky bwd ", "leaky fwd+bwd", "synaptic", "lapicque", "alpha",

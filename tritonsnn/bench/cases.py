@@ -332,6 +332,9 @@ class Case:
     neuron_steps: int
     model_bytes: float | None = None  # per neuron-step, for the bandwidth fraction
     extra: dict = field(default_factory=dict)
+    # A whole network's input is data: a training step takes no gradient of it (a layer's input
+    # comes from the layer before and does).
+    data_input: bool = False
 
 
 COMPILE_MAX_T = 128  # torch.compile unrolls the reference's time loop: beyond this, compiling dominates
@@ -381,7 +384,8 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     for n in widths:
         name = f"linear+leaky fwd+bwd B=16 T={T} n={n}"
         cases.append(Case(name, name, "fwd+bwd", (T, 16, n), torch.float32,
-                          network_impls("linear", n, device, full and T <= COMPILE_MAX_T), T * 16 * n))
+                          network_impls("linear", n, device, full and T <= COMPILE_MAX_T), T * 16 * n,
+                          data_input=True))
     T, B, n = 100, 256, 200
     name = f"rleaky layer fwd+bwd [{T},{B},{n}] float32"
     cases.append(Case(name, name, "fwd+bwd", (T, B, n), torch.float32, recurrent_layer_impls(n, device), T * B * n))
@@ -393,7 +397,7 @@ def suite(device: torch.device, full: bool) -> list[Case]:
         T, B = 100, 256
         name = f"rleaky {label} fwd+bwd B={B} T={T}"
         cases.append(Case(name, name, "fwd+bwd", (T, B, sizes[0]), torch.float32, recurrent_impls(sizes, device),
-                          T * B * sum(sizes[1:-1])))
+                          T * B * sum(sizes[1:-1]), data_input=True))
     T, B, n = (512, 64, 1024) if gpu else (100, 32, 256)
     for label, impls in (("stateleaky", state_leaky_impls(n, None, device)),
                          ("stateleaky K=16", state_leaky_impls(n, 16, device)),
@@ -409,5 +413,5 @@ def suite(device: torch.device, full: bool) -> list[Case]:
     T, B, C, H = (4, 32, 128, 32) if gpu else (4, 4, 32, 16)
     name = f"conv+leaky fwd+bwd T={T} B={B} C={C} {H}x{H}"
     cases.append(Case(name, name, "fwd+bwd", (T, B, C, H, H), torch.float32,
-                      network_impls("conv", C, device, full), T * B * C * H * H))
+                      network_impls("conv", C, device, full), T * B * C * H * H, data_input=True))
     return cases

@@ -29,18 +29,19 @@ def counting_saved(exclude=()):
         yield seen
 
 
-def saved_bytes(run: Runner, x: torch.Tensor) -> int:
-    """Bytes the forward keeps for the backward (distinct storages, parameters excluded)."""
+def saved_bytes(run: Runner, x: torch.Tensor, input_grad: bool = True) -> int:
+    """Bytes the forward keeps for the backward (distinct storages, parameters excluded), its
+    input requiring grad or not (`input_grad`)."""
     params = list(run.parameters()) if hasattr(run, "parameters") else []
     with counting_saved(params) as seen:
-        out = run(x.detach().requires_grad_())
+        out = run(x.detach().requires_grad_(input_grad))
     del out
     return sum(seen.values())
 
 
 def memory(case: Case, run: Runner, x: torch.Tensor, device: torch.device, base: int = 0) -> dict:
     """Bytes saved for the backward, and on CUDA the peak allocated above `base` so far."""
-    out = {"saved_bytes": saved_bytes(run, x)}
+    out = {"saved_bytes": saved_bytes(run, x, not case.data_input)}
     if device.type == "cuda":
         out["peak_bytes"] = torch.cuda.max_memory_allocated(device) - base
     return out

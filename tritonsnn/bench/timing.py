@@ -51,10 +51,11 @@ def prepare(case: Case, impl: str, device: torch.device):
 
 
 def round_fns(case: Case, run: Runner, x: torch.Tensor, g: torch.Tensor, device: torch.device):
-    """(setup, timed): one round is `timed(*setup())`; setup makes a fresh leaf input (and runs the
-    forward, for a backward-only case), timed runs the measured part and waits for the device."""
+    """(setup, timed): one round is `timed(*setup())`; setup makes a fresh leaf input, requiring
+    grad unless it is a network's data (`Case.data_input`), and runs the forward for a
+    backward-only case; timed runs the measured part and waits for the device."""
     def setup():
-        xs = x.detach().requires_grad_()
+        xs = x.detach().requires_grad_(not case.data_input)
         if case.mode == "bwd":
             out = run(xs)
             _sync(device)
