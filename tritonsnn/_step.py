@@ -7,13 +7,13 @@ in (reset, storage dtypes, surrogate, backend): on the torch path, where it appl
 (:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
 one node of a handful of ops on the step's own tensors; its arithmetic alone where nothing needs
 a gradient, :func:`differentiable`), else a :class:`Step` of the fused neuron's Function. Later
-calls with the same :func:`key` run it directly. The parameters are
-read on each call (they are learnt, or set by hand between calls): derived and checked again,
-unless every value they come from is a number or a CPU scalar outside autograd, whose values
-identify what was derived from them (:func:`parameters`). The states are checked for what the
-key does not cover (shape, device), and nothing else runs but the Function itself. Anything the
-key does not decide — a traced call, forward-mode AD, a state that broadcasts or comes from
-inference mode — takes the checked path, which has the answer, or the error, for it.
+calls with the same :func:`key` run it directly. The parameters are read on each call (they
+are learnt, or set by hand between calls): derived and checked again, unless every value they
+come from is a number or a CPU scalar outside autograd, whose values identify what was derived
+from them (:func:`parameters`). The states are checked for what the key does not cover (shape,
+device), and nothing else runs but the Function itself. Anything the key does not decide — a
+traced call, forward-mode AD, a state that broadcasts or comes from inference mode — takes the
+checked path, which has the answer, or the error, for it.
 """
 from __future__ import annotations
 

@@ -32,9 +32,7 @@ class Plan:
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
         p = parameters
         inputs = (x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], p["gsf"])
-        if differentiable(inputs):
-            return TorchStep.apply(*inputs, self.config)
-        return step(*inputs, self.config)
+        return (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)
 
 
 def _zeros_or(t, like):
