@@ -27,7 +27,7 @@ from tritonsnn import _forward_ad
 from tritonsnn._ops import traced
 from tritonsnn._registration import (Inputs, refuse_double_backward, surrogate_floats, surrogate_seed,
                                      with_module_slope)
-from tritonsnn.backend import get_backend, uses_triton
+from tritonsnn.backend import get_backend, is_one, uses_triton
 
 _PLAIN = torch.Tensor
 _PARAMETER_TYPES = (_PLAIN, torch.nn.Parameter)
@@ -208,6 +208,26 @@ def surrogate_config(surrogate, x: torch.Tensor) -> tuple:
 
 def surrogate_now(sg_id: int, sg_params: torch.Tensor, floats) -> tuple:
     return surrogate_floats(sg_id, with_module_slope(sg_id, sg_params)) if floats is None else floats
+
+
+class GradedFactor:
+    """A torch-path step's graded_spikes_factor: the parameter, or None where it is one and takes
+    no gradient (its pass over the spikes and its backward terms are then left out, as the
+    sequence path leaves them out). Reading its value costs microseconds, a step's budget, so it
+    is decided once per derivation of the step's parameters: `parameters` hands back the same
+    dictionary for as long as the values behind it stay the same."""
+
+    __slots__ = ("_derived", "_value")
+
+    def __init__(self):
+        self._derived = self._value = None
+
+    def __call__(self, parameters: dict) -> torch.Tensor | None:
+        if parameters is not self._derived:
+            gsf = parameters["gsf"]
+            self._value = None if not gsf.requires_grad and is_one(gsf) else gsf
+            self._derived = parameters
+        return self._value
 
 
 def differentiable(inputs: tuple) -> bool:

@@ -12,8 +12,8 @@ import torch
 
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import differentiable, one_step_applies, one_step_backward, surrogate_config, surrogate_now
-from tritonsnn.backend import is_one
+from tritonsnn._step import (GradedFactor, differentiable, one_step_applies, one_step_backward, surrogate_config,
+                             surrogate_now)
 from tritonsnn.kernels.alpha.torch_path import step_update
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.surrogate import spec_for_kernel_id
@@ -24,14 +24,15 @@ applies = one_step_applies
 class Plan:
     """A module's single steps through `TorchStep` (states: syn_exc, syn_inh, mem)."""
 
-    __slots__ = ("config",)
+    __slots__ = ("config", "gsf")
 
     def __init__(self, x: torch.Tensor, reset: int, surrogate):
         self.config = (reset, *surrogate_config(surrogate, x))
+        self.gsf = GradedFactor()
 
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
         p = parameters
-        inputs = (x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], p["gsf"])
+        inputs = (x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], self.gsf(p))
         return (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)
 
 
@@ -40,8 +41,9 @@ def _zeros_or(t, like):
 
 
 class TorchStep(torch.autograd.Function):
-    """(spk, exc, inh, mem) of one step from the states before it (None: zeros); `config` =
-    (reset, sg_id, sg_params, the surrogate's parameters as floats or None)."""
+    """(spk, exc, inh, mem) of one step from the states before it (None: zeros), gsf None where
+    the spikes are not scaled (`_step.GradedFactor`); `config` = (reset, sg_id, sg_params, the
+    surrogate's parameters as floats or None)."""
 
     @staticmethod
     def forward(ctx, x, exc0, inh0, mem0, a, b, tau, threshold, gsf, config):
@@ -66,7 +68,7 @@ def step(x, exc0, inh0, mem0, a, b, tau, threshold, gsf, config) -> tuple:
     exc, inh, u = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
     step_update(x, e_prev, i_prev, fired, _as(a, acc), _as(b, acc), _as(tau, acc), thr, exc, inh, u, config[0])
     spk = torch.gt(u, thr, out=torch.empty_like(x))
-    if not is_one(gsf):
+    if gsf is not None:
         spk.mul_(_as(gsf, acc))
     return spk, exc, inh, u
 
@@ -79,18 +81,26 @@ def _gradients(ctx, g_spk, g_exc, g_inh, g_mem) -> tuple:
     param_grad = needs[7] or needs[8]
     acc = u.dtype
     a, b, tau, thr = (_as(p, acc) for p in (a_in, b_in, tau_in, threshold))
-    gs = torch.zeros_like(u) if g_spk is None else _as(g_spk, acc)
-    g_u = spec_for_kernel_id(sg_id).grad_(u - thr, gs, *surrogate_now(sg_id, sg_params, floats))
-    if not is_one(gsf):
-        g_u.mul_(_as(gsf, acc))
-    dthr = -g_u if param_grad else None
-    if g_mem is not None:
-        g_u.add_(_as(g_mem, acc))
+    gs = None if g_spk is None else _as(g_spk, acc)
+    if gs is None:
+        # No gradient reaches the spikes: the surrogate's term is zero and is not computed (as in
+        # kernels/lif/step.py); g_u may be the incoming gradient itself, not to be written.
+        g_u = u.new_zeros(u.shape) if g_mem is None else _as(g_mem, acc)
+        owned = g_mem is None
+        dthr = torch.zeros_like(u) if param_grad else None
+    else:
+        g_u = spec_for_kernel_id(sg_id).grad_(u - thr, gs, *surrogate_now(sg_id, sg_params, floats))
+        owned = True
+        if gsf is not None:
+            g_u.mul_(_as(gsf, acc))
+        dthr = -g_u if param_grad else None
+        if g_mem is not None:
+            g_u.add_(_as(g_mem, acc))
     fired = (_zeros_or(mem0, u) > thr).to(acc)  # r_0
     if reset == RESET_SUBTRACT:
         dinh0_extra = fired * g_u  # U gained r_0 I_{-1}
     if reset == RESET_ZERO:
-        g_u.addcmul_(g_u, fired, value=-1.0)
+        g_u = g_u.addcmul_(g_u, fired, value=-1.0) if owned else torch.addcmul(g_u, g_u, fired, value=-1.0)
     g_e = g_u * tau
     g_i = g_e.clone()
     for g_out, g_cur in ((g_exc, g_e), (g_inh, g_i)):
@@ -108,7 +118,8 @@ def _gradients(ctx, g_spk, g_exc, g_inh, g_mem) -> tuple:
     if param_grad:
         if reset == RESET_SUBTRACT:
             dthr -= fired * (g_e - tau * g_u)
-        dgsf = gs * (u > thr)
-        dthr, dgsf = (to_param_shape(g, p) for g, p in ((dthr, threshold), (dgsf, gsf)))
+        dthr = to_param_shape(dthr, threshold)
+        if needs[8]:
+            dgsf = to_param_shape(torch.zeros_like(u) if gs is None else gs * (u > thr), gsf)
     grads = (g_e.sub_(g_i), dexc0, dinh0, None, da, db, dtau, dthr, dgsf)
     return (*(g if need else None for g, need in zip(grads, needs)), None)

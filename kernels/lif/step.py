@@ -19,9 +19,8 @@ import torch
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import (differentiable, keep_for_backward, one_step_applies, one_step_backward, surrogate_config,
-                             surrogate_now)
-from tritonsnn.backend import is_one
+from tritonsnn._step import (GradedFactor, differentiable, keep_for_backward, one_step_applies, one_step_backward,
+                             surrogate_config, surrogate_now)
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
 from tritonsnn.surrogate import spec_for_kernel_id
@@ -36,25 +35,27 @@ class Plan:
     """A module's single steps through `TorchStep`, `state_names` mapped to the membrane ("mem")
     and the synaptic current ("syn")."""
 
-    __slots__ = ("config", "state_names")
+    __slots__ = ("config", "state_names", "gsf")
 
     def __init__(self, x: torch.Tensor, state_names: tuple[str, ...], reset: int, reset_input: bool, surrogate):
         self.config = (reset, reset_input, *surrogate_config(surrogate, x))
         self.state_names = state_names
+        self.gsf = GradedFactor()
 
     def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
         given = dict(zip(self.state_names, starts))
         scaled = parameters.get("x")  # Lapicque's input, scaled in its [1, *neurons] form
         inputs = (x_t if scaled is None else scaled.squeeze(0), given.get("mem"), given.get("syn"),
-                  parameters.get("alpha"), parameters["decay"], parameters["threshold"], parameters["gsf"])
+                  parameters.get("alpha"), parameters["decay"], parameters["threshold"], self.gsf(parameters))
         spk, mem, syn = (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)
         return (spk, *(mem if name == "mem" else syn for name in self.state_names))
 
 
 class TorchStep(torch.autograd.Function):
     """(spk, mem, syn) of one step from the states before it (None: zeros); syn is None without a
-    synaptic current (alpha None). `config` = (reset, reset_input, sg_id, sg_params, the
-    surrogate's parameters as floats or None to read them when the backward runs)."""
+    synaptic current (alpha None), and gsf None where the spikes are not scaled
+    (`_step.GradedFactor`). `config` = (reset, reset_input, sg_id, sg_params, the surrogate's
+    parameters as floats or None to read them when the backward runs)."""
 
     @staticmethod
     def forward(ctx, x, mem0, syn0, alpha, decay, threshold, gsf, config):
@@ -85,7 +86,7 @@ def step(x, mem0, syn0, alpha, decay, threshold, gsf, config) -> tuple:
     mem = delayed_update(current, state, fired, _as(decay, acc), thr, torch.empty_like(x), reset, reset_input,
                          keep)
     torch.gt(mem, thr, out=spk)
-    if not is_one(gsf):
+    if gsf is not None:
         spk.mul_(_as(gsf, acc))
     return spk, mem, syn
 
@@ -100,16 +101,25 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     alpha_grad = ctx.alpha_grad and needs[3]
     acc = mem.dtype
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
-    gs = torch.zeros_like(mem) if g_spk is None else _as(g_spk, acc)
-    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *surrogate_now(sg_id, sg_params, floats))
-    if not is_one(gsf):
-        gu.mul_(_as(gsf, acc))
-    dthr = -gu if param_grad else None
+    gs = None if g_spk is None else _as(g_spk, acc)
+    if gs is None:
+        # No gradient reaches the spikes (a loss on the membrane alone): the surrogate's term is
+        # zero and is not computed, as snnTorch's graph does not reach its surrogate either. gu
+        # may then be the incoming gradient itself, which is not to be written (`owned`).
+        gu = mem.new_zeros(mem.shape) if g_mem is None else _as(g_mem, acc)
+        owned = g_mem is None
+        dthr = torch.zeros_like(mem) if param_grad else None
+    else:
+        gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *surrogate_now(sg_id, sg_params, floats))
+        owned = True
+        if gsf is not None:
+            gu.mul_(_as(gsf, acc))
+        dthr = -gu if param_grad else None
+        if g_mem is not None:
+            gu.add_(_as(g_mem, acc))
     prev = mem.new_zeros(mem.shape) if mem0 is None else _as(mem0, acc)
     zero_reset = reset == RESET_ZERO
     fired_before = (prev > thr).to(acc) if param_grad or zero_reset else None
-    if g_mem is not None:
-        gu.add_(_as(g_mem, acc))
     dmem0 = None
     if mem0 is not None:
         dmem0 = _as(gu * (decay * (1.0 - fired_before) if zero_reset else decay), mem0.dtype)
@@ -117,17 +127,22 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     if param_grad:
         if reset == RESET_SUBTRACT:
             dthr -= gu * fired_before
-        dgsf = gs * _rounding.above(mem, thr)
+        if needs[6]:
+            dgsf = torch.zeros_like(mem) if gs is None else gs * _rounding.above(mem, thr)
         ddecay = (gu * (1.0 - fired_before) if zero_reset else gu) * prev
-    gin = gu.mul_(1.0 - fired_before) if zero_reset and reset_input else gu  # dL/d(step's input)
+    gin = gu  # dL/d(step's input)
+    if zero_reset and reset_input:
+        gin = gu.mul_(1.0 - fired_before) if owned else gu * (1.0 - fired_before)
+        owned = True
     dsyn0 = dalpha = None
     if alpha is not None:
         if g_syn is not None:
-            gin.add_(_as(g_syn, acc))
+            gin = gin.add_(_as(g_syn, acc)) if owned else gin + _as(g_syn, acc)
         dsyn0 = None if syn0 is None else _as(gin * _as(alpha, acc), syn0.dtype)
         if alpha_grad:
             dalpha = to_param_shape(gin * (gin.new_zeros(gin.shape) if syn0 is None else _as(syn0, acc)), alpha)
     if param_grad:
-        ddecay, dthr, dgsf = (to_param_shape(g, p) for g, p in ((ddecay, decay_in), (dthr, threshold), (dgsf, gsf)))
+        ddecay, dthr = to_param_shape(ddecay, decay_in), to_param_shape(dthr, threshold)
+        dgsf = None if dgsf is None else to_param_shape(dgsf, gsf)
     grads = (gin, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
     return (*(g if need else None for g, need in zip(grads, needs)), None)

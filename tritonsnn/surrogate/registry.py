@@ -165,6 +165,7 @@ class Surrogate:
 
 
 _REGISTRY: dict[str, SurrogateSpec] = {}
+_BY_KERNEL_ID: dict[int, SurrogateSpec] = {}  # the same entries by kernel id: looked up by every backward
 
 
 def _check_params(spec: SurrogateSpec, params: tuple[float, ...]) -> None:
@@ -261,7 +262,7 @@ def add(name, grad_, defaults, factory_name, doc, *, triton_fn, slope_param=None
                            f"    Example::\n\n        >>> sg = {factory_name}()\n"
                            f"        >>> sg(torch.tensor([-0.5, 0.5]))  # the spikes; a neuron takes sg as spike_grad\n"
                            f"        tensor([0., 1.])\n")
-    _REGISTRY[name] = SurrogateSpec(
+    spec = _REGISTRY[name] = SurrogateSpec(
         name=name,
         kernel_id=sum(s.kernel_id is not None for s in _REGISTRY.values()),
         params=params,
@@ -273,6 +274,7 @@ def add(name, grad_, defaults, factory_name, doc, *, triton_fn, slope_param=None
         triton_fn=triton_fn,
         stochastic=stochastic,
     )
+    _BY_KERNEL_ID[spec.kernel_id] = spec
     return function, (factory if factory_name else None)
 
 
@@ -289,9 +291,9 @@ def registered() -> list[str]:
 
 def spec_for_kernel_id(kernel_id: int) -> SurrogateSpec:
     """The registry entry behind a kernel id (how the ops' schemas carry a surrogate)."""
-    for spec in _REGISTRY.values():
-        if spec.kernel_id == kernel_id:
-            return spec
+    spec = _BY_KERNEL_ID.get(kernel_id)
+    if spec is not None:
+        return spec
     raise ValueError(f"no surrogate has kernel id {kernel_id}; registered: {', '.join(registered())}")
 
 
