@@ -24,10 +24,12 @@ import torch
 from torch.nn.modules import module as _nn_module
 
 from tritonsnn import _forward_ad
+from tritonsnn._dtypes import as_dtype
 from tritonsnn._ops import traced
 from tritonsnn._registration import (Inputs, refuse_double_backward, surrogate_floats, surrogate_seed,
                                      with_module_slope)
 from tritonsnn.backend import get_backend, is_one, uses_triton
+from tritonsnn.surrogate import spec_for_kernel_id
 
 _PLAIN = torch.Tensor
 _PARAMETER_TYPES = (_PLAIN, torch.nn.Parameter)
@@ -228,6 +230,28 @@ class GradedFactor:
             self._value = None if not gsf.requires_grad and is_one(gsf) else gsf
             self._derived = parameters
         return self._value
+
+
+def membrane_gradient(u, thr, gs, g_mem, gsf, surrogate: tuple, threshold_grad: bool) -> tuple:
+    """A one-step backward's dL/dU_t: the spikes' term through the surrogate (`surrogate` =
+    (sg_id, sg_params, floats), as `surrogate_config` gives them), scaled by gsf (None: one),
+    plus the membrane's own gradient `g_mem`. Returns (it, whether it is this backward's own
+    tensor to write in place, the spikes' term negated for the threshold's gradient or None).
+    Without a spike gradient `gs` (a loss on the membrane alone) the surrogate's term is zero and
+    is not computed, as snnTorch's graph does not reach its surrogate either; dL/dU_t is then the
+    incoming gradient itself, which is not to be written."""
+    if gs is None:
+        owned = g_mem is None
+        return (u.new_zeros(u.shape) if owned else as_dtype(g_mem, u.dtype), owned,
+                torch.zeros_like(u) if threshold_grad else None)
+    sg_id, sg_params, floats = surrogate
+    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(u, thr), gs, *surrogate_now(sg_id, sg_params, floats))
+    if gsf is not None:
+        gu.mul_(as_dtype(gsf, u.dtype))
+    dthr = -gu if threshold_grad else None
+    if g_mem is not None:
+        gu.add_(as_dtype(g_mem, u.dtype))
+    return gu, True, dthr
 
 
 def differentiable(inputs: tuple) -> bool:

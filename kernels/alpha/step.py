@@ -12,11 +12,10 @@ import torch
 
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import (GradedFactor, differentiable, one_step_applies, one_step_backward, surrogate_config,
-                             surrogate_now)
+from tritonsnn._step import (GradedFactor, differentiable, membrane_gradient, one_step_applies, one_step_backward,
+                             surrogate_config)
 from tritonsnn.kernels.alpha.torch_path import step_update
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
-from tritonsnn.surrogate import spec_for_kernel_id
 
 applies = one_step_applies
 
@@ -82,20 +81,7 @@ def _gradients(ctx, g_spk, g_exc, g_inh, g_mem) -> tuple:
     acc = u.dtype
     a, b, tau, thr = (_as(p, acc) for p in (a_in, b_in, tau_in, threshold))
     gs = None if g_spk is None else _as(g_spk, acc)
-    if gs is None:
-        # No gradient reaches the spikes: the surrogate's term is zero and is not computed (as in
-        # kernels/lif/step.py); g_u may be the incoming gradient itself, not to be written.
-        g_u = u.new_zeros(u.shape) if g_mem is None else _as(g_mem, acc)
-        owned = g_mem is None
-        dthr = torch.zeros_like(u) if param_grad else None
-    else:
-        g_u = spec_for_kernel_id(sg_id).grad_(u - thr, gs, *surrogate_now(sg_id, sg_params, floats))
-        owned = True
-        if gsf is not None:
-            g_u.mul_(_as(gsf, acc))
-        dthr = -g_u if param_grad else None
-        if g_mem is not None:
-            g_u.add_(_as(g_mem, acc))
+    g_u, owned, dthr = membrane_gradient(u, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), param_grad)
     fired = (_zeros_or(mem0, u) > thr).to(acc)  # r_0
     if reset == RESET_SUBTRACT:
         dinh0_extra = fired * g_u  # U gained r_0 I_{-1}

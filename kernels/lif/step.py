@@ -19,11 +19,10 @@ import torch
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import (GradedFactor, differentiable, keep_for_backward, one_step_applies, one_step_backward,
-                             surrogate_config, surrogate_now)
+from tritonsnn._step import (GradedFactor, differentiable, keep_for_backward, membrane_gradient, one_step_applies,
+                             one_step_backward, surrogate_config)
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
-from tritonsnn.surrogate import spec_for_kernel_id
 
 
 def applies(x: torch.Tensor, reset_delay: bool, dtypes: tuple, surrogate) -> bool:
@@ -102,21 +101,7 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     acc = mem.dtype
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
     gs = None if g_spk is None else _as(g_spk, acc)
-    if gs is None:
-        # No gradient reaches the spikes (a loss on the membrane alone): the surrogate's term is
-        # zero and is not computed, as snnTorch's graph does not reach its surrogate either. gu
-        # may then be the incoming gradient itself, which is not to be written (`owned`).
-        gu = mem.new_zeros(mem.shape) if g_mem is None else _as(g_mem, acc)
-        owned = g_mem is None
-        dthr = torch.zeros_like(mem) if param_grad else None
-    else:
-        gu = spec_for_kernel_id(sg_id).grad_(torch.sub(mem, thr), gs, *surrogate_now(sg_id, sg_params, floats))
-        owned = True
-        if gsf is not None:
-            gu.mul_(_as(gsf, acc))
-        dthr = -gu if param_grad else None
-        if g_mem is not None:
-            gu.add_(_as(g_mem, acc))
+    gu, owned, dthr = membrane_gradient(mem, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), param_grad)
     prev = mem.new_zeros(mem.shape) if mem0 is None else _as(mem0, acc)
     zero_reset = reset == RESET_ZERO
     fired_before = (prev > thr).to(acc) if param_grad or zero_reset else None
