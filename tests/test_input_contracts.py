@@ -87,7 +87,8 @@ def _box_grad(x, width, p1):
 
 
 def test_a_registered_factory_refuses_a_non_finite_parameter(monkeypatch):
-    monkeypatch.setattr(surrogate.registry, "_REGISTRY", dict(surrogate.registry._REGISTRY))  # leave none behind
+    for table in ("_REGISTRY", "_BY_KERNEL_ID"):  # leave none behind
+        monkeypatch.setattr(surrogate.registry, table, dict(getattr(surrogate.registry, table)))
     _, box = surrogate.register("ContractBox", _box_grad, lambda x, width: (x.abs() < width) * (0.5 / width),
                                 width=0.5)
     with pytest.raises(ValueError, match="ContractBox\\(\\): the surrogate parameter width must be a finite"):
