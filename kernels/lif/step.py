@@ -113,7 +113,7 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
         if reset == RESET_SUBTRACT:
             dthr -= gu * fired_before
         if needs[6]:
-            dgsf = torch.zeros_like(mem) if gs is None else gs * _rounding.above(mem, thr)
+            dgsf = to_param_shape(torch.zeros_like(mem) if gs is None else gs * _rounding.above(mem, thr), gsf)
         ddecay = (gu * (1.0 - fired_before) if zero_reset else gu) * prev
     gin = gu  # dL/d(step's input)
     if zero_reset and reset_input:
@@ -128,6 +128,5 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
             dalpha = to_param_shape(gin * (gin.new_zeros(gin.shape) if syn0 is None else _as(syn0, acc)), alpha)
     if param_grad:
         ddecay, dthr = to_param_shape(ddecay, decay_in), to_param_shape(dthr, threshold)
-        dgsf = None if dgsf is None else to_param_shape(dgsf, gsf)
     grads = (gin, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
     return (*(g if need else None for g, need in zip(grads, needs)), None)
