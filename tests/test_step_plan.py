@@ -9,7 +9,7 @@ import torch
 import tritonsnn
 from tritonsnn import _step
 from tritonsnn.catalogue import NEURONS, cases
-from tritonsnn.surrogate import FastSigmoid, custom_surrogate, fast_sigmoid
+from tritonsnn.surrogate import SSO, FastSigmoid, custom_surrogate, fast_sigmoid
 from conftest import DEVICE
 
 T = 6
@@ -71,6 +71,20 @@ def test_steps_whose_spikes_take_no_gradient_equal_the_checked_path_bitwise(neur
     x = _inputs(neuron)
     _assert_same(_run(module, x, checked=False, spikes_in_loss=False),
                  _run(module, x, checked=True, spikes_in_loss=False))
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_stochastic_surrogate_steps_equal_the_checked_path_bitwise(neuron):
+    """A stochastic surrogate steps through the fused Function (`_step.Step`), a seed drawn on
+    each call as the checked path draws it: from the same generator state, the same bits."""
+    module = _module(neuron, "subtract", True, spike_grad=SSO(), learn_threshold=True)
+    x = _inputs(neuron)
+    runs = []
+    for checked in (False, True):
+        torch.manual_seed(7)
+        runs.append(_run(module, x, checked=checked))
+    assert isinstance(_step.lookup(module, next(iter(_step._PLANS[module]))), _step.Step)
+    _assert_same(*runs)
 
 
 @pytest.mark.parametrize("neuron", list(NEURONS))
@@ -141,6 +155,26 @@ def test_parameters_are_derived_again_only_when_a_value_changes(neuron, learnt, 
         module(x_t)
     # the first two steps take the checked path; then the first settled step, and the change
     assert len(derived) == (T - 2 if learnt else 2)
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+def test_loops_from_no_state_derive_each_keys_parameters_once(neuron, monkeypatch):
+    """snnTorch's loop starts each sequence from `init_leaky()`, no state: its first step has a
+    key of its own. Each key keeps what it derived, so the sequences after the first derive
+    nothing, and the first step of each does not undo what the later steps keep."""
+    n = NEURONS[neuron]
+    module = n.module(threshold=n.threshold, **n.params)
+    derived = []
+    original = type(module)._step_parameters
+    monkeypatch.setattr(type(module), "_step_parameters", lambda self, x: derived.append(1) or original(self, x))
+    for _ in range(3):
+        states = [torch.empty(0) for _ in module.state_names]  # what `init_leaky()` returns
+        for x_t in _inputs(neuron).unbind(0):
+            out = module(x_t, *states)
+            states = out[1:]
+    # the first sequence's first two steps (no state, then states) take the checked path; its
+    # third settles the states' key, the second sequence's first step the key without states
+    assert len(derived) == 2
 
 
 @pytest.mark.parametrize("neuron", list(NEURONS))

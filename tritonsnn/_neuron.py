@@ -205,8 +205,8 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         `x` and returns ``(spk, *state_sequences)`` in the same order. With `lengths` (multi-step
         only) the carried states are each sample's state after its own last step. A single
         step runs the `_step.Step` an earlier checked call of its configuration left."""
-        if (lengths is None and self.step_mode == "single" and not torch.compiler.is_compiling()
-                and _step.planned(input_) and not (self.init_hidden and any(g is not None for g in given))):
+        if (lengths is None and self.step_mode == "single" and _step.planned(input_)
+                and not (self.init_hidden and any(g is not None for g in given))):
             starts = _step.starts(self, input_, given)
             if starts is not None:
                 key = _step.key(self, input_, starts)
@@ -216,10 +216,9 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
                     _step.remember(self, key, self._settled_step(input_.unsqueeze(0)))
                     return result
                 if step is not None:
-                    x = input_.unsqueeze(0)
-                    spk, *states = step(input_, x, starts, self._step_arguments(x, _step.parameters(self, key, x)))
-                    _step.set_states(self, states)
-                    return spk if self.init_hidden and not self.output else (spk, *states)
+                    outputs = step(input_, starts, self._step_arguments(input_, _step.parameters(self, step, input_)))
+                    _step.set_states(self, outputs)
+                    return outputs[0] if self.init_hidden and not self.output else outputs
         return self._checked_forward(input_, given, run, lengths)
 
     def _settled_step(self, x: torch.Tensor):
@@ -242,9 +241,9 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         values (`_step.parameters` may keep them for the next steps)."""
         raise NotImplementedError
 
-    def _step_arguments(self, x: torch.Tensor, parameters: dict) -> dict:
-        """The inputs by name one step `x` passes to its Step: the `parameters`, and whatever
-        the neuron derives from x itself."""
+    def _step_arguments(self, x_t: torch.Tensor, parameters: dict) -> dict:
+        """The inputs by name one step `x_t: [*neurons]` passes to its Step: the `parameters`,
+        and whatever the neuron derives from x_t itself."""
         return parameters
 
     def _checked_forward(self, input_: torch.Tensor, given: tuple, run, lengths):

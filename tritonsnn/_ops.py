@@ -58,8 +58,13 @@ def traced(t: torch.Tensor) -> bool:
     dispatch mode (FakeTensorMode, make_fx's proxies, FlopCounterMode...), on a fake tensor, or
     inside a torch.func transform. Traced code must see the registered ops; everything else takes
     the eager autograd Functions, which skip the operator dispatch (a few C-level reads)."""
+    return tracing() or fake(t)
+
+
+def tracing() -> bool:
+    """`traced` for a tensor known not to be fake (a plain `torch.Tensor`)."""
     return (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0
-            or torch._C._are_functorch_transforms_active() or fake(t))
+            or torch._C._are_functorch_transforms_active())
 
 
 def ops():

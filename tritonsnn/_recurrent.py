@@ -25,7 +25,7 @@ import weakref
 import torch
 from torch import nn
 
-from tritonsnn import _checks
+from tritonsnn import _checks, _step
 from tritonsnn._neuron import LIF
 from tritonsnn.kernels.lif import dispatch as lif_family
 from tritonsnn.kernels.rlif import fused as rlif_fused
@@ -79,7 +79,7 @@ def _plain_conv(conv: nn.Conv2d) -> bool:
             and not isinstance(conv.padding, str))
 
 
-class RecurrentStep:
+class RecurrentStep(_step.Settled):
     """A recurrent neuron's settled single step (`tritonsnn._step`): the recurrent term of the
     previous spikes (the first state), added to the input, then the LIF family's settled step
     (`lif_family.step`) from the other states. It holds its neuron weakly (the neuron holds it)."""
@@ -87,15 +87,16 @@ class RecurrentStep:
     __slots__ = ("neuron", "inner")
 
     def __init__(self, neuron, inner):
+        super().__init__()
         self.neuron, self.inner = weakref.ref(neuron), inner
 
-    def __call__(self, x_t, x, starts, parameters):
+    def __call__(self, x_t, starts, parameters):
         spk0, *states = starts
         V = parameters.get("V")
         if V is not None:  # the LIF family's step takes the others (the dict may be kept: not changed)
             parameters = {name: value for name, value in parameters.items() if name != "V"}
         cur = x_t + self.neuron()._recurrent_term(x_t.new_zeros(x_t.shape) if spk0 is None else spk0, V)
-        spk, *new = self.inner(cur, cur.unsqueeze(0), states, parameters)
+        spk, *new = self.inner(cur, states, parameters)
         return (spk, spk, *new)  # the spikes, then every state: the spikes first
 
 

@@ -25,7 +25,7 @@ from torch.nn.modules import module as _nn_module
 
 from tritonsnn import _forward_ad
 from tritonsnn._dtypes import as_dtype
-from tritonsnn._ops import traced
+from tritonsnn._ops import tracing
 from tritonsnn._registration import (Inputs, refuse_double_backward, surrogate_floats, surrogate_seed,
                                      with_module_slope)
 from tritonsnn.backend import get_backend, is_one, uses_triton
@@ -37,12 +37,18 @@ _PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDict
 """Each module's Steps by key; beside the module, not in it, so copies and pickles never carry
 them."""
 _MAX_PLANS = 16  # a module called in a few configurations; more is a sign of churn, not reuse
-_KEPT: "weakref.WeakKeyDictionary[torch.nn.Module, tuple]" = weakref.WeakKeyDictionary()
-"""Each module's last derived step parameters: (key, the values they came from, parameters,
-whether they were derived under inference mode)."""
+class Settled:
+    """What runs one module's single steps of one key (`lookup`): it keeps the step parameters
+    it last derived (`parameters`) as (the values they came from, the parameters, whether they
+    were derived under inference mode), or None."""
+
+    __slots__ = ("kept",)
+
+    def __init__(self):
+        self.kept = None
 
 
-class Step:
+class Step(Settled):
     """A single-step call of one neuron family's fused Function with a settled configuration.
 
     `constants` fills the Function's inputs (`inputs`) that every call shares; `states` names the
@@ -54,6 +60,7 @@ class Step:
 
     def __init__(self, function: type[torch.autograd.Function], inputs: Inputs, constants: dict,
                  states: tuple[str, ...], outputs: tuple[int, ...], surrogate):
+        super().__init__()
         self.apply = function.apply
         self.slots = {name: i for i, name in enumerate(inputs.names)}
         self.template = [constants.get(name) for name in inputs.names]
@@ -63,18 +70,18 @@ class Step:
         self.seed = self.slots["sg_seed"] if surrogate.spec.stochastic else None
         self.surrogate = surrogate
 
-    def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
-        """(spk, *new states), each `[*neurons]`, for one step `x_t` (`x`: the same as
-        `[1, *neurons]`) from `starts` (None: zeros), with the call's `parameters` (inputs by
-        name, derived from the module's current values; they may replace x itself)."""
+    def __call__(self, x_t: torch.Tensor, starts: list, parameters: dict) -> tuple:
+        """(spk, *new states), each `[*neurons]`, for one step `x_t` from `starts` (None: zeros),
+        with the call's `parameters` (inputs by name, derived from the module's current values;
+        they may replace x itself, `[1, *neurons]` as the Function takes it)."""
         args = self.template.copy()
-        args[self.x] = x
+        args[self.x] = x_t.unsqueeze(0)
         for slot, start in zip(self.states, starts):
             args[slot] = start
         for name, value in parameters.items():
             args[self.slots[name]] = value
         if self.seed is not None:
-            args[self.seed] = surrogate_seed(self.surrogate, x)
+            args[self.seed] = surrogate_seed(self.surrogate, x_t)
         outputs = self.apply(*args)
         # squeeze, not [0]: its backward is a view of the incoming gradient, where a select's
         # fills a new [1, ...] tensor with zeros and copies the gradient in.
@@ -103,15 +110,14 @@ def key(module, x: torch.Tensor, states: list) -> tuple:
     """What a Step depends on besides the parameters: the input's shape, dtype and device, each
     state's dtype (or its absence), the module's settings (`module.step_settings`) and the
     backend in force."""
-    settings = module.__dict__
-    return (x.shape, x.dtype, x.device, *(None if s is None else s.dtype for s in states),
-            *(settings[name] for name in module.step_settings), get_backend())
+    return (x.shape, x.dtype, x.device, *[None if s is None else s.dtype for s in states],
+            *map(module.__dict__.__getitem__, module.step_settings), get_backend())
 
 
 def planned(x) -> bool:
     """Whether this call may take a Step at all: a plain tensor, run eagerly (not traced, no
     forward-mode AD recording)."""
-    return type(x) is _PLAIN and not traced(x) and not _forward_ad.recording()
+    return type(x) is _PLAIN and not tracing() and not _forward_ad.recording()
 
 
 MISSING = object()
@@ -124,7 +130,7 @@ def lookup(module, k: tuple):
     return MISSING if plans is None else plans.get(k, MISSING)
 
 
-def remember(module, k: tuple, step: Step | None) -> None:
+def remember(module, k: tuple, step: Settled | None) -> None:
     """Keep `step` (None: this configuration always takes the checked path) for calls with key `k`."""
     plans = _PLANS.setdefault(module, {})
     if len(plans) >= _MAX_PLANS:
@@ -132,9 +138,11 @@ def remember(module, k: tuple, step: Step | None) -> None:
     plans[k] = step
 
 
-def parameters(module, k: tuple, x: torch.Tensor) -> dict:
-    """`module._step_parameters(x)` for a step with key `k`, derived again only when one of the
-    values it reads (the attributes `module.step_inputs` names) has changed since the last call.
+def parameters(module, step: Settled, x_t: torch.Tensor) -> dict:
+    """`module._step_parameters` for a step `x_t` that `step` runs, derived again only when one
+    of the values it reads (the attributes `module.step_inputs` names) has changed since the
+    last call `step` ran (each key has its own: a loop's first step, from no state, does not
+    undo what the others keep).
     That is decided by value, so it also sees a buffer changed behind autograd's back
     (``.data.fill_``), and only where reading the values costs nothing and the result carries no
     graph: numbers and CPU scalar tensors that do not require grad. Any other value (a learnt
@@ -142,13 +150,13 @@ def parameters(module, k: tuple, x: torch.Tensor) -> dict:
     derived under inference mode are inference tensors, kept for calls under it only."""
     values = _values(_read(module, module.step_inputs))
     if values is None:
-        return module._step_parameters(x)
+        return module._step_parameters(x_t.unsqueeze(0))
     inference = torch.is_inference_mode_enabled()
-    kept = _KEPT.get(module)
-    if kept is not None and kept[1] == values and kept[0] == k and (inference or not kept[3]):
-        return kept[2]
-    derived = module._step_parameters(x)
-    _KEPT[module] = (k, values, derived, inference)
+    kept = step.kept
+    if kept is not None and kept[0] == values and (inference or not kept[2]):
+        return kept[1]
+    derived = module._step_parameters(x_t.unsqueeze(0))
+    step.kept = (values, derived, inference)
     return derived
 
 
@@ -167,29 +175,32 @@ def _values(raw: tuple) -> tuple | None:
     value; a zero by its sign as well (0.0 == -0.0, yet 1 / -0.0 is -inf)."""
     out = []
     for v in raw:
-        if isinstance(v, torch.Tensor):
-            if (type(v) not in _PARAMETER_TYPES or v.requires_grad or v.numel() != 1 or not v.is_cpu
-                    or v.is_inference()):
+        if type(v) in _PARAMETER_TYPES:
+            if v.requires_grad or not v.is_cpu or v.numel() != 1 or v.is_inference():
                 return None
-            out += (v.dtype, v.dim())
-            v = v.item()
+            value = v.item()
+            out += (v.dtype, v.dim(), value)
+        elif isinstance(v, torch.Tensor):
+            return None
         else:
-            out.append(type(v))  # True == 1 == 1.0, but a bool is refused where a number is taken
-        out += (v, math.copysign(1.0, v)) if isinstance(v, float) and v == 0 else (v,)
+            value = v
+            out += (type(v), v)  # True == 1 == 1.0, but a bool is refused where a number is taken
+        if value == 0 and isinstance(value, float):
+            out.append(math.copysign(1.0, value))
     return tuple(out)
 
 
-def set_states(module, values) -> None:
-    """Store a step's new states in the module's state buffers: what `setattr` does for an
-    existing buffer, without its checks (the values are the Function's own tensors), unless a
-    global buffer registration hook wants to see them."""
+def set_states(module, outputs: tuple) -> None:
+    """Store a step's new states, `outputs` after its spikes, in the module's state buffers:
+    what `setattr` does for an existing buffer, without its checks (the values are the
+    Function's own tensors), unless a global buffer registration hook wants to see them."""
     if getattr(_nn_module, "_global_buffer_registration_hooks", None):
-        for name, value in zip(module.state_names, values):
-            setattr(module, name, value)
+        for i, name in enumerate(module.state_names, 1):
+            setattr(module, name, outputs[i])
         return
     buffers = module._buffers
-    for name, value in zip(module.state_names, values):
-        buffers[name] = value
+    for i, name in enumerate(module.state_names, 1):
+        buffers[name] = outputs[i]
 
 
 def one_step_applies(x: torch.Tensor, dtypes: tuple, surrogate) -> bool:
@@ -258,7 +269,11 @@ def differentiable(inputs: tuple) -> bool:
     """Whether a torch-path step of these inputs (tensors or None) needs its autograd node: grad
     mode on and one of them requiring grad. Otherwise the step runs its arithmetic alone (an
     evaluation loop, `torch.no_grad()`), the same tensors without the Function's cost."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
+    if torch.is_grad_enabled():
+        for t in inputs:
+            if t is not None and t.requires_grad:
+                return True
+    return False
 
 
 def keep_for_backward(ctx, config, *tensors) -> None:
@@ -273,7 +288,10 @@ def one_step_backward(gradients, ctx, *incoming) -> tuple:
     """`gradients(ctx, *incoming)` as a torch-path Function's backward (its grads materialised
     as None): no gradient for any input when nothing comes in; under create_graph=True computed
     without a graph and marked as having no derivative of their own."""
-    if all(g is None for g in incoming):
+    for g in incoming:
+        if g is not None:
+            break
+    else:
         return (None,) * len(ctx.needs_input_grad)
     if not torch.is_grad_enabled():
         return gradients(ctx, *incoming)

@@ -180,9 +180,9 @@ class Lapicque(LIF):
         return _parameters(x, circuit.get("beta"), circuit["R"], circuit.get("C"), self.time_step, self.threshold,
                            self.graded_spikes_factor)
 
-    def _step_arguments(self, x, parameters):
+    def _step_arguments(self, x_t, parameters):
         arguments = {name: value for name, value in parameters.items() if name != "scale"}
-        arguments["x"] = _scaled(x, parameters["scale"])
+        arguments["x"] = _scaled(x_t.unsqueeze(0), parameters["scale"])
         return arguments
 
     def _run(self, x, mem0, lengths):

@@ -12,24 +12,25 @@ import torch
 
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import (GradedFactor, differentiable, membrane_gradient, one_step_applies, one_step_backward,
-                             surrogate_config)
+from tritonsnn._step import (GradedFactor, Settled, differentiable, membrane_gradient, one_step_applies,
+                             one_step_backward, surrogate_config)
 from tritonsnn.kernels.alpha.torch_path import step_update
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 
 applies = one_step_applies
 
 
-class Plan:
+class Plan(Settled):
     """A module's single steps through `TorchStep` (states: syn_exc, syn_inh, mem)."""
 
     __slots__ = ("config", "gsf")
 
     def __init__(self, x: torch.Tensor, reset: int, surrogate):
+        super().__init__()
         self.config = (reset, *surrogate_config(surrogate, x))
         self.gsf = GradedFactor()
 
-    def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
+    def __call__(self, x_t: torch.Tensor, starts: list, parameters: dict) -> tuple:
         p = parameters
         inputs = (x_t, *starts, p["a"], p["b"], p["tau"], p["threshold"], self.gsf(p))
         return (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)

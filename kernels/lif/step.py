@@ -19,8 +19,8 @@ import torch
 from tritonsnn import _rounding
 from tritonsnn._dtypes import as_dtype as _as
 from tritonsnn._registration import to_param_shape
-from tritonsnn._step import (GradedFactor, differentiable, keep_for_backward, membrane_gradient, one_step_applies,
-                             one_step_backward, surrogate_config)
+from tritonsnn._step import (GradedFactor, Settled, differentiable, keep_for_backward, membrane_gradient,
+                             one_step_applies, one_step_backward, surrogate_config)
 from tritonsnn.kernels.codes import RESET_SUBTRACT, RESET_ZERO
 from tritonsnn.kernels.lif.torch_path import current_update, delayed_update
 
@@ -30,24 +30,27 @@ def applies(x: torch.Tensor, reset_delay: bool, dtypes: tuple, surrogate) -> boo
     return reset_delay and one_step_applies(x, dtypes, surrogate)
 
 
-class Plan:
-    """A module's single steps through `TorchStep`, `state_names` mapped to the membrane ("mem")
-    and the synaptic current ("syn")."""
+class Plan(Settled):
+    """A module's single steps through `TorchStep`, `state_names` being ("mem",) or, with a
+    synaptic current, ("syn", "mem")."""
 
-    __slots__ = ("config", "state_names", "gsf")
+    __slots__ = ("config", "synaptic", "gsf")
 
     def __init__(self, x: torch.Tensor, state_names: tuple[str, ...], reset: int, reset_input: bool, surrogate):
+        super().__init__()
+        if state_names not in (("mem",), ("syn", "mem")):
+            raise ValueError(f"a LIF step's states are ('mem',) or ('syn', 'mem'), got {state_names}")
         self.config = (reset, reset_input, *surrogate_config(surrogate, x))
-        self.state_names = state_names
+        self.synaptic = len(state_names) == 2
         self.gsf = GradedFactor()
 
-    def __call__(self, x_t: torch.Tensor, x: torch.Tensor, starts: list, parameters: dict) -> tuple:
-        given = dict(zip(self.state_names, starts))
+    def __call__(self, x_t: torch.Tensor, starts: list, parameters: dict) -> tuple:
         scaled = parameters.get("x")  # Lapicque's input, scaled in its [1, *neurons] form
-        inputs = (x_t if scaled is None else scaled.squeeze(0), given.get("mem"), given.get("syn"),
-                  parameters.get("alpha"), parameters["decay"], parameters["threshold"], self.gsf(parameters))
+        syn0, mem0 = starts if self.synaptic else (None, starts[0])
+        inputs = (x_t if scaled is None else scaled.squeeze(0), mem0, syn0, parameters.get("alpha"),
+                  parameters["decay"], parameters["threshold"], self.gsf(parameters))
         spk, mem, syn = (TorchStep.apply if differentiable(inputs) else step)(*inputs, self.config)
-        return (spk, *(mem if name == "mem" else syn for name in self.state_names))
+        return (spk, syn, mem) if self.synaptic else (spk, mem)
 
 
 class TorchStep(torch.autograd.Function):
@@ -76,14 +79,11 @@ def step(x, mem0, syn0, alpha, decay, threshold, gsf, config) -> tuple:
     syn = None
     current = x
     if alpha is not None:
-        syn = current = current_update(x, None if syn0 is None else _as(syn0, acc), _as(alpha, acc),
-                                       torch.empty_like(x))
+        syn = current = current_update(x, None if syn0 is None else _as(syn0, acc), _as(alpha, acc))
     state = x.new_zeros(x.shape) if mem0 is None else _as(mem0, acc)
     spk = torch.empty_like(x)
     fired = torch.gt(state, thr, out=spk)  # r_t, read before the step's spikes overwrite it
-    keep = torch.empty_like(x) if reset == RESET_ZERO and not reset_input else None
-    mem = delayed_update(current, state, fired, _as(decay, acc), thr, torch.empty_like(x), reset, reset_input,
-                         keep)
+    mem = delayed_update(current, state, fired, _as(decay, acc), thr, None, reset, reset_input, None)
     torch.gt(mem, thr, out=spk)
     if gsf is not None:
         spk.mul_(_as(gsf, acc))
@@ -96,25 +96,28 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     mem, mem0, syn0, alpha, decay_in, threshold, gsf = ctx.saved_tensors
     reset, reset_input, sg_id, sg_params, floats = ctx.config
     needs = ctx.needs_input_grad
-    param_grad = needs[4] or needs[5] or needs[6]
     alpha_grad = ctx.alpha_grad and needs[3]
     acc = mem.dtype
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
     gs = None if g_spk is None else _as(g_spk, acc)
-    gu, owned, dthr = membrane_gradient(mem, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), param_grad)
-    prev = mem.new_zeros(mem.shape) if mem0 is None else _as(mem0, acc)
+    gu, owned, dthr = membrane_gradient(mem, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), needs[5])
     zero_reset = reset == RESET_ZERO
-    fired_before = (prev > thr).to(acc) if param_grad or zero_reset else None
+    prev = fired_before = None  # U_{t-1} and r_t, for the parameters' terms and a zero reset's
+    if needs[4] or needs[5] or zero_reset:
+        prev = mem.new_zeros(mem.shape) if mem0 is None else _as(mem0, acc)
+        fired_before = (prev > thr).to(acc)
     dmem0 = None
-    if mem0 is not None:
+    if needs[1]:
         dmem0 = _as(gu * (decay * (1.0 - fired_before) if zero_reset else decay), mem0.dtype)
-    ddecay = dgsf = None
-    if param_grad:
+    ddecay = dgsf = None  # the parameters' terms, summed to their shapes before gu is written in place
+    if needs[4]:
+        ddecay = to_param_shape((gu * (1.0 - fired_before) if zero_reset else gu) * prev, decay_in)
+    if needs[5]:
         if reset == RESET_SUBTRACT:
             dthr -= gu * fired_before
-        if needs[6]:
-            dgsf = to_param_shape(torch.zeros_like(mem) if gs is None else gs * _rounding.above(mem, thr), gsf)
-        ddecay = (gu * (1.0 - fired_before) if zero_reset else gu) * prev
+        dthr = to_param_shape(dthr, threshold)
+    if needs[6]:
+        dgsf = to_param_shape(torch.zeros_like(mem) if gs is None else gs * _rounding.above(mem, thr), gsf)
     gin = gu  # dL/d(step's input)
     if zero_reset and reset_input:
         gin = gu.mul_(1.0 - fired_before) if owned else gu * (1.0 - fired_before)
@@ -123,10 +126,8 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     if alpha is not None:
         if g_syn is not None:
             gin = gin.add_(_as(g_syn, acc)) if owned else gin + _as(g_syn, acc)
-        dsyn0 = None if syn0 is None else _as(gin * _as(alpha, acc), syn0.dtype)
+        if needs[2]:
+            dsyn0 = _as(gin * _as(alpha, acc), syn0.dtype)
         if alpha_grad:
             dalpha = to_param_shape(gin * (gin.new_zeros(gin.shape) if syn0 is None else _as(syn0, acc)), alpha)
-    if param_grad:
-        ddecay, dthr = to_param_shape(ddecay, decay_in), to_param_shape(dthr, threshold)
-    grads = (gin, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf)
-    return (*(g if need else None for g, need in zip(grads, needs)), None)
+    return gin if needs[0] else None, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None

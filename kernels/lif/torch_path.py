@@ -75,25 +75,27 @@ def _synaptic_current(xa, syn0, alpha, syn, ends):
     return current
 
 
-def current_update(x_t, prev, alpha, out):
-    """I_t = alpha I_{t-1} + X_t into `out` (I_{t-1} None: zero); returns `out`."""
+def current_update(x_t, prev, alpha, out=None):
+    """I_t = alpha I_{t-1} + X_t into `out` (I_{t-1} None: zero), or into a new tensor where
+    `out` is None (one op fewer than allocating it first, which a single step notices); returns it."""
     if prev is None:
-        return out.copy_(x_t)
+        return x_t.clone() if out is None else out.copy_(x_t)
     return torch.addcmul(x_t, prev, alpha, out=out)
 
 
 def delayed_update(x_t, state, fired, decay, thr, out, reset, reset_input, keep):
     """U_t into `out` with the reset delayed: from U_{t-1} (`state`), the step's input and r_t
     (`fired`, did step t - 1 fire); `keep` is scratch for a zero reset of the membrane alone.
-    Zero resets are written as snnTorch writes them, so that inf and NaN propagate alike."""
+    Either may be None: a new tensor then (`current_update`). Returns U_t. Zero resets are
+    written as snnTorch writes them, so that inf and NaN propagate alike."""
     if reset == RESET_ZERO and reset_input:
-        torch.addcmul(x_t, state, decay, out=out)
+        out = torch.addcmul(x_t, state, decay, out=out)
         out.addcmul_(out, fired, value=-1.0)  # base - base r_t
     elif reset == RESET_ZERO:
-        torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
-        torch.addcmul(x_t, state, keep, out=out)
+        keep = torch.mul(fired, -decay, out=keep).add_(decay)  # decay (1 - r_t)
+        out = torch.addcmul(x_t, state, keep, out=out)
     else:
-        torch.addcmul(x_t, state, decay, out=out)
+        out = torch.addcmul(x_t, state, decay, out=out)
         if reset == RESET_SUBTRACT:
             out.addcmul_(fired, thr, value=-1.0)
     return out
