@@ -37,6 +37,8 @@ _PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDict
 """Each module's Steps by key; beside the module, not in it, so copies and pickles never carry
 them."""
 _MAX_PLANS = 16  # a module called in a few configurations; more is a sign of churn, not reuse
+
+
 class Settled:
     """What runs one module's single steps of one key (`lookup`): it keeps the step parameters
     it last derived (`parameters`) as (the values they came from, the parameters, whether they
