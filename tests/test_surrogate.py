@@ -103,6 +103,21 @@ def test_triton_function_and_torch_twin_agree(sg):
     torch.testing.assert_close(sg.grad(x, g), g * sg.grad(x), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("sg", DETERMINISTIC, ids=repr)
+def test_a_twins_plus_term_is_bitwise_the_addition_after_it(sg):
+    """A backward adds dL/dU's other term inside the twin (`plus`, one pass where the gradient ends
+    in a division): bitwise what adding it to the twin's result gives, infinities and NaNs too."""
+    x = _points()
+    gen = torch.Generator().manual_seed(2)
+    plus = torch.randn(x.shape, generator=gen) * 1e3
+    plus[:3] = torch.tensor([math.inf, -0.0, math.nan])
+    for g in (None, torch.randn(x.shape, generator=gen) * 1e-3):
+        separate = sg.spec.grad_(x.clone(), g, *sg.resolved_params()) + plus
+        fused = sg.spec.grad_(x.clone(), g, *sg.resolved_params(), plus=plus)
+        assert torch.equal(fused.nan_to_num(), separate.nan_to_num())
+        assert torch.equal(fused.isnan(), separate.isnan()) and torch.equal(fused.signbit(), separate.signbit())
+
+
 @pytest.mark.parametrize("sg", [s for s in DETERMINISTIC if s.name in SNNTORCH and s.name != "LeakySpikeOperator"], ids=repr)
 def test_torch_twin_and_per_step_class_match_snntorch(sg):
     x = _points()

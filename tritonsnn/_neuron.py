@@ -192,7 +192,7 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
             raise ValueError(f"{name}: {option} runs the neuron's plain torch loop, which takes no spike_dtype "
                              "or save_dtype")
 
-    # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.key`).
+    # The instance attributes a single-step call's `_step.Step` bakes in (see `_step.find`).
     step_settings: tuple[str, ...] = ("_reset_mechanism", "_resolved_surrogate", "spike_dtype", "save_dtype")
     # The attributes `_step_parameters` derives the step's parameters from (`_step.parameters`).
     step_inputs: tuple[str, ...] = ()
@@ -205,12 +205,11 @@ class SpikingNeuron(SnnTorchStepAPI, nn.Module):
         `x` and returns ``(spk, *state_sequences)`` in the same order. With `lengths` (multi-step
         only) the carried states are each sample's state after its own last step. A single
         step runs the `_step.Step` an earlier checked call of its configuration left."""
-        if (lengths is None and self.step_mode == "single" and _step.planned(input_)
+        if (lengths is None and self.step_mode == "single"
                 and not (self.init_hidden and any(g is not None for g in given))):
-            starts = _step.starts(self, input_, given)
-            if starts is not None:
-                key = _step.key(self, input_, starts)
-                step = _step.lookup(self, key)
+            found = _step.find(self, input_, given)
+            if found is not None:
+                step, starts, key = found
                 if step is _step.MISSING:
                     result = self._checked_forward(input_, given, run, lengths)
                     _step.remember(self, key, self._settled_step(input_.unsqueeze(0)))

@@ -7,7 +7,7 @@ in (reset, storage dtypes, surrogate, backend): on the torch path, where it appl
 (:func:`one_step_applies`), the family's one-step autograd Function (`kernels/<family>/step.py`:
 one node of a handful of ops on the step's own tensors; its arithmetic alone where nothing needs
 a gradient, :func:`differentiable`), else a :class:`Step` of the fused neuron's Function. Later
-calls with the same :func:`key` run it directly. The parameters are read on each call (they
+calls with the same key (:func:`find`) run it directly. The parameters are read on each call (they
 are learnt, or set by hand between calls): derived and checked again, unless every value they
 come from is a number or a CPU scalar outside autograd, whose values identify what was derived
 from them (:func:`parameters`). The states are checked for what the key does not cover (shape,
@@ -40,7 +40,7 @@ _MAX_PLANS = 16  # a module called in a few configurations; more is a sign of ch
 
 
 class Settled:
-    """What runs one module's single steps of one key (`lookup`): it keeps the step parameters
+    """What runs one module's single steps of one key (`find`): it keeps the step parameters
     it last derived (`parameters`) as (the values they came from, the parameters, whether they
     were derived under inference mode), or None."""
 
@@ -90,46 +90,42 @@ class Step(Settled):
         return (outputs[0].squeeze(0), *(outputs[i].squeeze(0) for i in self.outputs))
 
 
-def starts(module, x: torch.Tensor, given: tuple) -> list | None:
-    """The states a single step of `module` starts from (None: zeros), or None when one of
-    them needs the checked path: not a plain tensor of x's shape on x's device, or made under
-    inference mode outside it."""
+def find(module, x: torch.Tensor, given: tuple):
+    """(the Step kept for calls like this one, its starting states, its key), from the states
+    `given` to this call or the module's own; None where the call needs the checked path. The
+    Step is MISSING where this configuration has not been seen yet, and None where it always
+    takes the checked path (`remember`). The key is what a Step depends on besides the
+    parameters: the input's shape, dtype and device, each state's dtype (or its absence), the
+    module's settings (`module.step_settings`) and the backend in force.
+
+    The checked path it is, too, for an input that is not a plain tensor or a call that is
+    traced or records forward-mode AD; for a state that is not a plain tensor of x's shape on
+    x's device, or was made under inference mode outside it. A state that is None or empty
+    (`init_leaky()`'s) starts from zeros (None in the states)."""
+    if type(x) is not _PLAIN or tracing() or _forward_ad.recording():
+        return None
     buffers = module._buffers
-    out = []
+    starts = []
+    key = [x.shape, x.dtype, x.device]
     for name, value in zip(module.state_names, given):
         state = buffers.get(name) if value is None else value
         if state is None or (type(state) is _PLAIN and state.numel() == 0 and state.dim() <= 1):
-            out.append(None)
-            continue
-        if (type(state) is not _PLAIN or state.shape != x.shape or state.device != x.device
+            starts.append(None)
+            key.append(None)
+        elif (type(state) is not _PLAIN or state.shape != x.shape or state.device != x.device
                 or (state.is_inference() and not torch.is_inference_mode_enabled())):
             return None
-        out.append(state)
-    return out
-
-
-def key(module, x: torch.Tensor, states: list) -> tuple:
-    """What a Step depends on besides the parameters: the input's shape, dtype and device, each
-    state's dtype (or its absence), the module's settings (`module.step_settings`) and the
-    backend in force."""
-    return (x.shape, x.dtype, x.device, *[None if s is None else s.dtype for s in states],
-            *map(module.__dict__.__getitem__, module.step_settings), get_backend())
-
-
-def planned(x) -> bool:
-    """Whether this call may take a Step at all: a plain tensor, run eagerly (not traced, no
-    forward-mode AD recording)."""
-    return type(x) is _PLAIN and not tracing() and not _forward_ad.recording()
+        else:
+            starts.append(state)
+            key.append(state.dtype)
+    key.extend(map(module.__dict__.__getitem__, module.step_settings))
+    key.append(get_backend())
+    key = tuple(key)
+    plans = _PLANS.get(module)
+    return MISSING if plans is None else plans.get(key, MISSING), starts, key
 
 
 MISSING = object()
-
-
-def lookup(module, k: tuple):
-    """The Step kept for key `k`: a Step, None (this configuration takes the checked path), or
-    MISSING (not seen yet)."""
-    plans = _PLANS.get(module)
-    return MISSING if plans is None else plans.get(k, MISSING)
 
 
 def remember(module, k: tuple, step: Settled | None) -> None:
@@ -150,7 +146,7 @@ def parameters(module, step: Settled, x_t: torch.Tensor) -> dict:
     graph: numbers and CPU scalar tensors that do not require grad. Any other value (a learnt
     parameter, a per-neuron tensor, one on a GPU) has them derived on every call. Parameters
     derived under inference mode are inference tensors, kept for calls under it only."""
-    values = _values(_read(module, module.step_inputs))
+    values = _values(module)
     if values is None:
         return module._step_parameters(x_t.unsqueeze(0))
     inference = torch.is_inference_mode_enabled()
@@ -162,21 +158,18 @@ def parameters(module, step: Settled, x_t: torch.Tensor) -> dict:
     return derived
 
 
-def _read(module, names: tuple[str, ...]) -> tuple:
-    """`getattr(module, name)` for each name, the dictionaries read directly where the name is
-    (`nn.Module.__getattr__`, a Python call, costs a microsecond each)."""
-    attributes = module.__dict__
-    parameters, buffers = attributes["_parameters"], attributes["_buffers"]
-    return tuple(attributes[name] if name in attributes else parameters[name] if name in parameters
-                 else buffers[name] if name in buffers else getattr(module, name) for name in names)
-
-
-def _values(raw: tuple) -> tuple | None:
-    """What identifies the parameters derived from `raw`, or None where it cannot be read for
-    free. A tensor counts by its dtype, dimensions and value, any other value by its type and
-    value; a zero by its sign as well (0.0 == -0.0, yet 1 / -0.0 is -inf)."""
+def _values(module) -> list | None:
+    """What identifies the parameters derived from the attributes `module.step_inputs` names, or
+    None where one cannot be read for free. A tensor counts by its dtype, dimensions and value,
+    any other value by its type and value; a zero by its sign as well (0.0 == -0.0, yet
+    1 / -0.0 is -inf). Each is read from the module's buffers where it is one (what getattr
+    returns for it, without `nn.Module.__getattr__`'s Python call), else by getattr."""
+    buffers = module._buffers
     out = []
-    for v in raw:
+    for name in module.step_inputs:
+        v = buffers.get(name)
+        if v is None:
+            v = getattr(module, name)
         if type(v) in _PARAMETER_TYPES:
             if v.requires_grad or not v.is_cpu or v.numel() != 1 or v.is_inference():
                 return None
@@ -189,7 +182,7 @@ def _values(raw: tuple) -> tuple | None:
             out += (type(v), v)  # True == 1 == 1.0, but a bool is refused where a number is taken
         if value == 0 and isinstance(value, float):
             out.append(math.copysign(1.0, value))
-    return tuple(out)
+    return out
 
 
 def set_states(module, outputs: tuple) -> None:
@@ -258,7 +251,10 @@ def membrane_gradient(u, thr, gs, g_mem, gsf, surrogate: tuple, threshold_grad: 
         return (u.new_zeros(u.shape) if owned else as_dtype(g_mem, u.dtype), owned,
                 torch.zeros_like(u) if threshold_grad else None)
     sg_id, sg_params, floats = surrogate
-    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(u, thr), gs, *surrogate_now(sg_id, sg_params, floats))
+    grad_, params = spec_for_kernel_id(sg_id).grad_, surrogate_now(sg_id, sg_params, floats)
+    if gsf is None and g_mem is not None and not threshold_grad:  # both terms in the twin's pass
+        return grad_(torch.sub(u, thr), gs, *params, plus=as_dtype(g_mem, u.dtype)), True, None
+    gu = grad_(torch.sub(u, thr), gs, *params)
     if gsf is not None:
         gu.mul_(as_dtype(gsf, u.dtype))
     dthr = -gu if threshold_grad else None

@@ -97,12 +97,16 @@ def alpha_backward(g_spk, g_exc, g_inh, g_mem, mem, exc_seq, inh_seq, exc0, inh0
     gs = g_spk.to(acc)
     u = mem.to(acc)
     shape = u.shape[1:]
-    g_u = grad_(u - thr, gs, *sg_params)                         # through the spikes
-    if not is_one(gsf):
+    scaled = not is_one(gsf)
+    # through the spikes, the membrane's own gradient added in the same pass where nothing reads
+    # the spikes' term alone (the threshold's gradient, a gsf scaling it first)
+    plus = None if g_mem is None or scaled or param_grad else g_mem.to(acc)
+    g_u = grad_(u - thr, gs, *sg_params, plus=plus)
+    if scaled:
         g_u.mul_(gsf.to(acc))
     ends.clear(g_u)
     dthr = -g_u.sum(0) if param_grad else None
-    if g_mem is not None:
+    if g_mem is not None and plus is None:
         g_u.add_(g_mem.to(acc))
         ends.clear(g_u)
     fired = torch.empty_like(u)                                  # r_t = H(U_{t-1} - thr)

@@ -62,7 +62,6 @@ class TorchStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, mem0, syn0, alpha, decay, threshold, gsf, config):
         spk, mem, syn = step(x, mem0, syn0, alpha, decay, threshold, gsf, config)
-        ctx.alpha_grad = alpha is not None and alpha.requires_grad
         keep_for_backward(ctx, config, mem, mem0, syn0, alpha, decay, threshold, gsf)
         return spk, mem, syn
 
@@ -96,11 +95,15 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     mem, mem0, syn0, alpha, decay_in, threshold, gsf = ctx.saved_tensors
     reset, reset_input, sg_id, sg_params, floats = ctx.config
     needs = ctx.needs_input_grad
-    alpha_grad = ctx.alpha_grad and needs[3]
     acc = mem.dtype
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
     gs = None if g_spk is None else _as(g_spk, acc)
     gu, owned, dthr = membrane_gradient(mem, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), needs[5])
+    if alpha is None and reset != RESET_ZERO and not (needs[4] or needs[5] or needs[6]):
+        # A Leaky step of fixed parameters, the tutorials': dL/dU_t is the input's gradient, and
+        # it reaches U_{t-1} through the decay alone (what the terms below come to here).
+        dmem0 = _as(gu * decay, mem0.dtype) if needs[1] else None
+        return gu if needs[0] else None, dmem0, None, None, None, None, None, None
     zero_reset = reset == RESET_ZERO
     prev = fired_before = None  # U_{t-1} and r_t, for the parameters' terms and a zero reset's
     if needs[4] or needs[5] or zero_reset:
@@ -128,6 +131,6 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
             gin = gin.add_(_as(g_syn, acc)) if owned else gin + _as(g_syn, acc)
         if needs[2]:
             dsyn0 = _as(gin * _as(alpha, acc), syn0.dtype)
-        if alpha_grad:
+        if needs[3]:
             dalpha = to_param_shape(gin * (gin.new_zeros(gin.shape) if syn0 is None else _as(syn0, acc)), alpha)
     return gin if needs[0] else None, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf, None

@@ -168,23 +168,27 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
                  param_grad: bool, alpha_grad: bool, lengths=None):
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf); parameter gradients are per-neuron
     sums over time (shape x.shape[1:]), None where not asked for (or without that state); dx
-    comes in g_spk's dtype (the input's). `grad_(x, g, *sg_params)` is the surrogate's torch
-    twin, returning g * dS/dx (dS/dx for g=None) and free to overwrite x. Incoming gradients
+    comes in g_spk's dtype (the input's). `grad_(x, g, *sg_params, plus=None)` is the surrogate's
+    torch twin, returning g * dS/dx (dS/dx for g=None) plus `plus`, and free to overwrite x. Incoming gradients
     past a sample's length (`lengths`) are ignored: every gradient term there is cleared."""
     ends = Ends(lengths, mem.shape)
     acc = acc_dtype(g_spk.dtype)
     decay, thr = as_dtype(decay, acc), as_dtype(threshold, acc)
     gs = as_dtype(g_spk, acc)
     u = mem if reset_delay else h  # the pre-reset membrane, as stored
-    # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer.
+    # dL/dU through the spike, S = H(U - thr) * gsf, for every step at once, in the dx buffer;
+    # with the reset delayed, the membrane's own gradient added in the same pass where nothing
+    # reads the spikes' term alone (the threshold's gradient, a gsf scaling it first).
     x_sg = torch.sub(as_dtype(u, acc), thr)
+    scaled = not is_one(gsf)
+    plus = None if g_mem is None or not reset_delay or scaled or param_grad else as_dtype(g_mem, acc)
     if reset_delay:
         sg = None
-        gu = grad_(x_sg, gs, *sg_params)
+        gu = grad_(x_sg, gs, *sg_params, plus=plus)
     else:  # the surrogate is needed twice (spike and same-step reset): evaluate it once
         sg = grad_(x_sg, None, *sg_params)
         gu = sg * gs
-    if not is_one(gsf):
+    if scaled:
         gu.mul_(as_dtype(gsf, acc))
     ends.clear(gu)
     dthr = -gu.sum(0) if param_grad else None
@@ -196,7 +200,7 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
         fired_before = (prev > thr).to(acc)
         carry = decay * (1.0 - fired_before) if zero_reset else decay.expand(prev.shape)
     if reset_delay:
-        if g_mem is not None:
+        if g_mem is not None and plus is None:
             gu.add_(as_dtype(g_mem, acc))
             ends.clear(gu)
         for t in range(ends.steps - 2, -1, -1):  # zero from the longest length on

@@ -51,11 +51,13 @@ def checked_result(fn: Callable, grad: object, input_: torch.Tensor) -> torch.Te
 
 
 def custom_grad(fn: Callable) -> Callable:
-    """snnTorch's fn(input_, grad_input, out) as a twin: (x, g) -> g * dS/dx."""
+    """snnTorch's fn(input_, grad_input, out) as a twin: (x, g) -> g * dS/dx, plus `plus` where
+    given (out of place: fn's result may be a tensor it holds)."""
 
-    def grad_(x, g):
+    def grad_(x, g, *, plus=None):
         out = (x > 0).to(x.dtype)
         grad_input = torch.ones_like(x) if g is None else g.expand_as(x).clone()
-        return checked_result(fn, fn(x, grad_input, out), x)
+        result = checked_result(fn, fn(x, grad_input, out), x)
+        return result if plus is None else result + plus
 
     return grad_

@@ -330,8 +330,8 @@ def register(name: str, grad_triton, grad_torch: Callable[..., torch.Tensor], **
         raise TypeError("grad_triton must be a @triton.jit function grad(x, p0, p1)")
     if grad_triton is not None and not callable(grad_triton):
         raise TypeError("grad_triton must be a @triton.jit function grad(x, p0, p1), or None without Triton")
-    def grad_(x, g, *params):
-        return times_g(grad_torch(x, *params).to(x.dtype), g)
+    def grad_(x, g, *params, plus=None):
+        return times_g(grad_torch(x, *params).to(x.dtype), g, plus)
 
     return add(name, grad_, defaults, name, f"User-registered surrogate {name!r}.", triton_fn=grad_triton)
 
