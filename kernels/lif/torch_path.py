@@ -169,8 +169,9 @@ def lif_backward(g_spk, g_mem, g_syn, mem, h, syn, mem0, syn0, alpha, decay, thr
     """Returns (dx, dmem0, dsyn0, dalpha, ddecay, dthr, dgsf); parameter gradients are per-neuron
     sums over time (shape x.shape[1:]), None where not asked for (or without that state); dx
     comes in g_spk's dtype (the input's). `grad_(x, g, *sg_params, plus=None)` is the surrogate's
-    torch twin, returning g * dS/dx (dS/dx for g=None) plus `plus`, and free to overwrite x. Incoming gradients
-    past a sample's length (`lengths`) are ignored: every gradient term there is cleared."""
+    torch twin, returning g * dS/dx (dS/dx for g=None) plus `plus`, and free to overwrite x.
+    Incoming gradients past a sample's length (`lengths`) are ignored: every gradient term there
+    is cleared."""
     ends = Ends(lengths, mem.shape)
     acc = acc_dtype(g_spk.dtype)
     decay, thr = as_dtype(decay, acc), as_dtype(threshold, acc)
