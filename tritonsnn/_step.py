@@ -251,14 +251,13 @@ def membrane_gradient(u, thr, gs, g_mem, gsf, surrogate: tuple, threshold_grad: 
         return (u.new_zeros(u.shape) if owned else as_dtype(g_mem, u.dtype), owned,
                 torch.zeros_like(u) if threshold_grad else None)
     sg_id, sg_params, floats = surrogate
-    grad_, params = spec_for_kernel_id(sg_id).grad_, surrogate_now(sg_id, sg_params, floats)
-    if gsf is None and g_mem is not None and not threshold_grad:  # both terms in the twin's pass
-        return grad_(torch.sub(u, thr), gs, *params, plus=as_dtype(g_mem, u.dtype)), True, None
-    gu = grad_(torch.sub(u, thr), gs, *params)
+    fused = gsf is None and g_mem is not None and not threshold_grad  # both terms in the twin's pass
+    gu = spec_for_kernel_id(sg_id).grad_(torch.sub(u, thr), gs, *surrogate_now(sg_id, sg_params, floats),
+                                         plus=as_dtype(g_mem, u.dtype) if fused else None)
     if gsf is not None:
         gu.mul_(as_dtype(gsf, u.dtype))
     dthr = -gu if threshold_grad else None
-    if g_mem is not None:
+    if g_mem is not None and not fused:
         gu.add_(as_dtype(g_mem, u.dtype))
     return gu, True, dthr
 

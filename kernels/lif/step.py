@@ -99,11 +99,6 @@ def _gradients(ctx, g_spk, g_mem, g_syn) -> tuple:
     decay, thr = _as(decay_in, acc), _as(threshold, acc)
     gs = None if g_spk is None else _as(g_spk, acc)
     gu, owned, dthr = membrane_gradient(mem, thr, gs, g_mem, gsf, (sg_id, sg_params, floats), needs[5])
-    if alpha is None and reset != RESET_ZERO and not (needs[4] or needs[5] or needs[6]):
-        # A Leaky step of fixed parameters, the tutorials': dL/dU_t is the input's gradient, and
-        # it reaches U_{t-1} through the decay alone (what the terms below come to here).
-        dmem0 = _as(gu * decay, mem0.dtype) if needs[1] else None
-        return gu if needs[0] else None, dmem0, None, None, None, None, None, None
     zero_reset = reset == RESET_ZERO
     prev = fired_before = None  # U_{t-1} and r_t, for the parameters' terms and a zero reset's
     if needs[4] or needs[5] or zero_reset:
